@@ -1,0 +1,36 @@
+# Two commands set everything up: `make run` and `make test` (see README.md).
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run test demo es-node chromium lint-imports clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/newswatch run
+
+demo: install
+	$(VENV)/bin/newswatch demo
+
+# The Elasticsearch test node (Maven Central's integ-test zip, cached under .cache/es).
+es-node:
+	scripts/es-node fetch
+
+# Headless Chromium renders the digest in a test; Debian's package, installed when missing.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium: not installed (need root for apt-get)"; }
+
+test: install es-node chromium
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

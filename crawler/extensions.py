@@ -1,0 +1,34 @@
+"""CrawlReport: one summary line per crawl, from the crawl's stats."""
+
+from __future__ import annotations
+
+import logging
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+
+log = logging.getLogger(__name__)
+
+
+class CrawlReport:
+    """Logs ``crawl_finished`` with feed and article counts and the close reason."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlReport:
+        return cls(crawler)
+
+    def spider_closed(self, spider, reason: str) -> None:
+        stats = self.crawler.stats
+        log.info(
+            "crawl_finished reason=%s feeds_ok=%d feeds_failed=%d articles=%d from_feed=%d pages=%d",
+            reason,
+            stats.get_value("newswatch/feeds/ok", 0),
+            stats.get_value("newswatch/feeds/failed", 0),
+            stats.get_value("newswatch/articles/stored", 0),
+            stats.get_value("newswatch/articles/from_feed", 0),
+            stats.get_value("response_received_count", 0),
+        )

@@ -1,0 +1,36 @@
+"""Scrapy settings of the newswatch crawler; per-deployment values come from config/settings.yaml.
+
+`FeedsSpider.update_settings` copies the user's crawler settings (User-Agent, concurrency, timeouts, body
+limit, robots.txt) over these defaults, so `scrapy crawl feeds` and `newswatch crawl` behave the same.
+"""
+
+import os
+
+BOT_NAME = "newswatch"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+NEWSWATCH_CONFIG_DIR = os.environ.get("NEWSWATCH_CONFIG_DIR", "config")
+NEWSWATCH_BATCH_SIZE = 100  # articles per store write
+NEWSWATCH_FLUSH_SECONDS = 5.0  # a partial batch is written after this long
+
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_TIMEOUT = 20
+DOWNLOAD_MAXSIZE = 10_000_000  # checked on the decompressed size too, so a gzip bomb is refused
+DOWNLOAD_WARNSIZE = 0
+REDIRECT_MAX_TIMES = 5
+RETRY_TIMES = 1
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+
+ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 500}
+EXTENSIONS = {"crawler.extensions.CrawlReport": 500}
+
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,25 @@
+"""The errors newswatch reports to a user as one line (never a traceback)."""
+
+
+class NewswatchError(Exception):
+    """Base of every error that is the user's or the environment's, not a bug: shown as one line."""
+
+
+class ConfigError(NewswatchError):
+    """A configuration file is missing, unreadable or invalid; the message names file, key path and why."""
+
+
+class StoreUnavailable(NewswatchError):
+    """The store (SQLite file or Elasticsearch cluster) cannot be reached or written."""
+
+
+class DeliveryFailed(NewswatchError):
+    """A digest could not be handed to the mail server; it stays in the outbox and is retried."""
+
+
+class FeedError(NewswatchError):
+    """A feed could not be fetched or parsed; the message says why."""
+
+
+class ExtractionError(NewswatchError):
+    """No article text could be extracted from a page."""

@@ -1,0 +1,37 @@
+"""Read one document from a file path or an http(s) URL, for the one-shot CLI commands (not the crawler)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from newswatch.errors import FeedError
+
+USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch)"
+MAX_BYTES = 20_000_000
+
+
+def fetch_bytes(source: str, timeout: float = 20) -> tuple[bytes, str]:
+    """The body of a local file or URL and the URL to resolve relative links against.
+
+    Raises FeedError with one line saying why (missing file, HTTP status, network error).
+    """
+    if not source.startswith(("http://", "https://")):
+        path = Path(source)
+        try:
+            return path.read_bytes(), path.resolve().as_uri()
+        except OSError as exc:
+            raise FeedError(f"{source}: cannot read ({exc.strerror})") from None
+    request = urllib.request.Request(source, headers={"User-Agent": USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read(MAX_BYTES + 1)
+            if len(body) > MAX_BYTES:
+                raise FeedError(f"{source}: larger than {MAX_BYTES} bytes")
+            return body, response.geturl()
+    except urllib.error.HTTPError as exc:
+        raise FeedError(f"{source}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise FeedError(f"{source}: cannot fetch ({reason})") from None

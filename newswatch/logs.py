@@ -1,0 +1,25 @@
+"""Structured logging: one event per line, ``time level logger event key=value ...`` (docs/operations.md)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Scrapy and friends are chatty at INFO; their warnings still come through.
+_QUIET = ("scrapy", "twisted", "trafilatura", "htmldate", "elasticsearch", "elastic_transport", "apscheduler",
+          "filelock", "charset_normalizer", "asyncio")
+
+
+def setup_logging(level: str = "INFO", stream=None) -> None:
+    """Configure the root logger once for a newswatch process (idempotent)."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%dT%H:%M:%S%z"))
+    for old in [h for h in root.handlers if getattr(h, "_newswatch", False)]:
+        root.removeHandler(old)
+    handler._newswatch = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

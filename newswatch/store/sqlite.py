@@ -1,0 +1,286 @@
+"""The embedded default store: one SQLite file with FTS5 full-text search (docs/storage.md)."""
+
+from __future__ import annotations
+
+import html
+import json
+import sqlite3
+import threading
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from newswatch.errors import StoreUnavailable
+from newswatch.models import Article, Hit, OwedHit, QueuedDigest, SearchResult
+
+SCHEMA = Path(__file__).with_name("sqlite_schema.sql")
+_ARTICLE_COLUMNS = "id, url, title, text, feed_id, outlet, published, fetched, language, author, source, cluster_id"
+# Sentinels FTS5 wraps around matched terms; replaced by <mark> only after the fragment is HTML-escaped.
+_OPEN, _CLOSE = "\x02", "\x03"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _article(row: sqlite3.Row, prefix: str = "") -> Article:
+    values = {name: row[prefix + name] for name in _ARTICLE_COLUMNS.split(", ")}
+    values["published"], values["fetched"] = _dt(values["published"]), _dt(values["fetched"])
+    return Article(**values)
+
+
+def _fts_query(query: str) -> str:
+    """Quote each word so user input can never be FTS5 syntax (a stray quote or AND would be an error)."""
+    words = [w.replace('"', '""') for w in query.split()]
+    return " ".join(f'"{w}"' for w in words)
+
+
+class SqliteStore:
+    """Store in one SQLite file (WAL mode, so the crawl process writes while the service reads)."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # check_same_thread=False: Scrapy pipelines flush from a worker thread; self._lock serializes.
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA.read_text(encoding="utf-8"))
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+
+    def _tx(self):
+        return _Transaction(self._db, self._lock)
+
+    # -- crawler side
+    def add_articles(self, articles: Sequence[Article]) -> int:
+        changed = 0
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM articles").fetchone()[0]
+            for article in articles:
+                seq += 1
+                cursor = db.execute(
+                    f"""INSERT INTO articles ({_ARTICLE_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    ON CONFLICT(id) DO UPDATE SET
+                      url=excluded.url, title=excluded.title, text=excluded.text, feed_id=excluded.feed_id,
+                      outlet=excluded.outlet, published=COALESCE(excluded.published, articles.published),
+                      language=excluded.language, author=excluded.author, source=excluded.source,
+                      cluster_id=COALESCE(articles.cluster_id, excluded.cluster_id), seq=excluded.seq
+                    WHERE (articles.title IS NOT excluded.title OR articles.text IS NOT excluded.text)
+                      AND NOT (excluded.source = 'feed' AND articles.source = 'page')""",
+                    (
+                        article.id, article.url, article.title, article.text, article.feed_id, article.outlet,
+                        _iso(article.published), _iso(article.fetched or datetime.now(timezone.utc)),
+                        article.language, article.author, article.source, article.cluster_id, seq,
+                    ),
+                )
+                changed += cursor.rowcount
+        return changed
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
+                found.update(row[0] for row in rows)
+        return found
+
+    def get_article(self, article_id: str) -> Article | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id=?", (article_id,)).fetchone()
+        return _article(row) if row else None
+
+    def get_feed_state(self, feed_id: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM feed_state WHERE feed_id=?", (feed_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_feed_state(self, feed_id: str, state: dict) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO feed_state (feed_id, state) VALUES (?, ?) "
+                "ON CONFLICT(feed_id) DO UPDATE SET state=excluded.state",
+                (feed_id, json.dumps(state, default=str)),
+            )
+
+    def all_feed_states(self) -> dict[str, dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT feed_id, state FROM feed_state").fetchall()
+        return {row[0]: json.loads(row[1]) for row in rows}
+
+    # -- search
+    def search(
+        self, query: str, *, since: datetime | None = None, watch: str | None = None, limit: int = 20
+    ) -> list[SearchResult]:
+        where, params = ["articles_fts MATCH ?"], [_fts_query(query)]
+        if not query.strip():
+            where, params = ["1"], []
+        if since:
+            where.append("COALESCE(a.published, a.fetched) >= ?")
+            params.append(_iso(since))
+        if watch:
+            where.append("EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?)")
+            params.append(watch)
+        select = "snippet(articles_fts, 1, ?, ?, '…', 16) AS frag, bm25(articles_fts) AS rank"
+        source = "articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+        if not query.strip():
+            select, source = "substr(a.text, 1, 160) AS frag, 0 AS rank", "articles a"
+        sql = (
+            f"SELECT a.*, {select} FROM {source} WHERE {' AND '.join(where)} "
+            "ORDER BY rank, COALESCE(a.published, a.fetched) DESC LIMIT ?"
+        )
+        args = ([_OPEN, _CLOSE] if query.strip() else []) + params + [limit]
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        results = []
+        for row in rows:
+            fragment = html.escape(row["frag"] or "").replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+            results.append(SearchResult(article=_article(row), score=-float(row["rank"]), fragments=[fragment]))
+        return results
+
+    # -- alerts side
+    def articles_after(self, cursor: str | None, limit: int = 500) -> tuple[list[Article], str | None]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ARTICLE_COLUMNS}, seq FROM articles WHERE seq > ? ORDER BY seq LIMIT ?",
+                (int(cursor or 0), limit),
+            ).fetchall()
+        if not rows:
+            return [], cursor
+        return [_article(row) for row in rows], str(rows[-1]["seq"])
+
+    def get_cursor(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM cursors WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                (name, value),
+            )
+
+    def add_hits(self, hits: Sequence[Hit], found: datetime) -> int:
+        new = 0
+        with self._tx() as db:
+            for hit in hits:
+                new += db.execute(
+                    "INSERT OR IGNORE INTO hits (key, article_id, watch, matched, start, end, field, sentence, found) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    (hit.key, hit.article_id, hit.watch, hit.matched, hit.start, hit.end, hit.field,
+                     hit.sentence, _iso(found)),
+                ).rowcount
+        return new
+
+    def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
+        sql = (
+            f"SELECT h.*, {', '.join('a.' + c + ' AS a_' + c for c in _ARTICLE_COLUMNS.split(', '))} "
+            "FROM hits h JOIN articles a ON a.id = h.article_id "
+            "WHERE NOT EXISTS (SELECT 1 FROM digest_hits d WHERE d.recipient = ? AND d.hit_key = h.key)"
+        )
+        params: list = [recipient]
+        if watches is not None:
+            names = list(watches)
+            if not names:
+                return []
+            sql += f" AND h.watch IN ({','.join('?' * len(names))})"
+            params += names
+        sql += " ORDER BY h.watch, COALESCE(a.published, a.fetched), h.article_id, h.field, h.start"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        owed = []
+        for row in rows:
+            article = _article(row, prefix="a_")
+            hit = Hit(
+                article_id=row["article_id"], watch=row["watch"], matched=row["matched"], start=row["start"],
+                end=row["end"], field=row["field"], sentence=row["sentence"],
+            )
+            owed.append(OwedHit(hit=hit, article=article, found=_dt(row["found"])))
+        return owed
+
+    def queue_digest(self, digest: QueuedDigest) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO digests (id, recipient, message, created, attempts) VALUES (?,?,?,?,0)",
+                (digest.id, digest.recipient, digest.message, _iso(digest.created)),
+            )
+            db.executemany(
+                "INSERT INTO digest_hits (recipient, hit_key, digest_id) VALUES (?,?,?)",
+                [(digest.recipient, key, digest.id) for key in digest.hit_keys],
+            )
+
+    def pending_digests(self) -> list[QueuedDigest]:
+        return self._digests("WHERE sent IS NULL ORDER BY created, id")
+
+    def sent_digests(self, limit: int = 50) -> list[QueuedDigest]:
+        return self._digests(f"WHERE sent IS NOT NULL ORDER BY sent DESC LIMIT {int(limit)}")
+
+    def _digests(self, clause: str) -> list[QueuedDigest]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM digests {clause}").fetchall()
+            keys: dict[str, list[str]] = {}
+            for row in rows:
+                keys[row["id"]] = [
+                    r[0] for r in self._db.execute("SELECT hit_key FROM digest_hits WHERE digest_id=?", (row["id"],))
+                ]
+        return [
+            QueuedDigest(
+                id=row["id"], recipient=row["recipient"], hit_keys=tuple(keys[row["id"]]), message=row["message"],
+                created=_dt(row["created"]), attempts=row["attempts"], last_error=row["last_error"],
+                next_attempt=_dt(row["next_attempt"]), sent=_dt(row["sent"]),
+            )
+            for row in rows
+        ]
+
+    def mark_digest_sent(self, digest_id: str, when: datetime) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE digests SET sent=?, last_error=NULL WHERE id=?", (_iso(when), digest_id))
+
+    def note_digest_failure(self, digest_id: str, error: str, next_attempt: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE digests SET attempts=attempts+1, last_error=?, next_attempt=? WHERE id=?",
+                (error, _iso(next_attempt), digest_id),
+            )
+
+    def count_articles(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    """``with`` block: one IMMEDIATE transaction under the store's lock; rolled back on error."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock):
+        self.db, self.lock = db, lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        return self.db
+
+    def __exit__(self, exc_type, *_):
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()
+        return False

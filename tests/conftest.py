@@ -1,0 +1,66 @@
+"""Shared fixtures: config folders in tmp_path, a local HTTP site, the newswatch command as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from newswatch.localserver import serve_site
+
+pytest_plugins = [f"tests.plugins.{p.stem}" for p in Path(__file__).with_name("plugins").glob("[a-z]*.py")]
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).with_name("fixtures")
+DEMO_SITE = ROOT / "newswatch" / "demo_site"
+
+
+def write_config(folder: Path, *, feeds=(), watches=None, recipients=None, settings=None) -> Path:
+    """Write a config folder (settings/feeds/watches/recipients YAML) and return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = {"storage": {"sqlite": {"path": "var/newswatch.db"}}, "delivery": {"outbox_dir": "var/outbox"}}
+    for key, value in (settings or {}).items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    files = {
+        "settings.yaml": base,
+        "feeds.yaml": {"feeds": list(feeds)},
+        "watches.yaml": {"watches": watches if watches is not None else yaml.safe_load(
+            (ROOT / "config" / "watches.yaml").read_text(encoding="utf-8"))["watches"]},
+        "recipients.yaml": {"recipients": recipients if recipients is not None else [
+            {"name": "analyst", "email": "analyst@example.org"}]},
+    }
+    for name, data in files.items():
+        (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """An empty project folder's config path (tmp_path/project/config), to be filled by write_config."""
+    return tmp_path / "project" / "config"
+
+
+@pytest.fixture
+def demo_site():
+    """The bundled demo news site served on 127.0.0.1; yields its base URL."""
+    server = serve_site(DEMO_SITE)
+    host, port = server.server_address[:2]
+    yield f"http://{host}:{port}"
+    server.shutdown()
+    server.server_close()
+
+
+def newswatch(*args: str, config_dir: Path | None = None, input: str | None = None, timeout: float = 180,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the `newswatch` command in a child process, as a user would, and capture its output."""
+    command = [sys.executable, "-m", "newswatch"]
+    if config_dir is not None:
+        command += ["--config", str(config_dir)]
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("NEWSWATCH_CONFIG_DIR", None)
+    return subprocess.run(command + list(args), capture_output=True, text=True, input=input, timeout=timeout,
+                          cwd=ROOT, env=full_env)

@@ -1,0 +1,97 @@
+"""Config loading: valid files load, every error names file, key path and reason; secrets only from env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newswatch.config import load_config
+from newswatch.errors import ConfigError
+from tests.conftest import ROOT, newswatch, write_config
+
+
+def test_shipped_config_is_valid():
+    """The config folder in the repository loads, with at least 30 feeds in ar/en/fr and the default watches."""
+    config = load_config(ROOT / "config", env={})
+    assert len(config.feeds) >= 30
+    assert {f.language for f in config.feeds} >= {"ar", "en", "fr"}
+    names = {w.name for w in config.watches}
+    assert {"Deir Ezzor", "Abu Kamal", "Al-Qaim", "Raqqa", "Mosul", "Daesh", "SDF"} <= names
+    assert config.settings.storage.backend == "sqlite"
+    assert config.path("var/newswatch.db") == ROOT / "var" / "newswatch.db"
+
+
+def test_error_names_file_key_path_and_reason(config_dir: Path):
+    """A wrong value deep in a list is reported as file: feeds[1].url: why."""
+    write_config(config_dir, feeds=[{"name": "A", "url": "https://a.example/rss"}, {"name": "B", "url": "ftp://b"}])
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir)
+    assert str(error.value) == f"{config_dir / 'feeds.yaml'}: feeds[1].url: Value error, must start with http:// or https://"
+
+
+def test_unknown_key_and_all_files_reported_together(config_dir: Path):
+    """Unknown keys in two files give two lines, one per file, each naming the key."""
+    write_config(config_dir, settings={"schedule": {"crawl_every_minute": 5}},
+                 watches=[{"name": "Raqqa", "kind": "town"}])
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir)
+    lines = str(error.value).splitlines()
+    assert f"{config_dir / 'settings.yaml'}: schedule.crawl_every_minute: unknown key" in lines
+    assert any(line.startswith(f"{config_dir / 'watches.yaml'}: watches[0].kind: ") for line in lines)
+
+
+def test_secret_in_yaml_is_refused_with_the_env_var_to_use(config_dir: Path):
+    """A password written in YAML is refused, pointing at the environment variable instead."""
+    write_config(config_dir, settings={"delivery": {"smtp": {"host": "mail", "password": "hunter2"}}})
+    with pytest.raises(ConfigError, match=r"delivery\.smtp\.password: secrets are not read from YAML; set NEWSWATCH_SMTP_PASSWORD"):
+        load_config(config_dir)
+
+
+def test_secrets_come_from_environment(config_dir: Path):
+    """config.secret reads the documented environment variables."""
+    write_config(config_dir)
+    config = load_config(config_dir, env={"NEWSWATCH_SMTP_PASSWORD": "s3cret"})
+    assert config.secret("smtp_password") == "s3cret"
+    assert config.secret("es_api_key") is None
+
+
+def test_bad_cron_timezone_and_yaml_syntax(config_dir: Path):
+    """An invalid crontab or time zone is a key error; broken YAML names the line."""
+    write_config(config_dir, settings={"schedule": {"digest_cron": "every morning", "timezone": "Mars/Olympus"}})
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir)
+    text = str(error.value)
+    assert "schedule.digest_cron: Value error, not a crontab expression" in text
+    assert "schedule.timezone: Value error, unknown time zone 'Mars/Olympus'" in text
+    (config_dir / "feeds.yaml").write_text("feeds:\n  - name: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"feeds\.yaml: not valid YAML \(line 3, column 1\)"):
+        load_config(config_dir)
+
+
+def test_recipient_naming_an_unknown_watch(config_dir: Path):
+    """A recipient subscribed to a watch that does not exist is reported with its key path."""
+    write_config(config_dir, recipients=[{"name": "ana", "email": "ana@example.org", "watches": ["Raqqa", "Atlantis"]}])
+    with pytest.raises(ConfigError, match=r"recipients\[0\]\.watches\[1\]: no watch named 'Atlantis'"):
+        load_config(config_dir)
+
+
+def test_check_config_command(config_dir: Path):
+    """`newswatch check-config` prints OK (exit 0) or one line per error (exit 2), never a traceback."""
+    write_config(config_dir, feeds=[{"name": "A", "url": "https://a.example/rss"}])
+    ok = newswatch("check-config", config_dir=config_dir)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: ")
+    write_config(config_dir, feeds=[{"name": "A", "url": "nope"}], settings={"log_level": "LOUD"})
+    bad = newswatch("check-config", config_dir=config_dir)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert "feeds[0].url" in bad.stderr and "log_level" in bad.stderr
+
+
+def test_missing_config_folder(tmp_path: Path):
+    """A config folder that does not exist is one line and exit 2."""
+    result = newswatch("check-config", config_dir=tmp_path / "nowhere")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: config folder not found (set NEWSWATCH_CONFIG_DIR or pass --config)"
