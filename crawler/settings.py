@@ -29,6 +29,7 @@ RETRY_TIMES = 1
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
+LOG_VERSIONS: list[str] = []  # no version banner in every crawl log
 
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 500}
 EXTENSIONS = {"crawler.extensions.CrawlReport": 500}

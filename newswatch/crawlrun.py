@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from newswatch.config import Config
+from newswatch.logs import quiet_libraries
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ def crawl_in_process(config: Config, feed: str | None = None) -> int:
     settings.set("NEWSWATCH_CONFIG_DIR", str(config.config_dir.resolve()), priority="cmdline")
     settings.set("LOG_LEVEL", config.settings.log_level, priority="cmdline")
     # newswatch's own handler formats the log lines; Scrapy must not add a second root handler.
-    process = CrawlerProcess(settings, install_root_handler=False)
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
+    process = CrawlerProcess(settings)
+    quiet_libraries(config.settings.log_level)
     crawler = process.create_crawler("feeds")
     process.crawl(crawler, feed=feed)
     process.start()

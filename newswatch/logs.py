@@ -11,6 +11,11 @@ _QUIET = ("scrapy", "twisted", "trafilatura", "htmldate", "elasticsearch", "elas
           "filelock", "charset_normalizer", "asyncio")
 
 
+# These log every failed download again (with a traceback); the spider already logs each failure once, with
+# the feed id and the reason, so they are silenced.
+_SILENCED = ("scrapy.downloadermiddlewares.robotstxt", "scrapy.downloadermiddlewares.retry")
+
+
 def setup_logging(level: str = "INFO", stream=None) -> None:
     """Configure the root logger once for a newswatch process (idempotent)."""
     root = logging.getLogger()
@@ -21,5 +26,12 @@ def setup_logging(level: str = "INFO", stream=None) -> None:
     handler._newswatch = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    quiet_libraries(level)
+
+
+def quiet_libraries(level: str = "INFO") -> None:
+    """Keep library loggers at WARNING or above (Scrapy resets its own to DEBUG when a crawl starts)."""
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in _SILENCED:
+        logging.getLogger(name).setLevel(logging.CRITICAL)

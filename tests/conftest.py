@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,9 +46,12 @@ def config_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def demo_site():
-    """The bundled demo news site served on 127.0.0.1; yields its base URL."""
-    server = serve_site(DEMO_SITE)
+def demo_site(tmp_path: Path):
+    """The bundled demo news site plus tests/fixtures/site/ (faulty files), on 127.0.0.1; yields its base URL."""
+    folder = tmp_path / "site"
+    shutil.copytree(DEMO_SITE, folder)
+    shutil.copytree(FIXTURES / "site", folder, dirs_exist_ok=True)
+    server = serve_site(folder)
     host, port = server.server_address[:2]
     yield f"http://{host}:{port}"
     server.shutdown()
