@@ -1,0 +1,86 @@
+"""`newswatch run`: the scheduler crawls and sends digests on its own, and SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from newswatch.config import load_config
+from newswatch.store.sqlite import SqliteStore
+from tests.conftest import ROOT, write_config
+
+
+def _start_service(config_dir: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG_DIR"}
+    return subprocess.Popen([sys.executable, "-m", "newswatch", "--config", str(config_dir), "run"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(process: subprocess.Popen, needle: str, seen: list[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if needle in line:
+            return
+    raise AssertionError(f"{needle!r} not logged; output:\n{''.join(seen)[-3000:]}")
+
+
+def test_service_crawls_sends_digest_and_stops_on_sigterm(config_dir: Path, demo_site: str):
+    """The first crawl runs at start, the alerts pass writes a digest, and SIGTERM exits 0 with the data kept."""
+    write_config(
+        config_dir,
+        feeds=[{"name": "Levant Monitor", "url": f"{demo_site}/feed.xml"}],
+        recipients=[{"name": "analyst", "email": "analyst@example.org", "cadence": "immediate"}],
+        settings={"schedule": {"crawl_every_minutes": 60, "digest_cron": "* * * * *"}},
+    )
+    service = _start_service(config_dir)
+    seen: list[str] = []
+    try:
+        _wait_for(service, "service_started", seen)
+        _wait_for(service, "crawl_done", seen)
+        _wait_for(service, "alerts_done trigger=crawl", seen)
+        service.send_signal(signal.SIGTERM)
+        rest, _ = service.communicate(timeout=60)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    output = "".join(seen) + rest
+    assert service.returncode == 0, output[-3000:]
+    assert "service_stopped" in output and "Traceback" not in output
+    config = load_config(config_dir)
+    assert SqliteStore(config.path("var/newswatch.db")).count_articles() == 5
+    assert len(list(config.path("var/outbox").glob("*.eml"))) == 1
+
+
+def test_sigterm_during_a_crawl_keeps_what_was_stored(config_dir: Path, demo_site: str):
+    """SIGTERM while the first crawl runs: the service exits cleanly and a restart completes the crawl."""
+    write_config(config_dir, feeds=[{"name": "Levant Monitor", "url": f"{demo_site}/feed.xml"}],
+                 settings={"schedule": {"crawl_every_minutes": 60}})
+    service = _start_service(config_dir)
+    seen: list[str] = []
+    try:
+        _wait_for(service, "crawl_started", seen)
+        time.sleep(1.5)
+        service.send_signal(signal.SIGTERM)
+        rest, _ = service.communicate(timeout=90)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    assert service.returncode == 0, ("".join(seen) + rest)[-3000:]
+    restarted = _start_service(config_dir)
+    try:
+        _wait_for(restarted, "crawl_done", [])
+        restarted.send_signal(signal.SIGTERM)
+        restarted.communicate(timeout=60)
+    finally:
+        if restarted.poll() is None:
+            restarted.kill()
+    store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
+    assert store.count_articles() == 5
