@@ -25,7 +25,7 @@ def article_from_page(feed: Feed, entry: FeedEntry, html: str, url: str, now: da
         text=extracted.text,
         feed_id=feed.id,
         outlet=feed.name,
-        published=extracted.published or entry.published,
+        published=entry.published or extracted.published,  # the feed has the time; pages often only the day
         fetched=now,
         language=extracted.language or feed.language,
         author=extracted.author or entry.author or None,

@@ -1,0 +1,280 @@
+"""Feeds, sitemaps and feed autodiscovery as FeedEntry values (feedparser for feeds, lxml for sitemaps)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+import time
+import xml.sax
+import zlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import lxml.html
+from lxml import etree
+from w3lib.html import remove_tags, replace_entities, replace_tags
+
+from crawler.urls import canonical_url
+from newswatch.errors import FeedError
+from newswatch.models import FeedEntry
+
+log = logging.getLogger(__name__)
+
+FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml"})
+# The sitemap protocol caps a file at 50 MB uncompressed; more is an attack or a mistake.
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024
+_ROOT_KINDS = {"rss": "rss", "feed": "atom", "RDF": "rdf", "urlset": "sitemap", "sitemapindex": "sitemapindex"}
+# Never fetch DTDs or expand external entities from a document we downloaded.
+_SAFE_XML = {"resolve_entities": False, "no_network": True, "load_dtd": False}
+_WEB_SCHEMES = ("http", "https")
+_XML_DECLARATION = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml")
+# Inline tags vanish without a trace ("<b>Syria</b>," stays "Syria,"); every other tag separates words.
+_INLINE_TAGS = ("a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "mark", "q", "s", "small",
+                "span", "strong", "sub", "sup", "time", "u")
+
+
+def feed_kind(body: bytes) -> str:
+    """Tell what a fetched body is from its root element, without parsing all of it.
+
+    Returns "rss", "atom", "rdf" (RSS 1.0), "sitemap", "sitemapindex", "html" or "unknown".
+    """
+    try:
+        for _event, element in etree.iterparse(io.BytesIO(body), events=("start",), recover=True, **_SAFE_XML):
+            name = etree.QName(element).localname
+            return "html" if name.lower() == "html" else _ROOT_KINDS.get(name, "unknown")
+    except etree.XMLSyntaxError:
+        pass
+    return "unknown"
+
+
+def _absolute_http(base: str, href: str) -> str | None:
+    """``href`` resolved against the http(s) URL ``base``; None when empty or not http(s) (nothing to fetch).
+
+    When ``base`` is not a web URL (a local file read by the CLI) ``href`` is kept as written: resolving
+    ``/2017/...`` against ``file:///home/...`` would only make up a path.
+    """
+    href = href.strip()
+    if not href or urlsplit(base).scheme not in _WEB_SCHEMES:
+        return href or None
+    link = urljoin(base, href)
+    return link if urlsplit(link).scheme in _WEB_SCHEMES else None
+
+
+def _plain(text: str, content_type: str = "text/html") -> str:
+    """Markup-free, whitespace-collapsed text of a feed field (feedparser keeps HTML fields as HTML)."""
+    if content_type != "text/plain":
+        text = replace_entities(replace_tags(remove_tags(text, which_ones=_INLINE_TAGS), " "))
+    return " ".join(text.split())
+
+
+def _struct_to_utc(value: time.struct_time | None) -> datetime | None:
+    """feedparser's parsed dates are UTC struct_times; make them aware datetimes."""
+    return datetime(*value[:6], tzinfo=UTC) if value else None
+
+
+def _detail_type(entry: Any, field: str) -> str:
+    return (entry.get(f"{field}_detail") or {}).get("type", "text/html")
+
+
+def _unique(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
+    """Drop later entries repeating an earlier guid or (canonically) the same link."""
+    seen: set[str] = set()
+    kept = []
+    for entry in entries:
+        keys = {f"guid:{entry.guid}", f"link:{canonical_url(entry.link)}"}
+        if keys & seen:
+            log.debug("feed_entry_duplicate link=%s guid=%s", entry.link, entry.guid)
+            continue
+        seen |= keys
+        kept.append(entry)
+    return kept
+
+
+def _malformed_reason(error: xml.sax.SAXParseException, body: bytes) -> str:
+    """One-line reason for an XML syntax error, with the line as the user's file numbers it."""
+    line = error.getLineNumber()
+    # feedparser prepends an XML declaration line when the body has none, shifting expat's count.
+    if not _XML_DECLARATION.match(body):
+        line -= 1
+    return f"malformed XML: {error.getMessage()} (line {max(line, 1)})"
+
+
+def _feed_entry(raw: Any, url: str, version: str) -> FeedEntry | None:
+    """One feedparser entry as a FeedEntry; None when it has no http(s) link to follow."""
+    link = _absolute_http(url, raw.get("link") or "")
+    if link is None:
+        log.debug("feed_entry_skipped reason=no_link guid=%s", raw.get("id", ""))
+        return None
+    summary = raw.get("summary")
+    summary_type = _detail_type(raw, "summary")
+    if not summary and raw.get("content"):  # Atom entries may carry only <content>
+        summary, summary_type = raw["content"][0].get("value", ""), raw["content"][0].get("type", "text/html")
+    # Read "updated" only when present: feedparser's fallback to "published" emits a DeprecationWarning.
+    updated = _struct_to_utc(raw["updated_parsed"] if "updated_parsed" in raw else None)
+    published = _struct_to_utc(raw.get("published_parsed"))
+    if published is None and version.startswith("rss"):
+        # feedparser files <dc:date> under "updated"; in RSS (1.0 above all) it is the item's date.
+        published, updated = updated, None
+    return FeedEntry(
+        title=_plain(raw.get("title", ""), _detail_type(raw, "title")),
+        link=link,
+        published=published,
+        summary=_plain(summary or "", summary_type),
+        guid=(raw.get("id") or "").strip() or link,
+        author=_plain(raw.get("author", ""), "text/plain"),
+        updated=updated,
+    )
+
+
+def parse_feed(body: bytes, url: str) -> list[FeedEntry]:
+    """Parse an RSS (0.9x, 1.0, 2.0) or Atom (0.3, 1.0) feed fetched from ``url``.
+
+    Relative links are resolved against ``url``; dates are aware UTC datetimes (None when absent);
+    title and summary are plain text; guid is the entry id, else its link. Entries repeating a guid or
+    link are dropped, as are entries without an http(s) link. A valid feed without items gives [].
+    Raises FeedError with a one-line reason when ``body`` is empty, an HTML page, or not a feed.
+    """
+    if not body.strip():
+        raise FeedError("not a feed: empty body")
+    # A BytesIO, never the bytes: feedparser treats a str/bytes argument as a possible URL or file path.
+    # It resolves links itself against Content-Location; a file:// base would only garble them.
+    base = {"content-location": url} if urlsplit(url).scheme in _WEB_SCHEMES else {}
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=base)
+    version = parsed.get("version") or ""
+    entries = [e for e in (_feed_entry(raw, url, version) for raw in parsed.entries) if e is not None]
+    error = parsed.get("bozo_exception")
+    syntax_error = error if isinstance(error, xml.sax.SAXParseException) else None
+    if parsed.entries:
+        if syntax_error is not None:
+            # feedparser's lenient parser recovered the items: use them, but say the feed is broken.
+            log.warning("feed_malformed url=%s reason=%s", url, _malformed_reason(syntax_error, body))
+        return _unique(entries)
+    if parsed.version and syntax_error is None:
+        return []
+    kind = feed_kind(body)
+    if kind == "html":
+        raise FeedError("not a feed: got an HTML page")
+    if kind in ("sitemap", "sitemapindex"):
+        raise FeedError(f"not a feed: got a {'sitemap index' if kind == 'sitemapindex' else 'sitemap'}")
+    if syntax_error is not None:
+        raise FeedError(_malformed_reason(syntax_error, body))
+    raise FeedError("not a feed: no RSS or Atom root element")
+
+
+def _sitemap_root(body: bytes, url: str) -> etree._Element:
+    """Parse a (possibly gzipped) sitemap body; raise FeedError when it is not XML."""
+    if body[:2] == b"\x1f\x8b":  # .xml.gz sitemaps are served as-is, not with Content-Encoding
+        try:
+            body = gzip.GzipFile(fileobj=io.BytesIO(body)).read(MAX_SITEMAP_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as error:
+            raise FeedError(f"not a sitemap: broken gzip data ({error})") from None
+        if len(body) > MAX_SITEMAP_BYTES:
+            raise FeedError("not a sitemap: larger than 50 MB uncompressed")
+    if not body.strip():
+        raise FeedError("not a sitemap: empty body")
+    try:
+        root = etree.fromstring(body, etree.XMLParser(**_SAFE_XML))
+    except etree.XMLSyntaxError as error:
+        # Real sitemaps often carry a stray unescaped "&": keep what lxml can recover, but say so.
+        log.warning("sitemap_malformed url=%s reason=%s", url, error)
+        root = etree.fromstring(body, etree.XMLParser(recover=True, **_SAFE_XML))
+    if root is None:
+        raise FeedError("not a sitemap: not XML")
+    return root
+
+
+def _children(element: etree._Element) -> dict[str, etree._Element]:
+    """Child elements by local name (sitemaps appear with and without their namespaces)."""
+    return {etree.QName(c).localname: c for c in element if isinstance(c.tag, str)}
+
+
+def _text(element: etree._Element | None) -> str:
+    return " ".join((element.text or "").split()) if element is not None else ""
+
+
+def _w3c_datetime(value: str) -> datetime | None:
+    """Parse a sitemap W3C datetime (``2017-11-04``, ``2017-11-04T09:15:00Z``...) into aware UTC."""
+    try:
+        parsed = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        log.debug("sitemap_date_unparsable value=%s", value)
+        return None
+    if parsed is None:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _sitemap_items(body: bytes, url: str, wanted: str) -> list[dict[str, etree._Element]]:
+    """The child elements of each item (<url> or <sitemap>) of a ``wanted`` root; FeedError for other roots."""
+    root = _sitemap_root(body, url)
+    name = etree.QName(root).localname
+    if name != wanted:
+        what = {"urlset": "a sitemap", "sitemapindex": "a sitemap index", "html": "an HTML page"}.get(name.lower())
+        expected = "sitemap index" if wanted == "sitemapindex" else "sitemap"
+        raise FeedError(f"not a {expected}: got {what or f'<{name}>'}")
+    return [_children(item) for item in root if isinstance(item.tag, str)]
+
+
+def parse_sitemap(body: bytes, url: str) -> list[FeedEntry]:
+    """Parse a ``<urlset>`` sitemap (plain or Google News, optionally gzipped) fetched from ``url``.
+
+    Each ``<url>`` gives a FeedEntry: link = ``<loc>`` (resolved against ``url``), guid = link,
+    ``updated`` = ``<lastmod>``; news sitemaps add title and ``published`` (``news:publication_date``).
+    Use ``published or updated`` for recency. Raises FeedError when ``body`` is not a urlset (a sitemap
+    index is refused with that reason: see ``sitemap_children``).
+    """
+    entries = []
+    for fields in _sitemap_items(body, url, "urlset"):
+        link = _absolute_http(url, _text(fields.get("loc")))
+        if link is None:
+            continue
+        news = _children(fields["news"]) if "news" in fields else {}
+        published = _w3c_datetime(_text(news.get("publication_date")))
+        updated = _w3c_datetime(_text(fields.get("lastmod")))
+        entries.append(FeedEntry(_text(news.get("title")), link, published, guid=link, updated=updated))
+    return _unique(entries)
+
+
+def sitemap_children(body: bytes, url: str) -> list[str]:
+    """Return the child sitemap URLs (absolute) listed by a ``<sitemapindex>``; FeedError if it is not one."""
+    links = (_absolute_http(url, _text(fields.get("loc"))) for fields in _sitemap_items(body, url, "sitemapindex"))
+    return list(dict.fromkeys(link for link in links if link))
+
+
+def discover_feeds(html: str, url: str) -> list[str]:
+    """Return the feed URLs a page advertises with ``<link rel="alternate" type="application/rss+xml">``
+    (or atom+xml / rdf+xml), absolute and in page order, without repeats. [] when there are none."""
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return []
+    base = urljoin(url, next((b.get("href", "") for b in tree.iterfind(".//base[@href]")), ""))
+    found = []
+    for link in tree.iterfind(".//link[@href]"):
+        rel = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").split(";")[0].strip().lower()
+        if "alternate" in rel and kind in FEED_TYPES:
+            found.append(urljoin(base, link.get("href").strip()))
+    return list(dict.fromkeys(found))
+
+
+def feed_to_json(entries: Iterable[FeedEntry]) -> list[dict[str, Any]]:
+    """JSON-ready items for ``newswatch feed --json``: title, link, published/updated (ISO 8601 or None),
+    summary, guid, author."""
+    return [
+        {
+            "title": e.title,
+            "link": e.link,
+            "published": e.published.isoformat() if e.published else None,
+            "updated": e.updated.isoformat() if e.updated else None,
+            "summary": e.summary,
+            "guid": e.guid,
+            "author": e.author,
+        }
+        for e in entries
+    ]
