@@ -210,6 +210,17 @@ def watch_explain(ctx: _Context, name: str) -> None:
         click.echo(f"{spelling}\t{origin}")
 
 
+def _register_subcommands() -> None:
+    from newswatch.alertscli import digest, outbox
+    from newswatch.feedscli import feeds
+
+    for command in (digest, outbox, feeds):
+        cli.add_command(command)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Entry point: run the CLI, turning every NewswatchError into one line on stderr and exit status 2."""
     try:

@@ -87,6 +87,14 @@ class ElasticsearchSettings(_Strict):
     ca_file: str | None = Field(None, description="CA bundle for TLS verification.")
     request_timeout: float = Field(30, gt=0, description="Seconds before a request is abandoned.")
     spool_dir: str = Field("var/es-spool", description="Durable queue of articles waiting for the cluster.")
+    max_retries: int = Field(
+        3, ge=0, description="Retries of a request on 429, 502-504, timeouts and connection errors."
+    )
+    bulk_chunk_size: int = Field(500, ge=1, description="Most articles sent in one bulk request.")
+    bulk_max_retries: int = Field(5, ge=0, description="Retries, with backoff, of bulk items rejected with 429.")
+    retry_backoff_seconds: float = Field(
+        1.0, gt=0, description="First wait before retrying rejected bulk items; doubles each retry (cap 30s)."
+    )
 
 
 class StorageSettings(_Strict):
@@ -100,7 +108,11 @@ class StorageSettings(_Strict):
 class ScheduleSettings(_Strict):
     timezone: str = Field("UTC", description="Time zone of the digest cron expression.")
     crawl_every_minutes: float = Field(15, gt=0, description="Minutes between crawls.")
-    digest_cron: str = Field("0 7 * * *", description="Crontab expression (min hour dom mon dow) for digests.")
+    digest_cron: str = Field(
+        "* * * * *",
+        description="Crontab (min hour dom mon dow) of the digest job, which sends each recipient's digest when their "
+        "cadence (recipients.yaml) is due and retries waiting ones.",
+    )
     crawl_timeout_minutes: float = Field(30, gt=0, description="A crawl running longer is stopped.")
 
     @field_validator("timezone")

@@ -50,10 +50,10 @@ class Service:
                 self._alerts("crawl")
 
     def digest(self) -> None:
-        """The scheduled digest run."""
+        """The digest job: recipients whose cadence is due get their digest; waiting digests are retried."""
         with self.busy:
             if not self.stopping.is_set():
-                self._alerts("schedule")
+                self._alerts("tick")
 
     def _alerts(self, trigger: str) -> None:
         try:
