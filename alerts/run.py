@@ -1,0 +1,199 @@
+"""The alerts pass: match new articles → build each due recipient's digest → queue it → deliver the queue."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from alerts import cadence
+from alerts.context import source_health, watch_trends
+from alerts.deliver import AppriseNotifier
+from alerts.digest import Digest, build_digest
+from alerts.outbox import deliver_pending
+from alerts.render import build_message, message_id_for, render_digest
+from newswatch.alertspec import Recipient
+from newswatch.config import Config
+from newswatch.errors import NewswatchError
+from newswatch.models import QueuedDigest
+from newswatch.store import Store
+from newswatch.watchspec import Watch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlertsReport:
+    """Counts of one alerts pass, and the .eml files it wrote (outbox delivery)."""
+
+    trigger: str = "manual"
+    articles: int = 0
+    new_hits: int = 0
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    written: list[Path] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"articles={self.articles} new_hits={self.new_hits} queued={self.queued} sent={self.sent} "
+                f"failed={self.failed}")
+
+
+def watch_cursor(watch: Watch) -> str:
+    """``match:<name>:<hash of its definition>``: a new or edited watch starts over every stored article."""
+    digest = hashlib.sha256(watch.model_dump_json().encode()).hexdigest()[:12]
+    return f"match:{watch.name}:{digest}"
+
+
+def match_new_articles(config: Config, store: Store, *, now: datetime) -> tuple[int, int]:
+    """Match every watch against the articles after its cursor; returns (articles read, new hits).
+
+    Watches at the same cursor share one compiled matcher and one pass. Hits are stored before the cursor
+    moves, so a crash only repeats work (add_hits ignores hits it already has).
+    """
+    from alerts.watchlist import compile_watches  # the matcher, owned by alerts/watchlist.py
+
+    groups: dict[str | None, list[Watch]] = {}
+    for watch in config.watches:
+        groups.setdefault(store.get_cursor(watch_cursor(watch)), []).append(watch)
+    articles_read = new_hits = 0
+    for position, watches in groups.items():
+        matcher = compile_watches(watches)
+        while True:
+            articles, following = store.articles_after(position)
+            if not articles or following == position:
+                break
+            hits = [hit for article in articles for hit in matcher.match_article(article)]
+            new_hits += store.add_hits(hits, found=now)
+            for watch in watches:
+                store.set_cursor(watch_cursor(watch), following)
+            articles_read, position = articles_read + len(articles), following
+    return articles_read, new_hits
+
+
+def watch_names(config: Config, recipient: Recipient) -> list[str]:
+    """The watches a recipient reads, in config order."""
+    chosen = recipient.watches
+    return [w.name for w in config.watches if chosen == "all" or w.name in chosen]
+
+
+def digest_for(config: Config, store: Store, recipient: Recipient, *, now: datetime) -> Digest:
+    """The digest of everything owed to ``recipient`` now, with trends and source health."""
+    names = watch_names(config, recipient)
+    owed = store.owed_hits(recipient.name, names)
+    delivery = config.settings.delivery
+    feeds = {feed.id: feed.name for feed in config.feeds if feed.enabled}
+    health = source_health(
+        store.all_feed_states(), feeds, now=now, silent_after=timedelta(hours=delivery.silent_feed_hours)
+    )
+    watched = sorted({item.hit.watch for item in owed})
+    return build_digest(
+        recipient.name, owed, generated=now, watch_order=names, source_health=health,
+        trends=watch_trends(store, watched, now=now, zone=recipient.zone), timezone=recipient.timezone,
+        limit_per_watch=delivery.max_entries_per_watch,
+    )
+
+
+def compose(config: Config, recipient: Recipient, digest: Digest) -> QueuedDigest:
+    """Render the digest into the complete message to persist, under its stable Message-ID."""
+    sender = config.settings.delivery.sender
+    message_id = message_id_for(recipient.name, digest.hit_keys, sender, digest.generated)
+    rendered = render_digest(digest)
+    message = build_message(
+        rendered, sender=sender, to_name=recipient.name, to_email=recipient.email, message_id=message_id,
+        date=digest.generated,
+    )
+    return QueuedDigest(
+        id=message_id.strip("<>"), recipient=recipient.name, hit_keys=digest.hit_keys,
+        message=message.as_bytes(policy=policy.SMTP), created=digest.generated,
+    )
+
+
+def queue_due_digests(config: Config, store: Store, *, now: datetime, trigger: str) -> int:
+    """Queue a digest for every due recipient with something to say; returns how many were queued."""
+    queued = 0
+    for recipient in config.recipients:
+        served = cadence.parse_served(store.get_cursor(cadence.cursor_name(recipient.name)))
+        if not cadence.is_due(recipient, served, now, trigger):
+            continue
+        digest = digest_for(config, store, recipient, now=now)
+        # An empty period sends nothing unless asked; never for immediate alerts, which run every minute.
+        wants_empty = recipient.send_empty and recipient.cadence != "immediate" and served is not None
+        if digest.is_empty and not wants_empty:
+            store.set_cursor(cadence.cursor_name(recipient.name), now.isoformat())
+            continue
+        entry = compose(config, recipient, digest)
+        store.queue_digest(entry)  # persisted with its hits before any attempt to send
+        store.set_cursor(cadence.cursor_name(recipient.name), now.isoformat())
+        queued += 1
+        log.info("digest_queued recipient=%s digest=%s hits=%d stories=%d",
+                 recipient.name, entry.id, len(entry.hit_keys), digest.story_count)
+        if recipient.notify_urls and recipient.cadence == "immediate" and not digest.is_empty:
+            AppriseNotifier(recipient.notify_urls).notify(
+                title=message_subject(entry), body=f"{digest.story_count} new stories; digest {entry.id}"
+            )
+    return queued
+
+
+def message_subject(entry: QueuedDigest) -> str:
+    """The Subject header of a queued digest."""
+    return str(message_from_bytes(entry.message, policy=policy.default).get("Subject", ""))
+
+
+def run_alerts(
+    config: Config, store: Store, *, now: datetime | None = None, send: bool = True, trigger: str = "manual"
+) -> AlertsReport:
+    """One alerts pass; all state lives in the store, so every call may come from a fresh process.
+
+    ``trigger``: "crawl" (right after a crawl), "tick" (every minute; "schedule" is the same), or "manual"
+    (CLI, demo, --send-now: every recipient with owed hits gets a digest now, whatever their cadence).
+    With ``send=False`` digests are queued but not delivered.
+    """
+    if trigger not in cadence.TRIGGERS:
+        raise NewswatchError(f"unknown alerts trigger {trigger!r} (expected one of {', '.join(cadence.TRIGGERS)})")
+    now = _aware(now or datetime.now(timezone.utc))
+    report = AlertsReport(trigger=trigger)
+    report.articles, report.new_hits = match_new_articles(config, store, now=now)
+    report.queued = queue_due_digests(config, store, now=now, trigger=trigger)
+    if send:
+        delivered = deliver_pending(config, store, now=now, force=trigger == "manual")
+        report.sent, report.failed, report.written = delivered.sent, delivered.failed, delivered.written
+    return report
+
+
+def send_now(config: Config, store: Store, *, now: datetime | None = None) -> AlertsReport:
+    """`newswatch digest --send-now`: every recipient's owed hits, queued and sent now, whatever the cadence."""
+    return run_alerts(config, store, now=now, trigger="manual")
+
+
+def preview_digests(
+    config: Config, store: Store, out_dir: Path | None = None, *, recipient: str | None = None,
+    now: datetime | None = None,
+) -> list[Path]:
+    """`newswatch digest --preview`: write the HTML and text each recipient would get now, queuing nothing.
+
+    Files go to ``out_dir`` (default: <var_dir>/preview) as digest-<recipient>.html and .txt.
+    """
+    out_dir = out_dir or config.path(config.settings.var_dir) / "preview"
+    chosen = [r for r in config.recipients if recipient is None or r.name == recipient]
+    if recipient is not None and not chosen:
+        raise NewswatchError(f"no recipient named {recipient!r} in {config.config_dir / 'recipients.yaml'}")
+    now = _aware(now or datetime.now(timezone.utc))
+    match_new_articles(config, store, now=now)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for person in chosen:
+        rendered = render_digest(digest_for(config, store, person, now=now), preview_note="Preview: not sent.")
+        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in person.name)
+        for suffix, body in ((".html", rendered.html), (".txt", rendered.text)):
+            path = out_dir / f"digest-{stem}{suffix}"
+            path.write_text(body, encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
