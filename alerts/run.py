@@ -15,6 +15,7 @@ from alerts.deliver import AppriseNotifier
 from alerts.digest import Digest, build_digest
 from alerts.outbox import deliver_pending
 from alerts.render import build_message, message_id_for, render_digest
+from alerts.watchlist import compile_watches
 from newswatch.alertspec import Recipient
 from newswatch.config import Config
 from newswatch.errors import NewswatchError
@@ -54,14 +55,12 @@ def match_new_articles(config: Config, store: Store, *, now: datetime) -> tuple[
     Watches at the same cursor share one compiled matcher and one pass. Hits are stored before the cursor
     moves, so a crash only repeats work (add_hits ignores hits it already has).
     """
-    from alerts.watchlist import compile_watches  # the matcher, owned by alerts/watchlist.py
-
     groups: dict[str | None, list[Watch]] = {}
     for watch in config.watches:
         groups.setdefault(store.get_cursor(watch_cursor(watch)), []).append(watch)
     articles_read = new_hits = 0
     for position, watches in groups.items():
-        matcher = compile_watches(watches)
+        matcher = compile_watches(watches, cache_dir=config.path(config.settings.var_dir) / "cache")
         while True:
             articles, following = store.articles_after(position)
             if not articles or following == position:

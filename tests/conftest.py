@@ -16,6 +16,14 @@ from newswatch.localserver import serve_site
 pytest_plugins = [f"tests.plugins.{p.stem}" for p in Path(__file__).with_name("plugins").glob("[a-z]*.py")]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _matcher_cache(tmp_path_factory):
+    """Compiled matchers are cached per test session, never in the user's own cache folder."""
+    os.environ["NEWSWATCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("matcher-cache"))
+
+
 FIXTURES = Path(__file__).with_name("fixtures")
 DEMO_SITE = ROOT / "newswatch" / "demo_site"
 

@@ -1,0 +1,228 @@
+"""Pure matching: one Aho-Corasick pass over normalized text, then boundary, case, context and overlap checks."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from newswatch.textnorm import NormalizedText
+
+# Arabic clitics written joined to the next word: a conjunction (wa, fa), then a preposition (bi, li, ka),
+# then the article (al); li + al is written "ll". A name found right after one of these is still a word.
+_CONJ = ("", "و", "ف")
+_PREP = ("", "ب", "ل", "ك")
+ARABIC_PREFIXES = frozenset(c + p + a for c in _CONJ for p in _PREP for a in ("", "ال")) | {c + "لل" for c in _CONJ}
+# After an Arabic name whose "al" was dropped at compile time, the article (or li+al) must be there.
+ARABIC_ARTICLE_PREFIXES = frozenset(p for p in ARABIC_PREFIXES if p.endswith("ال") or p.endswith("لل"))
+
+
+def is_arabic(ch: str) -> bool:
+    """True for a character of the Arabic blocks."""
+    return "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" or "\u08a0" <= ch <= "\u08ff"
+
+
+class Entry(NamedTuple):
+    """One compiled spelling of one term: how it was written and what must hold for it to count."""
+
+    term: int
+    form: str
+    case_sensitive: bool = False
+    needs_context: bool = False
+    after_article: bool = False
+
+
+class Term(NamedTuple):
+    """What a set of spellings stands for: a watch's own names, or one name used inside a rule.
+
+    ``context`` confirms a needs-context spelling; ``exclude`` drops any hit near it; ``ambiguous_exclude``
+    drops only needs-context hits (the group table's "goddess" for Isis). All are normalized phrases.
+    """
+
+    name: str
+    context: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    window: int = 12
+    ambiguous_exclude: tuple[str, ...] = ()
+
+
+# A term found in the normalized text at [start, end): (start, end, term). Plain tuples, as there may be
+# thousands per text.
+Candidate = tuple[int, int, int]
+
+
+def letters(text: str) -> str:
+    """The letters and digits of ``text``, in order (what a case-sensitive spelling is compared on)."""
+    return "".join(c for c in text if c.isalnum())
+
+
+def case_ok(found: str, form: str) -> bool:
+    """True when ``found`` (original text) has the capitalization of ``form``, or is all capitals."""
+    got, want = letters(found), letters(form)
+    return got == want or (got.isupper() and got == want.upper())
+
+
+class _Words:
+    """Word positions of a normalized text, computed once and only when a window check needs them."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.spaces = [m.start() for m in re.finditer(" ", text)]
+
+    def window(self, start: int, end: int, words: int) -> tuple[int, int]:
+        """Character range from ``words`` words before ``[start, end)`` to ``words`` words after it."""
+        first = bisect_left(self.spaces, start) - words - 1
+        last = bisect_left(self.spaces, end) + words
+        lo = self.spaces[first] + 1 if first >= 0 else 0
+        hi = self.spaces[last] if last < len(self.spaces) else len(self.text)
+        return lo, hi
+
+
+def _has_any(window: str, phrases: tuple[str, ...]) -> bool:
+    return any(f" {p} " in window for p in phrases)
+
+
+def _excluded(text: str, lo: int, hi: int, start: int, end: int, phrases: tuple[str, ...]) -> bool:
+    """True when an exclude phrase occurs in ``text[lo:hi]`` as whole words. A phrase that contains the
+    match itself ("الوضع القائم" for القائم) only counts where it covers this very match."""
+    window = f" {text[lo:hi]} "
+    found = text[start:end]
+    for phrase in phrases:
+        at = window.find(f" {phrase} ")
+        if at < 0:
+            continue
+        if f" {found} " not in f" {phrase} ":
+            return True
+        while at >= 0:
+            p_start = lo + at  # window[at] is the space before the phrase; window is shifted by one
+            if p_start <= start and p_start + len(phrase) >= end:
+                return True
+            at = window.find(f" {phrase} ", at + 1)
+    return False
+
+
+@dataclass
+class Keys:
+    """What the automaton's integer values stand for: per key, its padded length, whether it is padded
+    on the left (not Arabic), its entries, and ``plain``: the one term it means when nothing needs
+    checking (word-bounded, unconditional spellings of one term), else -1."""
+
+    length: np.ndarray
+    lead: np.ndarray
+    plain: np.ndarray
+    ids: list[tuple[int, ...]]
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def scan(automaton: Any, keys: Keys, entries: list[Entry], terms: list[Term],
+         norm: NormalizedText) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every term occurrence in ``norm`` that passes word-boundary, case, context and exclude checks, as
+    arrays of normalized starts, ends and terms.
+
+    Keys are stored with a trailing space (and a leading one unless Arabic), so the automaton only
+    reports word-bounded matches; an Arabic key may also follow a joined clitic (و ب ل ف ال ...).
+    Plain keys are taken as found, vectorized; the others go through the checks one by one.
+    """
+    padded = f" {norm.text} "
+    found = np.fromiter(itertools.chain.from_iterable(automaton.iter(padded)), dtype=np.int64).reshape(-1, 2)
+    if not len(found):
+        return _EMPTY, _EMPTY, _EMPTY
+    last, kid = found[:, 0], found[:, 1]
+    plain = keys.plain[kid]
+    fast = plain >= 0
+    starts, ends, found_terms = [last[fast] - keys.length[kid[fast]] + 1], [last[fast] - 1], [plain[fast]]
+    raw: list[tuple[int, int, Entry]] = []
+    for end_at, k in zip(last[~fast].tolist(), kid[~fast].tolist()):
+        lead = int(keys.lead[k])
+        start, end = end_at - int(keys.length[k]) + lead, end_at - 1  # unpadded coordinates
+        prefix = "" if lead else padded[padded.rfind(" ", 0, start + 1) + 1 : start + 1]  # joined clitics
+        for i in keys.ids[k]:
+            entry = entries[i]
+            if lead:
+                if entry.after_article:
+                    continue
+            elif prefix not in (ARABIC_ARTICLE_PREFIXES if entry.after_article else ARABIC_PREFIXES):
+                continue
+            raw.append((start, end, entry))
+    if raw:
+        # two entries of one term may pass for one span: keep it once
+        checked = np.array(list(dict.fromkeys(_checked(raw, terms, norm))), dtype=np.int64).reshape(-1, 3)
+        starts.append(checked[:, 0]), ends.append(checked[:, 1]), found_terms.append(checked[:, 2])
+    return np.concatenate(starts), np.concatenate(ends), np.concatenate(found_terms)
+
+
+def _checked(raw: list[tuple[int, int, Entry]], terms: list[Term], norm: NormalizedText) -> list[Candidate]:
+    """The conditional candidates that pass their case, exclude and context checks."""
+    text = norm.text
+    words: _Words | None = None
+    plain: dict[int, list[int]] = {}  # term -> starts of unconditional spellings, which confirm ambiguous ones
+    checked = []
+    for start, end, entry in raw:
+        if entry.case_sensitive:
+            o_start, o_end = norm.original_span(start, end)
+            if not case_ok(norm.original[o_start:o_end], entry.form):
+                continue
+        checked.append((start, end, entry))
+        if not entry.needs_context:
+            plain.setdefault(entry.term, []).append(start)
+    out = []
+    for start, end, entry in checked:
+        term = terms[entry.term]
+        if entry.needs_context or term.exclude:
+            words = words or _Words(text)
+            lo, hi = words.window(start, end, term.window)
+            if _excluded(text, lo, hi, start, end, term.exclude):
+                continue
+            if entry.needs_context:
+                if _excluded(text, lo, hi, start, end, term.ambiguous_exclude):
+                    continue
+                # An unambiguous spelling of the same term nearby confirms it too: "Islamic State (IS)".
+                if not (_has_any(f" {text[lo:hi]} ", term.context)
+                        or any(lo <= s < hi and s != start for s in plain.get(entry.term, ()))):
+                    continue
+        out.append((start, end, entry.term))
+    return out
+
+
+def resolve_overlaps(starts: np.ndarray, ends: np.ndarray,
+                     terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the longest of overlapping candidates (the earlier one on equal length); candidates with the
+    very same span, of different terms, are all kept. Returns the arrays sorted by start, then end.
+
+    Runs of overlapping candidates are found with array operations; a run whose first (earliest, then
+    longest) candidate covers the whole run keeps just that span, as is usual ("Deir ez-Zor province"
+    over "Deir ez-Zor"); other runs are resolved one by one.
+    """
+    order = np.lexsort((terms, -ends, starts))
+    s, e, t = starts[order], ends[order], terms[order]
+    if len(s) < 2:
+        return s, e, t
+    reach = np.maximum.accumulate(e)
+    first = np.ones(len(s), dtype=bool)
+    first[1:] = s[1:] >= reach[:-1]
+    run = np.cumsum(first) - 1
+    heads = np.flatnonzero(first)
+    run_end = np.maximum.reduceat(e, heads)
+    nested = e[heads] == run_end
+    keep = nested[run] & (s == s[heads][run]) & (e == e[heads][run])
+    for r in np.flatnonzero(~nested).tolist():
+        lo, hi = heads[r], heads[r + 1] if r + 1 < len(heads) else len(s)
+        cluster = list(zip(s[lo:hi].tolist(), e[lo:hi].tolist(), range(lo, hi)))
+        keep[[i for _, _, i in _longest_first(cluster)]] = True
+    return s[keep], e[keep], t[keep]
+
+
+def _longest_first(cluster: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    taken: list[tuple[int, int]] = []
+    kept = []
+    for c in sorted(cluster, key=lambda c: (c[0] - c[1], c[0])):
+        if (c[0], c[1]) in taken or not any(c[0] < e and s < c[1] for s, e in taken):
+            taken.append((c[0], c[1]))
+            kept.append(c)
+    return kept

@@ -1,0 +1,153 @@
+"""Benchmark watch matching: MB/s at 100/1,000/10,000 aliases against one regex alternation, and build time."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from alerts import watchlist  # noqa: E402
+from alerts.gazetteer import load_places  # noqa: E402
+from newswatch.textnorm import NormalizedText, normalize_many  # noqa: E402
+from newswatch.watchspec import Watch  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "matching"
+ALIASES_PER_WATCH = 10
+REGEX_MIN_SECONDS = 1.0
+
+
+def news_block() -> str:
+    """News copy: the seed wire story and the evaluation texts (en/ar/fr), about 12 kB."""
+    texts = [(FIXTURES / "seed-afp-2017-11-04.txt").read_text(encoding="utf-8")]
+    for item in yaml.safe_load((FIXTURES / "eval.yaml").read_text(encoding="utf-8"))["texts"]:
+        texts.append(re.sub(r"\[\[([^|\]]+)\|[^\]]+\]\]", r"\1", item["text"]))
+    return "\n\n".join(texts) + "\n\n"
+
+
+def corpus(size_mb: float) -> str:
+    """The news block repeated to about ``size_mb`` MB."""
+    block = news_block()
+    return block * max(1, int(size_mb * 1e6 / len(block.encode("utf-8"))))
+
+
+def gazetteer_names() -> list[str]:
+    """Distinct real place names (Latin and Arabic script) of the shipped gazetteer, in a fixed order."""
+    names = sorted({name for place in load_places() for name, _ in place.names})
+    keys = normalize_many(names)
+    return list({k: n for n, k in zip(names, keys) if len(k) >= 3}.values())
+
+
+def aliases(count: int, mode: str, block: str, seed: int = 6) -> list[str]:
+    """``count`` aliases. ``sampled``: random gazetteer names, so the more aliases the more of the
+    corpus's place names are among them (hits grow with the count). ``fixed-hits``: the same 50 names
+    that occur in the corpus at every count, filled up with names that do not, so only the number of
+    patterns changes (the usual way to measure a dictionary matcher's scaling)."""
+    names = gazetteer_names()
+    random.Random(seed).shuffle(names)
+    if mode == "sampled":
+        return names[:count]
+    padded = f" {NormalizedText(block).text} "
+    keys = normalize_many(names)
+    hits = [n for n, k in zip(names, keys) if f" {k} " in padded][:50]
+    misses = [n for n, k in zip(names, keys) if f" {k} " not in padded and k[:1].isalpha()]
+    return hits + misses[: count - len(hits)]
+def watches_for(names: list[str]) -> list[Watch]:
+    """Keyword watches (no expansion), ``ALIASES_PER_WATCH`` aliases each."""
+    return [Watch(name=f"w{i}", aliases=names[i : i + ALIASES_PER_WATCH], expand=False)
+            for i in range(0, len(names), ALIASES_PER_WATCH)]
+
+
+def best_of(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def regex_mb_s(names: list[str], text: str) -> tuple[float, float]:
+    """MB/s of one compiled alternation of the same (normalized) aliases over the normalized text,
+    measured on as much of the text as it gets through in about a second; and its compile time."""
+    keys = sorted(set(normalize_many(names)), key=len, reverse=True)
+    started = time.perf_counter()
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, keys)) + r")(?!\w)")
+    compile_s = time.perf_counter() - started
+    done, elapsed, chunk = 0, 0.0, 20_000
+    while elapsed < REGEX_MIN_SECONDS and done < len(text):
+        piece = text[done : done + chunk]
+        started = time.perf_counter()
+        pattern.findall(piece)
+        elapsed += time.perf_counter() - started
+        done += len(piece)
+        chunk *= 2
+    return len(text[:done].encode("utf-8")) / 1e6 / elapsed, compile_s
+
+
+def run(size_mb: float, counts: list[int], repeat: int, mode: str) -> list[dict]:
+    """Measure every alias count; return one row per count."""
+    text = corpus(size_mb)
+    mb = len(text.encode("utf-8")) / 1e6
+    norm_text = NormalizedText(text).text
+    normalize_s = best_of(lambda: NormalizedText(text), repeat)
+    rows = []
+    for count in counts:
+        names = aliases(count, mode, news_block())
+        watches = watches_for(names)
+        uncached = best_of(lambda: watchlist.build_matcher(watches), max(1, repeat // 2))
+        with tempfile.TemporaryDirectory() as cache:
+            watchlist._MEMORY.clear()
+            watchlist.compile_watches(watches, Path(cache))  # fills the disk cache
+
+            def from_disk():
+                watchlist._MEMORY.clear()
+                watchlist.compile_watches(watches, Path(cache))
+
+            disk = best_of(from_disk, repeat)
+            matcher = watchlist.compile_watches(watches, Path(cache))
+            memory = best_of(lambda: watchlist.compile_watches(watches, Path(cache)), repeat)
+        spans = len(matcher.find(text))
+        find_s = best_of(lambda: matcher.find(text), repeat)
+        regex, regex_compile = regex_mb_s(names, norm_text)
+        rows.append({"aliases": count, "keys": len(matcher.automaton), "spans": spans,
+                     "find_mb_s": mb / find_s, "regex_mb_s": regex, "regex_compile_s": regex_compile,
+                     "build_uncached_s": uncached, "build_disk_cache_s": disk, "build_memory_cache_s": memory,
+                     "normalize_mb_s": mb / normalize_s, "text_mb": mb})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print one table row per alias count, then the two ratios the issue sets targets for."""
+    parser = argparse.ArgumentParser(prog="python bench/match.py", description=__doc__)
+    parser.add_argument("--mb", type=float, default=4.0, help="size of the text matched (MB)")
+    parser.add_argument("--counts", default="100,1000,10000", help="alias counts, comma-separated")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (best is kept)")
+    parser.add_argument("--modes", default="fixed-hits,sampled", help="alias sets: fixed-hits, sampled")
+    args = parser.parse_args(argv)
+    counts = [int(c) for c in args.counts.split(",")]
+    for mode in args.modes.split(","):
+        rows = run(args.mb, counts, args.repeat, mode)
+        print(f"\n[{mode}] text: {rows[0]['text_mb']:.2f} MB (en/ar/fr news); normalization alone: "
+              f"{rows[0]['normalize_mb_s']:.1f} MB/s; best of {args.repeat}")
+        print(f"{'aliases':>8} {'keys':>7} {'spans/MB':>9} {'matcher MB/s':>13} {'regex MB/s':>11} {'speed-up':>9} "
+              f"{'build uncached s':>17} {'disk cache s':>13} {'memory cache s':>15} {'regex compile s':>16}")
+        for r in rows:
+            print(f"{r['aliases']:>8} {r['keys']:>7} {r['spans'] / r['text_mb']:>9.0f} {r['find_mb_s']:>13.1f} "
+                  f"{r['regex_mb_s']:>11.3f} {r['find_mb_s'] / r['regex_mb_s']:>8.0f}x {r['build_uncached_s']:>17.3f} "
+                  f"{r['build_disk_cache_s']:>13.4f} {r['build_memory_cache_s']:>15.6f} {r['regex_compile_s']:>16.3f}")
+        first, last = rows[0], rows[-1]
+        print(f"throughput at {last['aliases']} / at {first['aliases']} aliases: "
+              f"{last['find_mb_s'] / first['find_mb_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
