@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from crawler.extract import extract_article
-from crawler.urls import article_id, canonical_url
+from crawler.language import detect_language
+from crawler.urls import article_id, canonical_url, preferred_url
 from newswatch.config import Feed
 from newswatch.models import Article, FeedEntry
 
@@ -20,7 +21,7 @@ def article_from_page(feed: Feed, entry: FeedEntry, html: str, url: str, now: da
     extracted = extract_article(html, url)
     return Article(
         id=entry_article_id(entry),
-        url=canonical_url(extracted.canonical_url or url),
+        url=preferred_url(extracted.canonical_url, url),
         title=extracted.title or entry.title,
         text=extracted.text,
         feed_id=feed.id,
@@ -34,7 +35,8 @@ def article_from_page(feed: Feed, entry: FeedEntry, html: str, url: str, now: da
 
 
 def article_from_entry(feed: Feed, entry: FeedEntry, now: datetime) -> Article:
-    """The stand-in article made of the feed item's own title and summary, when the page is unavailable."""
+    """The stand-in article made of the feed item's own title and summary, when the page is unavailable;
+    its language is detected from that text, the feed's configured language as the fallback."""
     return Article(
         id=entry_article_id(entry),
         url=canonical_url(entry.link),
@@ -44,7 +46,7 @@ def article_from_entry(feed: Feed, entry: FeedEntry, now: datetime) -> Article:
         outlet=feed.name,
         published=entry.published,
         fetched=now,
-        language=feed.language,
+        language=detect_language(f"{entry.title}\n{entry.summary}", feed.language),
         author=entry.author or None,
         source="feed",
     )

@@ -1,4 +1,4 @@
-"""CrawlReport: one summary line per crawl, from the crawl's stats."""
+"""CrawlReport: one summary line per crawl, from the crawl's stats; Scrapy's duplicate refusal lines muted."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 
 log = logging.getLogger(__name__)
+# Scrapy logs these refusals itself (size limit, decompression bomb) before the request's errback runs; the
+# spider logs each failure once, with the feed and the reason, so theirs would be a second line.
+_DUPLICATE_LOGGERS = ("scrapy.core.downloader.handlers.http11", "scrapy.downloadermiddlewares.httpcompression",
+                      "scrapy.downloadermiddlewares.redirect")
 
 
 class CrawlReport:
@@ -15,6 +19,8 @@ class CrawlReport:
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
+        for name in _DUPLICATE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -24,9 +30,11 @@ class CrawlReport:
     def spider_closed(self, spider, reason: str) -> None:
         stats = self.crawler.stats
         log.info(
-            "crawl_finished reason=%s feeds_ok=%d feeds_failed=%d articles=%d from_feed=%d pages=%d",
+            "crawl_finished reason=%s feeds_ok=%d feeds_unchanged=%d feeds_failed=%d articles=%d from_feed=%d "
+            "pages=%d",
             reason,
             stats.get_value("newswatch/feeds/ok", 0),
+            stats.get_value("newswatch/feeds/unchanged", 0),
             stats.get_value("newswatch/feeds/failed", 0),
             stats.get_value("newswatch/articles/stored", 0),
             stats.get_value("newswatch/articles/from_feed", 0),

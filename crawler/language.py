@@ -21,6 +21,11 @@ def _identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def warm_up() -> None:
+    """Load the language model now (about half a second), e.g. while a crawl starts."""
+    _identifier()
+
+
 def normalise_lang_tag(tag: str | None) -> str | None:
     """Return the ISO 639-1 code of a BCP 47 tag such as ``"en-GB"`` or ``"ar_SY"``; None if it has none."""
     if not tag:

@@ -1,48 +1,78 @@
-"""StorePipeline: write articles to the store in batches, by count and by age (docs/architecture.md)."""
+"""ClusterPipeline (near-duplicates share a cluster_id) and StorePipeline (batched writes, then feed states)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from collections.abc import Callable
 
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
-from crawler.context import crawl_context
+from crawler.context import CrawlContext, crawl_context
+from crawler.feedrun import FeedRun, FeedRuns
 from newswatch.models import Article
 from newswatch.store import Store
 
 log = logging.getLogger(__name__)
 
 
+class ClusterPipeline:
+    """Sets ``cluster_id`` on each article (crawler.clusters): the id of the first copy of its story seen."""
+
+    def __init__(self, context: CrawlContext):
+        self.context = context
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ClusterPipeline:
+        return cls(crawl_context(crawler))
+
+    def process_item(self, item):
+        if not isinstance(item, Article):
+            return item
+        cluster = self.context.clusterer.assign(item.id, item.url, item.text)
+        if cluster != item.id:
+            log.info("article_clustered feed=%s url=%s cluster=%s", item.feed_id, item.url, cluster)
+        return dataclasses.replace(item, cluster_id=cluster)
+
+
 class StorePipeline:
     """Buffers articles and writes each batch with one ``store.add_articles`` call off the reactor thread.
 
-    A killed crawl loses at most the unwritten batch, and those articles are not in the seen set either, so
-    the next crawl fetches them again: nothing is lost, nothing is stored twice.
+    After each batch, the feeds whose every article is now stored get their new state saved (see
+    crawler.feedrun): a killed crawl loses at most the unwritten batch, and the next crawl polls those
+    feeds again and fetches exactly what is missing: nothing is lost, nothing is stored twice.
     """
 
-    def __init__(self, store: Store, batch_size: int = 100, flush_seconds: float = 5.0, stats=None):
+    def __init__(self, store: Store, batch_size: int = 100, flush_seconds: float = 5.0, stats=None,
+                 runs: FeedRuns | None = None, commit: Callable[[FeedRun], None] | None = None):
         self.store, self.batch_size, self.flush_seconds, self.stats = store, batch_size, flush_seconds, stats
+        self.runs, self.commit = runs or FeedRuns(), commit
         self.batch: list[Article] = []
         self.batch_started = 0.0
         self._timer: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        settings = crawler.settings
+        settings, context = crawler.settings, crawl_context(crawler)
         return cls(
-            crawl_context(crawler).store,
+            context.store,
             batch_size=settings.getint("NEWSWATCH_BATCH_SIZE", 100),
             flush_seconds=settings.getfloat("NEWSWATCH_FLUSH_SECONDS", 5.0),
             stats=crawler.stats,
+            runs=context.runs,
+            commit=context.commit,
         )
 
     def open_spider(self) -> None:
         # A quiet period must not leave a partial batch waiting: flush it on a timer too.
-        self._timer = task.LoopingCall(self._flush_if_old)
-        self._timer.start(max(self.flush_seconds / 2, 0.1), now=False)
+        # Wrapped as an asyncio future: flush awaits asyncio.to_thread, which a bare coroutine run by
+        # Twisted's LoopingCall cannot ("await wasn't used with future").
+        self._timer = task.LoopingCall(lambda: deferred_from_coro(self._flush_if_old()))
+        self._timer.start(max(self.flush_seconds / 2, 0.05), now=False)
 
     async def process_item(self, item):
         if not isinstance(item, Article):
@@ -59,7 +89,7 @@ class StorePipeline:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write the buffered batch; the store's own errors (e.g. spooling) are its business."""
+        """Write the buffered batch, then save the state of each feed it completes."""
         batch, self.batch = self.batch, []
         if not batch:
             return
@@ -69,6 +99,9 @@ class StorePipeline:
         if self.stats:
             self.stats.inc_value("newswatch/articles/stored", len(batch))
             self.stats.inc_value("newswatch/articles/changed", written)
+        for run in self.runs.stored(batch):  # on the reactor thread: FeedRuns is not shared with threads
+            if self.commit is not None:
+                await asyncio.to_thread(self.commit, run)
 
     async def close_spider(self) -> None:
         if self._timer and self._timer.running:

@@ -98,3 +98,23 @@ def canonical_url(url: str) -> str:
 def article_id(url: str) -> str:
     """Return the stable id of the article at ``url``: the sha1 hex digest of its canonical URL."""
     return hashlib.sha1(canonical_url(url).encode("utf-8")).hexdigest()
+
+
+def _site(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def preferred_url(declared: str | None, fetched: str) -> str:
+    """The canonical URL to store for a page fetched from ``fetched`` that declares ``declared`` as its
+    ``<link rel="canonical">``: the declared one when plausible, else the fetched one (both canonicalised).
+
+    Plausible means on the same site (``www.`` aside) and not the site's home page: some sites point every
+    article's canonical link at their home page or at another domain, which would merge distinct articles.
+    """
+    if declared:
+        candidate = canonical_url(declared)
+        parts = urlsplit(candidate)
+        if parts.scheme in _DEFAULT_PORTS and _site(candidate) == _site(fetched) and parts.path not in ("", "/"):
+            return candidate
+    return canonical_url(fetched)

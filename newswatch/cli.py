@@ -58,10 +58,11 @@ def check_config(ctx: _Context) -> None:
 
 
 @cli.command()
-@click.option("--feed", help="Crawl only the feed with this id.")
+@click.option("--feed", help="Crawl only the feed with this id, due or not.")
+@click.option("--all", "all_feeds", is_flag=True, help="Crawl every enabled feed, due or not.")
 @pass_context
-def crawl(ctx: _Context, feed: str | None) -> None:
-    """Crawl the feeds once, in this process, and store new articles."""
+def crawl(ctx: _Context, feed: str | None, all_feeds: bool) -> None:
+    """Crawl the feeds that are due (adaptive schedule) once, in this process, and store new articles."""
     from newswatch.crawlrun import crawl_in_process
     from newswatch.store import open_store
 
@@ -69,7 +70,7 @@ def crawl(ctx: _Context, feed: str | None) -> None:
     if feed and feed not in {f.id for f in config.feeds}:
         raise NewswatchError(f"no feed with id {feed!r} in {config.config_dir / 'feeds.yaml'}")
     open_store(config).close()  # a store that is unreachable is one clear line, before Scrapy starts
-    crawl_in_process(config, feed)
+    crawl_in_process(config, feed, all_feeds=all_feeds)
 
 
 @cli.command()

@@ -141,7 +141,12 @@ class CrawlerSettings(_Strict):
     concurrent_requests_per_domain: int = Field(2, ge=1, description="Parallel requests per site.")
     download_timeout: float = Field(20, gt=0, description="Seconds before a download is abandoned.")
     max_body_bytes: int = Field(10_000_000, gt=0, description="Larger (decompressed) bodies are refused.")
+    max_redirects: int = Field(5, ge=0, description="Redirects followed for one request before giving up.")
     obey_robots_txt: bool = Field(True, description="Obey robots.txt.")
+    store_batch_size: int = Field(100, ge=1, description="Articles written to the store in one batch.")
+    store_flush_seconds: float = Field(
+        5, gt=0, description="Seconds a partial batch of articles may wait before it is written."
+    )
 
 
 class Settings(_Strict):

@@ -19,8 +19,9 @@ from newswatch.logs import quiet_libraries
 log = logging.getLogger(__name__)
 
 
-def crawl_in_process(config: Config, feed: str | None = None) -> int:
-    """Crawl every enabled feed (or one) with the `feeds` spider; returns the number of failed feeds."""
+def crawl_in_process(config: Config, feed: str | None = None, all_feeds: bool = False) -> int:
+    """Crawl the due feeds (``all_feeds``: every enabled one; ``feed``: that one) with the `feeds` spider;
+    returns the number of failed feeds."""
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
@@ -33,7 +34,7 @@ def crawl_in_process(config: Config, feed: str | None = None) -> int:
     process = CrawlerProcess(settings)
     quiet_libraries(config.settings.log_level)
     crawler = process.create_crawler("feeds")
-    process.crawl(crawler, feed=feed)
+    process.crawl(crawler, feed=feed, all="1" if all_feeds else None)
     process.start()
     return int(crawler.stats.get_value("newswatch/feeds/failed", 0) or 0)
 

@@ -45,14 +45,30 @@ def test_crawl_stores_extracted_articles_and_feed_fallback(config_dir: Path, dem
     assert state["consecutive_failures"] == 0 and state["items_seen"] == 5
 
 
-def test_recrawl_fetches_nothing_already_stored(config_dir: Path, demo_site: str):
-    """A second crawl of the same feed stores no new article and requests no article page."""
+def test_recrawl_polls_only_due_feeds_and_asks_conditionally(config_dir: Path, demo_site: str):
+    """A feed just polled is not due; `--all` polls it anyway with If-Modified-Since, and the 304 fetches nothing."""
     write_config(config_dir, feeds=[{"name": "Demo Wire", "url": f"{demo_site}/feed.xml"}])
     newswatch("crawl", config_dir=config_dir)
+    state = _store(config_dir).get_feed_state("demo-wire")
+    assert state["next_due"] > state["last_success"] and state["last_modified"]
     again = newswatch("crawl", config_dir=config_dir)
-    assert again.returncode == 0
-    assert "feed_fetched feed=demo-wire items=5 new=0" in again.stderr
+    assert again.returncode == 0 and "crawl_planned feeds=1 due=0" in again.stderr
+    forced = newswatch("crawl", "--all", config_dir=config_dir)
+    assert forced.returncode == 0
+    assert "feed_unchanged feed=demo-wire" in forced.stderr and "reason=HTTP 304" in forced.stderr
+    assert "feed_fetched" not in forced.stderr and "articles=0 " in forced.stderr  # no article page asked
     assert _store(config_dir).count_articles() == 5
+
+
+def test_home_page_is_followed_to_its_advertised_feed(config_dir: Path, demo_site: str):
+    """A source given as a home page is polled through the feed it advertises, remembered for next time."""
+    write_config(config_dir, feeds=[{"name": "Levant", "url": f"{demo_site}/", "language": "en"}])
+    result = newswatch("crawl", config_dir=config_dir)
+    assert result.returncode == 0, result.stderr
+    assert f"feed_discovered feed=levant url={demo_site}/ feed_url={demo_site}/feed.xml" in result.stderr
+    store = _store(config_dir)
+    assert store.count_articles() == 5
+    assert store.get_feed_state("levant")["resolved_url"] == f"{demo_site}/feed.xml"
 
 
 def test_dead_and_malformed_feeds_are_logged_once_and_the_run_goes_on(config_dir: Path, demo_site: str):

@@ -1,0 +1,152 @@
+"""One copy per story: near-duplicate articles share a cluster_id, via MinHash LSH (docs/crawler.md).
+
+Text → word 3-shingles (casefolded, any script) → a 128-value MinHash → LSH banding (32 bands of 4 rows).
+Two articles whose estimated Jaccard similarity of shingles is at least THRESHOLD are copies of one story:
+wire copy with other boilerplate scores ~0.95, a lightly edited or re-headlined copy 0.75-0.9, a different
+story on the same town ~0.0 (tests/test_cluster.py). The first article seen is the representative: its
+own id is the cluster_id of every later copy.
+
+The MinHash is datasketch's "affine32" scheme (crc32 of each shingle, MurmurHash3's finalizer, then
+128 permutations a*h+b mod 2^32 with odd a), written here in numpy: datasketch itself imports scipy
+(~1 s per crawl process, a crawl being a fresh process) for what is ~20 lines here.
+
+Signatures live in a crawler-owned sidecar SQLite file (var/crawler/clusters.db) so clusters survive
+restarts; a crawl loads those of the last WINDOW into its in-memory band index.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import zlib
+from collections import defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+THRESHOLD = 0.5  # estimated Jaccard of word 3-shingles at or above which two texts are one story
+NUM_PERM = 128  # the estimate's standard error at J=0.5 is sqrt(.25/128) ≈ 0.044
+# 32 bands x 4 rows: a pair at J=0.5 becomes a candidate with p = 1-(1-0.5^4)^32 ≈ 0.87, at J=0.7 with
+# p ≈ 0.9998; candidates are then checked against THRESHOLD, so the banding only has to not miss them.
+BANDS, ROWS = 32, 4
+SHINGLE_WORDS = 3
+MIN_WORDS = 30  # a shorter text (a feed item's summary) is too short to compare: it stays alone
+WINDOW = timedelta(days=14)  # copies of a story appear within days; older signatures are not loaded
+_WORD = re.compile(r"\w+")
+_RNG = np.random.default_rng(1)  # fixed: signatures are stored and compared across processes
+_A = (_RNG.integers(0, 2**32, NUM_PERM, dtype=np.uint64) | 1).astype(np.uint32)[:, None]
+_B = _RNG.integers(0, 2**32, NUM_PERM, dtype=np.uint64).astype(np.uint32)[:, None]
+
+
+def shingles(text: str, size: int = SHINGLE_WORDS) -> set[bytes]:
+    """The set of ``size``-word shingles of ``text`` (casefolded words, punctuation dropped), UTF-8 encoded."""
+    words = _WORD.findall(text.casefold())
+    return {" ".join(words[i : i + size]).encode() for i in range(max(1, len(words) - size + 1))} if words else set()
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finalizer: spreads crc32's linear structure over all bits (uint32 arithmetic wraps)."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def signature(text: str) -> np.ndarray | None:
+    """The MinHash of ``text``'s shingles (NUM_PERM uint32 values), or None below MIN_WORDS words."""
+    if len(_WORD.findall(text)) < MIN_WORDS:
+        return None
+    found = shingles(text)
+    hashes = _fmix32(np.fromiter((zlib.crc32(s) for s in found), dtype=np.uint32, count=len(found)))
+    with np.errstate(over="ignore"):
+        return (_A * hashes[None, :] + _B).min(axis=1)
+
+
+def similarity(first: np.ndarray, second: np.ndarray) -> float:
+    """The estimated Jaccard similarity of the shingle sets behind two signatures."""
+    return float(np.count_nonzero(first == second)) / NUM_PERM
+
+
+def _bands(sig: np.ndarray) -> list[bytes]:
+    return [bytes([i]) + sig[i * ROWS : (i + 1) * ROWS].tobytes() for i in range(BANDS)]
+
+
+class Clusterer:
+    """Assigns cluster ids, remembering every signature in a sidecar SQLite file at ``path``."""
+
+    def __init__(self, path: Path, now: datetime, threshold: float = THRESHOLD):
+        self.path, self.now, self.threshold = Path(path), now, threshold
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS signatures (article_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, "
+            "url TEXT, added TEXT NOT NULL, signature BLOB)"
+        )
+        self.db.execute("CREATE INDEX IF NOT EXISTS signatures_url ON signatures(url)")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # a lost last row only means one article re-clustered
+        self._buckets: dict[bytes, list[str]] | None = None  # band key -> article ids
+        self._clusters: dict[str, str] = {}  # article id -> cluster id, for indexed signatures
+        self._signatures: dict[str, np.ndarray] = {}
+
+    def _index(self) -> dict[bytes, list[str]]:
+        """The band index of the window's signatures, loaded on first use."""
+        if self._buckets is None:
+            self._buckets = defaultdict(list)
+            since = (self.now - WINDOW).isoformat()
+            rows = self.db.execute(
+                "SELECT article_id, cluster_id, signature FROM signatures WHERE added >= ? AND signature IS NOT NULL",
+                (since,),
+            )
+            for article_id, cluster_id, blob in rows:
+                self._remember(article_id, cluster_id, np.frombuffer(blob, dtype=np.uint32))
+        return self._buckets
+
+    def _remember(self, article_id: str, cluster: str, sig: np.ndarray) -> None:
+        for key in _bands(sig):
+            self._buckets[key].append(article_id)
+        self._clusters[article_id], self._signatures[article_id] = cluster, sig
+
+    def assign(self, article_id: str, url: str, text: str) -> str:
+        """The cluster id of an article, recording it: the cluster it already has (a re-fetch), that of an
+        article with the same canonical URL, that of its most similar earlier copy, or its own id."""
+        row = self.db.execute("SELECT cluster_id FROM signatures WHERE article_id=?", (article_id,)).fetchone()
+        if row:
+            return row[0]
+        row = self.db.execute("SELECT cluster_id FROM signatures WHERE url=? LIMIT 1", (url,)).fetchone()
+        sig = signature(text)
+        cluster = row[0] if row else None
+        if cluster is None and sig is not None:
+            cluster = self._nearest(sig)
+        cluster = cluster or article_id
+        blob = None
+        if sig is not None:
+            blob = sig.tobytes()
+            self._index()
+            self._remember(article_id, cluster, sig)
+        self.db.execute(
+            "INSERT OR IGNORE INTO signatures (article_id, cluster_id, url, added, signature) VALUES (?,?,?,?,?)",
+            (article_id, cluster, url, self.now.isoformat(), blob),
+        )
+        return cluster
+
+    def _nearest(self, sig: np.ndarray) -> str | None:
+        """The cluster of the most similar indexed signature at or above the threshold (banding also lets
+        some less similar pairs through, so each candidate is checked against the estimate)."""
+        buckets = self._index()
+        candidates = {c for key in _bands(sig) for c in buckets.get(key, ())}
+        best, best_score = None, self.threshold
+        for candidate in sorted(candidates):
+            score = similarity(sig, self._signatures[candidate])
+            if score >= best_score:
+                best, best_score = candidate, score
+        return self._clusters[best] if best else None
+
+    def close(self) -> None:
+        """Release the sidecar file."""
+        self.db.close()

@@ -1,0 +1,103 @@
+"""One poll of one feed, and the rule that its new state is saved only once all it led to is stored.
+
+A feed's state holds its validators, body hash and next due time. Saved before the articles it led to were
+stored, a crawl killed in between would leave those articles behind for good: the next crawl would get a
+304 (or not even poll the feed). So a FeedRun counts open units (the source requests and each article
+fetched) and its state is written when the last one closes; a killed crawl leaves the old state, and the
+next crawl polls the feed again and fetches exactly the articles not yet stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from crawler.feedstate import record_success
+from crawler.schedule import poll_interval
+from crawler.seen import Selection
+from newswatch.config import Feed
+from newswatch.models import Article, FeedEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedRun:
+    """What one poll of ``feed`` found so far; ``state()`` is the feed state to save when it is done."""
+
+    feed: Feed
+    prior: dict | None
+    started: datetime
+    units: int = 1  # the feed's own request
+    items: int = 0
+    new_items: int = 0
+    unchanged: bool = False
+    dates: list[datetime] = field(default_factory=list)
+    stamps: dict[str, str] = field(default_factory=dict)
+    remember: dict = field(default_factory=dict)
+
+    def add(self, entries: list[FeedEntry], selection: Selection) -> None:
+        """Count the entries of one polled source (a feed, or one child sitemap) and what was fetched."""
+        self.items += len(entries)
+        self.new_items += selection.new_to_feed
+        self.dates += [d for d in (e.published or e.updated for e in entries) if d is not None]
+        self.stamps.update(selection.stamps)
+        self.units += len(selection.fetch)
+
+    def state(self) -> dict:
+        """The feed's state after this poll (crawler.feedstate.record_success)."""
+        prior = self.prior or {}
+        previous = timedelta(minutes=prior["interval_minutes"]) if prior.get("interval_minutes") else None
+        interval = poll_interval(previous, self.dates, self.new_items, self.started)
+        if self.unchanged:
+            items, stamps = int(prior.get("last_items", 0)), prior.get("entry_updates", {})
+        else:
+            items, stamps = self.items, self.stamps
+        return record_success(self.prior, name=self.feed.name, now=self.started, items=items,
+                              new_items=self.new_items, interval=interval, entry_updates=stamps, **self.remember)
+
+
+class FeedRuns:
+    """The open FeedRuns of a crawl, by feed id. Used from the reactor thread only."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, FeedRun] = {}
+
+    def start(self, run: FeedRun) -> None:
+        """Open a run with its one unit: the request of the feed itself."""
+        self.open[run.feed.id] = run
+
+    def get(self, feed_id: str) -> FeedRun | None:
+        """The open run of a feed, or None."""
+        return self.open.get(feed_id)
+
+    def add(self, feed_id: str, units: int) -> None:
+        """``units`` more requests (child sitemaps, a discovered feed) belong to the feed's run."""
+        if feed_id in self.open:
+            self.open[feed_id].units += units
+
+    def close(self, feed_id: str, units: int = 1) -> FeedRun | None:
+        """Close ``units`` of the feed's run; returns the run when that was its last open unit."""
+        run = self.open.get(feed_id)
+        if run is None:
+            return None
+        run.units -= units
+        if run.units > 0:
+            return None
+        return self.open.pop(feed_id)
+
+    def stored(self, articles: Iterable[Article]) -> list[FeedRun]:
+        """Close one unit per stored article; returns the runs this completes."""
+        done = []
+        for feed_id, count in Counter(a.feed_id for a in articles).items():
+            run = self.close(feed_id, count)
+            if run is not None:
+                done.append(run)
+        return done
+
+    def drop(self, feed_id: str) -> None:
+        """Forget a failed run: the feed's failure is saved instead."""
+        self.open.pop(feed_id, None)

@@ -1,0 +1,71 @@
+"""Refusals and failures as one short reason each: content types not worth downloading, and failed requests."""
+
+from __future__ import annotations
+
+from scrapy.exceptions import IgnoreRequest, StopDownload
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.defer import CancelledError
+from twisted.internet.error import TimeoutError as TwistedTimeout
+from twisted.python.failure import Failure
+
+# Article pages are HTML (XHTML, or XML for a few sites); feeds and sitemaps are XML, or HTML to discover
+# a feed from, sometimes labelled text/plain, and gzipped sitemaps come as octet-stream or gzip.
+_PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/xml", "application/xml", "text/plain")
+_SOURCE_EXTRA = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/x-gzip",
+                 "application/gzip", "application/octet-stream", "application/x-rss+xml")
+REFUSAL_META = "newswatch_refusal"  # request meta: why the crawler itself refused the response
+BYTES_META = "newswatch_bytes"  # request meta: body bytes received so far
+
+
+def content_refusal(content_type: bytes | str | None, role: str | None) -> str | None:
+    """The reason to refuse a response of this ``Content-Type`` before its body is downloaded, or None.
+
+    ``role`` is "article" for article pages, anything else for feeds and sitemaps; None (a request
+    that is not the crawler's, e.g. robots.txt) is never refused. A missing Content-Type is accepted:
+    the body decides.
+    """
+    if role is None or not content_type:
+        return None
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    media = content_type.split(";")[0].strip().lower()
+    if not media or media in _PAGE_TYPES or media.endswith("+xml"):
+        return None
+    if role != "article" and media in _SOURCE_EXTRA:
+        return None
+    return f"content type {media} is not HTML or XML"
+
+
+def failure_reason(failure: Failure, *, max_body_bytes: int = 0, timeout: float = 0,
+                   max_redirects: int = 0) -> str:
+    """One human line for a failed or refused request: HTTP status, size limit, timeout, robots.txt..."""
+    exc = failure.value
+    request = getattr(failure, "request", None)
+    refusal = request.meta.get(REFUSAL_META) if request is not None else None
+    if refusal:
+        return refusal
+    if max_body_bytes and request is not None and request.meta.get(BYTES_META, 0) > max_body_bytes:
+        return f"body larger than {max_body_bytes} bytes"  # cancelled mid-download: no length was announced
+    if isinstance(exc, HttpError):
+        return f"HTTP {exc.response.status}"
+    message = str(exc)
+    if isinstance(exc, StopDownload):
+        return "download stopped"
+    if isinstance(exc, IgnoreRequest):
+        if "DOWNLOAD_MAXSIZE" in message:
+            return f"body larger than {max_body_bytes} bytes once decompressed (compression bomb?)"
+        if "redirections" in message:
+            return f"too many redirects (more than {max_redirects})"
+        if "robots.txt" in message:
+            return "forbidden by robots.txt"
+        return message or "request ignored"
+    if "max size" in message or "larger than download max size" in message:
+        return f"body larger than {max_body_bytes} bytes"
+    if isinstance(exc, (TwistedTimeout, TimeoutError)) or "took longer than" in message:
+        return f"timeout after {timeout:g} s"
+    if isinstance(exc, CancelledError):
+        return f"download cancelled ({message or 'no reason given'})"
+    response = getattr(exc, "response", None)
+    if response is not None:
+        return f"HTTP {response.status}"
+    return f"{type(exc).__name__}: {failure.getErrorMessage()}".strip()

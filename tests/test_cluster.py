@@ -1,0 +1,85 @@
+"""Near-duplicate clustering: the seed wire story republished three ways is one story; another Deir Ezzor story is not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from crawler.charset import decode_html
+from crawler.clusters import THRESHOLD, Clusterer, shingles, signature, similarity
+from crawler.extract import extract_article
+
+FIXTURES = Path(__file__).with_name("fixtures")
+SEED_PAGE = Path(__file__).resolve().parents[1] / "newswatch" / "demo_site" / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
+COPIES = {  # the seed AFP story, republished
+    "gulf-daily-daesh-towns": "other site boilerplate, 'Read more' links, a dateline and a credit line",
+    "kurdistan-post-daesh": "light edits: spellings, reworded phrases, last four paragraphs cut, a credit added",
+    "beirut-times-deir-ezzor": "another headline and a rewritten lead paragraph",
+}
+OTHER = "deir-ezzor-bakeries"  # a different story about the same town, with the same places and groups
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def _text(path: Path) -> str:
+    return extract_article(decode_html(path.read_bytes()), f"https://news.example/{path.stem}").text
+
+
+@pytest.fixture(scope="module")
+def texts() -> dict[str, str]:
+    pages = {name: FIXTURES / "site" / "wire" / f"{name}.html" for name in [*COPIES, OTHER]}
+    return {"seed": _text(SEED_PAGE), **{name: _text(path) for name, path in pages.items()}}
+
+
+def test_the_threshold_separates_copies_from_a_story_on_the_same_town(texts: dict[str, str]):
+    """Copies score well above THRESHOLD (estimated Jaccard of word 3-shingles), the other story near zero."""
+    seed = signature(texts["seed"])
+    for name in COPIES:
+        assert similarity(seed, signature(texts[name])) >= THRESHOLD + 0.2, name
+    assert similarity(seed, signature(texts[OTHER])) < 0.1
+    assert all(name in texts[OTHER] for name in ("Deir Ezzor", "Daesh", "Abu Kamal", "SDF"))
+
+
+def test_copies_join_the_cluster_of_the_first_seen_and_the_other_story_stays_apart(tmp_path: Path, texts):
+    """The first article seen is the representative: every later copy gets its id as cluster_id."""
+    clusterer = Clusterer(tmp_path / "clusters.db", NOW)
+    assert clusterer.assign("seed", "https://a.example/seed", texts["seed"]) == "seed"
+    for name in COPIES:
+        assert clusterer.assign(name, f"https://b.example/{name}", texts[name]) == "seed", COPIES[name]
+    assert clusterer.assign(OTHER, "https://b.example/other", texts[OTHER]) == OTHER
+    clusterer.close()
+
+
+def test_clusters_survive_a_restart_and_a_refetch_keeps_its_cluster(tmp_path: Path, texts):
+    """Signatures persist in the sidecar file: after a restart a copy still joins; a re-fetch keeps its id."""
+    first = Clusterer(tmp_path / "clusters.db", NOW)
+    first.assign("beirut", "https://b.example/beirut", texts["beirut-times-deir-ezzor"])
+    first.close()
+    again = Clusterer(tmp_path / "clusters.db", NOW)
+    assert again.assign("seed", "https://a.example/seed", texts["seed"]) == "beirut"
+    assert again.assign("beirut", "https://b.example/beirut", "completely rewritten " * 40) == "beirut"
+    again.close()
+
+
+def test_short_texts_stay_alone_unless_they_share_a_canonical_url(tmp_path: Path, texts):
+    """A feed summary is too short to compare; the same canonical URL is the same story all the same."""
+    clusterer = Clusterer(tmp_path / "clusters.db", NOW)
+    assert clusterer.assign("long", "https://a.example/story", texts["seed"]) == "long"
+    assert clusterer.assign("summary", "https://c.example/s", texts["seed"][:150]) == "summary"
+    assert clusterer.assign("amp", "https://a.example/story", "Short AMP version") == "long"
+    clusterer.close()
+
+
+def test_the_estimate_tracks_the_true_jaccard_similarity(texts: dict[str, str]):
+    """The MinHash estimate is within 0.1 of the exact Jaccard similarity of the shingle sets."""
+    for name in [*COPIES, OTHER]:
+        a, b = shingles(texts["seed"]), shingles(texts[name])
+        exact = len(a & b) / len(a | b)
+        assert abs(similarity(signature(texts["seed"]), signature(texts[name])) - exact) < 0.1, name
+
+
+def test_shingles_work_for_arabic_and_ignore_case_and_punctuation():
+    """Words are Unicode word runs, casefolded: Arabic shingles like Latin ones, and punctuation is dropped."""
+    assert shingles("Deir Ezzor, SYRIA: the army!") == shingles("deir ezzor syria the army")
+    assert "دير الزور الجيش".encode() in shingles("دير الزور: الجيش السوري")
