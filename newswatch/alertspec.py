@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name, checked against the zone database."""
 
 
 class _Strict(BaseModel):
@@ -30,7 +42,7 @@ class Recipient(_Strict):
     )
     at: str = Field("07:00", description="Local time (HH:MM, 24-hour) of daily and weekly digests.")
     weekday: Literal[WEEKDAYS] = Field("monday", description="Day of weekly digests.")  # type: ignore[valid-type]
-    timezone: str = Field("UTC", description="IANA time zone of `at` and of times shown in the digest.")
+    timezone: TimeZoneName = Field("UTC", description="IANA time zone of `at` and of times shown in the digest.")
     send_empty: bool = Field(False, description="Send a digest saying 'nothing new' when a period had no hits.")
     notify_urls: list[str] = Field(
         default_factory=list,
@@ -64,15 +76,6 @@ class Recipient(_Strict):
         if not match:
             raise ValueError("must be a 24-hour time like 07:00")
         return f"{int(match[1]):02d}:{match[2]}"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)") from None
-        return value
 
     @field_validator("notify_urls")
     @classmethod

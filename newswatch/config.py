@@ -6,18 +6,20 @@ key path and what is wrong. Secrets never live in YAML: they come from environme
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newswatch.errors import ConfigError
-from newswatch.alertspec import DeliverySettings, Recipient, RecipientList
+from newswatch.alertspec import DeliverySettings, Recipient, RecipientList, TimeZoneName
 from newswatch.watchspec import Watch, WatchList
 
 CONFIG_DIR_ENV = "NEWSWATCH_CONFIG_DIR"
@@ -58,8 +60,10 @@ class Feed(_Strict):
 
     def model_post_init(self, _context: object) -> None:
         if not self.id:
-            slug = "".join(c if c.isalnum() else "-" for c in self.name.lower()).strip("-")
-            object.__setattr__(self, "id", "-".join(filter(None, slug.split("-")))[:60] or "feed")
+            # Ids appear in logs, file names and commands: keep them ASCII (Libération -> liberation).
+            ascii_name = unicodedata.normalize("NFKD", self.name).encode("ascii", "ignore").decode()
+            slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-")
+            self.id = slug or "feed-" + hashlib.sha1(self.url.encode()).hexdigest()[:8]
 
 
 class FeedList(_Strict):
@@ -106,7 +110,7 @@ class StorageSettings(_Strict):
 
 
 class ScheduleSettings(_Strict):
-    timezone: str = Field("UTC", description="Time zone of the digest cron expression.")
+    timezone: TimeZoneName = Field("UTC", description="Time zone of the digest cron expression.")
     crawl_every_minutes: float = Field(15, gt=0, description="Minutes between crawls.")
     digest_cron: str = Field(
         "* * * * *",
@@ -114,15 +118,6 @@ class ScheduleSettings(_Strict):
         "cadence (recipients.yaml) is due and retries waiting ones.",
     )
     crawl_timeout_minutes: float = Field(30, gt=0, description="A crawl running longer is stopped.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
-        return value
 
     @field_validator("digest_cron")
     @classmethod

@@ -95,3 +95,14 @@ def test_missing_config_folder(tmp_path: Path):
     result = newswatch("check-config", config_dir=tmp_path / "nowhere")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: config folder not found (set NEWSWATCH_CONFIG_DIR or pass --config)"
+
+
+def test_feed_ids_are_ascii_slugs_of_the_name():
+    """A feed without an id gets an ASCII slug of its name (diacritics folded), or a URL hash for a non-Latin name."""
+    from newswatch.config import Feed
+
+    assert Feed(name="Libération — International", url="https://x.example/rss").id == "liberation-international"
+    assert Feed(name="Al Jazeera Arabic (الجزيرة نت)", url="https://x.example/rss").id == "al-jazeera-arabic"
+    arabic_only = Feed(name="الجزيرة نت", url="https://x.example/rss").id
+    assert arabic_only.startswith("feed-") and arabic_only.isascii()
+    assert Feed(name="X", url="https://x.example/rss", id="custom").id == "custom"
