@@ -13,21 +13,18 @@ from newswatch.store import Store
 
 log = logging.getLogger(__name__)
 
-# The Store has no "hits per watch per day" query yet, so trends count articles with a hit of the watch
-# (Store.search with an empty query), dated by when newswatch first stored them; this caps the work.
-TREND_SAMPLE = 1000
 FIRST_MENTION_AFTER_DAYS = 7  # "first mention in N days" is said only after a quiet week or more
+# The whole record, not a recent window: "first mention on record" and "in N days" need the last mention
+# before today however old it is. One timestamp per article, so this stays small.
+ON_RECORD = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def mention_days(store: Store, watch: str, zone: ZoneInfo) -> list[date]:
-    """Local dates on which articles mentioning ``watch`` were first stored, newest sample of the store."""
-    results = store.search("", watch=watch, limit=TREND_SAMPLE)
+def mention_days(store: Store, watch: str, zone: ZoneInfo, since: datetime = ON_RECORD) -> list[date]:
+    """Local dates of the articles mentioning ``watch`` (published, else fetched) from ``since``, oldest first."""
     days = []
-    for result in results:
-        moment = result.article.fetched or result.article.published
-        if moment:
-            aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-            days.append(aware.astimezone(zone).date())
+    for moment in store.mention_times(watch, since):
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        days.append(aware.astimezone(zone).date())
     return days
 
 

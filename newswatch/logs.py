@@ -7,8 +7,11 @@ import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Scrapy and friends are chatty at INFO; their warnings still come through.
-_QUIET = ("scrapy", "twisted", "trafilatura", "htmldate", "elasticsearch", "elastic_transport", "apscheduler",
+_QUIET = ("scrapy", "twisted", "trafilatura", "htmldate", "elasticsearch", "apscheduler",
           "filelock", "charset_normalizer", "asyncio")
+# Held at ERROR, not WARNING: the Elasticsearch transport logs every retry as a warning with a traceback, and
+# the store already logs an outage as one line (es_unavailable ... reason=...).
+_ERRORS_ONLY = ("elastic_transport",)
 
 
 # These log every failed download again (with a traceback); the spider already logs each failure once, with
@@ -33,5 +36,7 @@ def quiet_libraries(level: str = "INFO") -> None:
     """Keep library loggers at WARNING or above (Scrapy resets its own to DEBUG when a crawl starts)."""
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in _ERRORS_ONLY:
+        logging.getLogger(name).setLevel(max(logging.ERROR, logging.getLevelName(level)))
     for name in _SILENCED:
         logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from newswatch.localserver import serve_site
+from newswatch.logs import quiet_libraries
 
 pytest_plugins = [f"tests.plugins.{p.stem}" for p in Path(__file__).with_name("plugins").glob("[a-z]*.py")]
 
@@ -22,6 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def _matcher_cache(tmp_path_factory):
     """Compiled matchers are cached per test session, never in the user's own cache folder."""
     os.environ["NEWSWATCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("matcher-cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _library_log_levels():
+    """Library loggers at the levels every newswatch process sets (e.g. no transport retry tracebacks)."""
+    quiet_libraries()
 
 
 FIXTURES = Path(__file__).with_name("fixtures")

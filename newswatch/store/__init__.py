@@ -63,6 +63,10 @@ class Store(Protocol):
     def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
         """Hits of ``watches`` (None: all) not yet put in any digest for ``recipient``."""
 
+    def mention_times(self, watch: str, since: datetime) -> list[datetime]:
+        """One time per distinct article with a hit of ``watch``: its ``published``, else ``fetched``; only
+        times at or after ``since``, oldest first (digest trends)."""
+
     def queue_digest(self, digest: QueuedDigest) -> None:
         """Persist a rendered digest and assign its hits to it, atomically, before it is sent."""
 

@@ -183,6 +183,16 @@ class SqliteStore:
                 ).rowcount
         return new
 
+    def mention_times(self, watch: str, since: datetime) -> list[datetime]:
+        sql = (
+            "SELECT COALESCE(a.published, a.fetched) AS dated FROM articles a "
+            "WHERE EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?) "
+            "AND COALESCE(a.published, a.fetched) >= ? ORDER BY dated, a.id"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (watch, _iso(since))).fetchall()
+        return [_dt(row["dated"]) for row in rows]
+
     def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
         sql = (
             f"SELECT h.*, {', '.join('a.' + c + ' AS a_' + c for c in _ARTICLE_COLUMNS.split(', '))} "

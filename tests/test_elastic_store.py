@@ -1,0 +1,295 @@
+"""ElasticStore against a real node: templates, mappings, monthly indices, bulk retries, spool and replay."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pytest
+
+from newswatch.config import load_config
+from newswatch.errors import StoreUnavailable
+from newswatch.models import Article
+from newswatch.store.elastic import ElasticStore
+from newswatch.textnorm import normalize
+from tests.conftest import write_config
+
+pytestmark = pytest.mark.timeout(600)
+
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+
+
+def articles(first: int, count: int) -> list[Article]:
+    """``count`` distinct articles numbered from ``first``."""
+    return [
+        Article(id=f"a{n:04d}", url=f"https://news.example/{n}", title=f"Report {n}", feed_id="wire",
+                outlet="Wire", text=f"Shelling reported near Al-Qaïm, item {n}.", published=NOW, fetched=NOW)
+        for n in range(first, first + count)
+    ]
+
+
+@pytest.fixture
+def open_es(config_dir, es_node, es_client, es_index_prefix):
+    """Open ElasticStore.from_config on the test node (or ``hosts``), with extra elasticsearch settings."""
+    opened = []
+
+    def open_store(hosts=None, **settings):
+        es = {"hosts": hosts or [es_node.url], "index_prefix": es_index_prefix, "retry_backoff_seconds": 0.5,
+              "spool_dir": str(config_dir.parent / "var" / "es-spool"), **settings}
+        config = load_config(write_config(config_dir, settings={"storage": {"backend": "elasticsearch",
+                                                                             "elasticsearch": es}}), env={})
+        opened.append(ElasticStore.from_config(config))
+        return opened[-1]
+
+    yield open_store
+    es_node.ensure_running()
+    for store in opened:
+        store.close()
+
+
+def stored_ids(store: ElasticStore) -> list[str]:
+    """Every article id, once per copy stored in any monthly index (twins would show twice)."""
+    found, cursor = [], None
+    while True:
+        page, cursor = store.articles_after(cursor, limit=500)
+        if not page:
+            return found
+        found += [a.id for a in page]
+
+
+def test_templates_are_installed_once_and_restored_at_start(open_es, es_client, caplog):
+    """Start-up installs the four templates, leaves them alone when current, and restores a deleted one."""
+    caplog.set_level(logging.INFO, "newswatch.store.elastic")
+    store = open_es()
+    names = [f"{store.base}{n}" for n in ("articles", "digests", "hits", "state")]
+    installed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("es_template_installed")]
+    assert installed == [f"es_template_installed name={n}" for n in names]
+    before = es_client.indices.get_index_template(name=f"{store.base}*")["index_templates"]
+
+    caplog.clear()
+    open_es()
+    assert not [r for r in caplog.records if r.getMessage().startswith("es_template_installed")]
+    assert es_client.indices.get_index_template(name=f"{store.base}*")["index_templates"] == before
+
+    es_client.indices.delete_index_template(name=f"{store.base}hits")
+    open_es()
+    assert es_client.indices.exists_index_template(name=f"{store.base}hits")
+
+
+def test_mappings_are_explicit_and_normalized_copies_are_searchable(open_es, es_client):
+    """Ids/URL/outlet/language/watches are keywords, dates are dates, and normalized.* holds textnorm's output."""
+    store = open_es()
+    text = "بيان عن تنظيم القاعدة في دير الزور"
+    store.add_articles([Article(id="ar1", url="https://news.example/ar", title="خبر", text=text, feed_id="f",
+                                outlet="Wire", language="ar")])
+    store.flush()
+    (index,) = es_client.indices.get_alias(name=store.alias)
+    properties = es_client.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    kinds = {name: spec.get("type") for name, spec in properties.items()}
+    assert {kinds[k] for k in ("id", "url", "outlet", "language", "watches", "feed_id")} == {"keyword"}
+    assert (kinds["title"], kinds["text"], kinds["published"], kinds["fetched"]) == ("text", "text", "date", "date")
+    assert properties["normalized"]["properties"]["text"]["type"] == "text"
+    assert es_client.indices.get_mapping(index=index)[index]["mappings"]["dynamic"] == "strict"
+    source = es_client.get(index=index, id="ar1")["_source"]
+    assert source["normalized"]["text"] == normalize(text)
+    # taa marbuta written as haa, as people type it: only the normalized copy can match
+    (result,) = store.search("القاعده")
+    assert "<mark>القاعدة</mark>" in result.fragments[0]
+
+
+def test_write_alias_points_at_this_months_index(open_es, es_client):
+    """New articles go through the alias into this month's index, the only write index."""
+    store = open_es()
+    store.add_articles(articles(0, 3))
+    month = datetime.now(timezone.utc).strftime("%Y.%m")
+    aliases = es_client.indices.get_alias(name=store.alias)
+    assert {i: a["aliases"][store.alias].get("is_write_index") for i, a in aliases.items()} == {
+        f"{store.alias}-{month}": True
+    }
+    assert store.count_articles() == es_client.count(index=f"{store.alias}-{month}")["count"] == 3
+
+
+def test_recrawl_updates_the_month_that_already_holds_the_article(open_es, es_client):
+    """An article first seen in an older month is updated there, not copied into this month's index."""
+    store = open_es()
+    (first,) = articles(0, 1)
+    store.add_articles([first])
+    (current,) = es_client.indices.get_alias(name=store.alias)
+    old = f"{store.alias}-2020.01"
+    es_client.indices.create(index=old)  # the template gives it the read alias
+    doc = es_client.get(index=current, id=first.id)["_source"]
+    es_client.index(index=old, id=first.id, document=doc, refresh=True)
+    es_client.delete(index=current, id=first.id, refresh=True)
+
+    store = open_es()  # a later crawl: the older month's index existed before it started
+    assert store.add_articles([Article(**{**first.__dict__, "text": "Changed: Raqqa."})]) == 1
+    store.flush()
+    assert es_client.get(index=old, id=first.id)["_source"]["text"] == "Changed: Raqqa."
+    assert es_client.count(index=current)["count"] == 0
+    assert stored_ids(store) == [first.id]
+
+
+def test_bulk_items_rejected_with_429_are_retried_with_backoff(open_es, es_client):
+    """Items the cluster rejects with 429 (a real flood-stage block) are retried until it lifts; none spooled."""
+    store = open_es()
+    (index,) = es_client.indices.get_alias(name=store.alias)
+    es_client.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
+    lift = threading.Timer(2.0, lambda: es_client.indices.put_settings(
+        index=index, settings={"index.blocks.read_only_allow_delete": None}))
+    lift.start()
+    try:
+        assert store.add_articles(articles(0, 50)) == 50
+        store.flush()
+    finally:
+        lift.join()
+    assert store.spool.count() == 0
+    assert sorted(stored_ids(store)) == [a.id for a in articles(0, 50)]
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Forwards to the node, but answers the first ``failures`` bulk requests itself with 503, and holds
+    bulk requests until ``gate`` is set."""
+
+    def _relay(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        server, bulk = self.server, self.path.split("?")[0].endswith("/_bulk")
+        with server.lock:
+            fail = bulk and server.bulk_seen < server.failures
+            server.bulk_seen += bulk
+        if bulk:
+            server.gate.wait(60)
+        if fail:
+            payload = json.dumps({"error": {"type": "unavailable", "reason": "test"}, "status": 503}).encode()
+            status, headers = 503, {"Content-Type": "application/json", "X-Elastic-Product": "Elasticsearch"}
+        else:
+            upstream = http.client.HTTPConnection(server.upstream, timeout=30)
+            upstream.request(self.command, self.path, body=body,
+                             headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+            reply = upstream.getresponse()
+            payload, status = reply.read(), reply.status
+            headers = {k: v for k, v in reply.getheaders() if k.lower() in ("content-type", "x-elastic-product")}
+            upstream.close()
+        self.send_response(status)
+        for key, value in {**headers, "Content-Length": str(len(payload))}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky_proxy(es_node):
+    """A proxy on 127.0.0.1 in front of the node: ``failures`` bulk requests fail, a cleared ``gate`` holds them."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    server.upstream, server.failures, server.bulk_seen = urlsplit(es_node.url).netloc, 0, 0
+    server.lock, server.gate = threading.Lock(), threading.Event()
+    server.gate.set()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_bulk_requests_answered_503_are_retried(open_es, flaky_proxy):
+    """A bulk request answered 502/503/504 is sent again; the articles arrive once and nothing is spooled."""
+    flaky_proxy.failures = 2
+    store = open_es(hosts=[f"http://127.0.0.1:{flaky_proxy.server_address[1]}"])
+    assert store.add_articles(articles(0, 20)) == 20
+    store.flush()
+    assert flaky_proxy.bulk_seen == 3
+    assert store.spool.count() == 0 and len(stored_ids(store)) == 20
+
+
+def test_articles_after_never_skips_a_bulk_request_still_in_flight(open_es, flaky_proxy):
+    """While one writer's bulk request hangs, another's later articles are held back, so no cursor skips it."""
+    slow = open_es(hosts=[f"http://127.0.0.1:{flaky_proxy.server_address[1]}"])
+    fast = open_es()
+    flaky_proxy.gate.clear()
+    try:
+        slow.add_articles(articles(0, 5))  # returns at once: the bulk request waits in the proxy
+        fast.add_articles(articles(5, 5))
+        assert fast.articles_after(None) == ([], None)
+    finally:
+        flaky_proxy.gate.set()
+    slow.flush()
+    page, cursor = fast.articles_after(None)
+    assert sorted(a.id for a in page) == [a.id for a in articles(0, 10)]
+    assert fast.articles_after(cursor) == ([], cursor)
+
+
+def test_closed_index_spools_articles_until_it_opens_again(open_es, es_client):
+    """Articles the cluster refuses for its own reasons (a closed index) wait in the spool, then arrive once."""
+    store = open_es()
+    store.add_articles(articles(0, 5))
+    (index,) = es_client.indices.get_alias(name=store.alias)
+    es_client.indices.close(index=index)
+    store.add_articles(articles(5, 5))
+    store.flush()
+    assert store.spool.count() == 5
+    es_client.indices.open(index=index, wait_for_active_shards="1")
+    assert store.replay_spool() == 5
+    assert store.spool.count() == 0
+    assert sorted(stored_ids(store)) == [a.id for a in articles(0, 10)]
+
+
+def _no_tracebacks(caplog) -> None:
+    shown = [r for r in caplog.records if r.levelno >= logging.INFO and r.exc_info]
+    assert not shown, "an outage must be one line, not a traceback"
+
+
+def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_node, caplog):
+    """With the node stopped, batches go to the spool (one warning); after restart the next batch replays them first."""
+    caplog.set_level(logging.INFO)
+    store = open_es()
+    store.add_articles(articles(0, 10))
+    store.set_feed_state("wire", {"etag": "v1"})
+    es_node.stop()
+    try:
+        assert store.add_articles(articles(10, 10)) == 0
+        assert store.add_articles(articles(20, 10)) == 0
+        store.set_feed_state("wire", {"etag": "v2"})
+        assert store.get_feed_state("wire") == {"etag": "v2"}
+        assert store.known_ids(["a0015", "a0099"]) == {"a0015"}
+        with pytest.raises(StoreUnavailable):
+            store.count_articles()
+    finally:
+        es_node.start()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("es_unavailable hosts=")
+    _no_tracebacks(caplog)
+    assert store.spool.count() == 20
+
+    assert store.add_articles(articles(30, 10)) == 10
+    assert store.spool.count() == 0
+    ids = stored_ids(store)
+    assert ids == [a.id for a in articles(0, 40)]  # all of them, once each, in the order they were crawled
+    assert store.get_feed_state("wire") == {"etag": "v2"} and store.all_feed_states() == {"wire": {"etag": "v2"}}
+
+
+def test_spool_left_at_close_is_replayed_at_the_next_start(open_es, es_node, caplog):
+    """Articles still spooled when the process ends are replayed by the next process; opening while down is one line."""
+    store = open_es()
+    es_node.stop()
+    try:
+        store.add_articles(articles(0, 7))
+        store.close()
+        assert "es_spool_waiting count=7" in caplog.text
+        with pytest.raises(StoreUnavailable) as down:
+            open_es()
+        assert "\n" not in str(down.value) and "unavailable" in str(down.value)
+    finally:
+        es_node.start()
+    _no_tracebacks(caplog)
+    again = open_es()
+    assert again.spool.count() == 0
+    assert stored_ids(again) == [a.id for a in articles(0, 7)]

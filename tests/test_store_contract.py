@@ -1,0 +1,207 @@
+"""One store contract, run against both backends: SQLite (embedded) and Elasticsearch (a real node)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from newswatch.config import load_config
+from newswatch.models import Article, Hit, QueuedDigest
+from newswatch.store import open_store
+from tests.conftest import write_config
+
+pytestmark = pytest.mark.timeout(600)
+
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+
+
+def article(n: int, *, text: str | None = None, source: str = "page", published: datetime | None = None) -> Article:
+    """A small article; ``n`` makes its id, URL and words unique."""
+    return Article(
+        id=f"art{n:03d}", url=f"https://news.example/{n}", title=f"Story {n} from Deir ez-Zor",
+        text=text if text is not None else f"Fighting near Abu Kamal, report number{n}. Words & <tags> stay text.",
+        feed_id="wire", outlet="Example Wire", published=published or NOW - timedelta(hours=n), fetched=NOW,
+        language="en", author="AFP", source=source,
+    )
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def reopen(request, config_dir):
+    """A function opening the configured store (again), for each backend; every store opened is closed."""
+    storage = {"backend": request.param}
+    if request.param == "elasticsearch":
+        node = request.getfixturevalue("es_node")
+        request.getfixturevalue("es_client")  # removes the test-* indices and templates afterwards
+        storage["elasticsearch"] = {"hosts": [node.url], "index_prefix": request.getfixturevalue("es_index_prefix")}
+    config = load_config(write_config(config_dir, settings={"storage": storage}), env={})
+    opened = []
+
+    def open_again():
+        if opened:
+            opened[-1].close()
+        opened.append(open_store(config))
+        return opened[-1]
+
+    yield open_again
+    opened[-1].close()
+
+
+@pytest.fixture
+def store(reopen):
+    """A fresh store of the backend under test."""
+    return reopen()
+
+
+def test_upsert_counts_new_and_changed_and_keeps_first_fetched(store):
+    """add_articles returns new+changed; an update keeps the first fetched time and replaces the text."""
+    assert store.add_articles([article(1), article(2)]) == 2
+    assert store.add_articles([article(1), article(2)]) == 0
+    later = Article(**{**article(1).__dict__, "text": "New text about Raqqa.", "fetched": NOW + timedelta(days=1)})
+    assert store.add_articles([later]) == 1
+    stored = store.get_article("art001")
+    assert stored.text == "New text about Raqqa." and stored.fetched == NOW
+    assert store.get_article("nope") is None
+
+
+def test_recrawl_never_duplicates_and_feed_text_never_replaces_page_text(store):
+    """The same id stored twice is one article; a feed-summary version does not overwrite extracted text."""
+    store.add_articles([article(1)])
+    store.add_articles([article(1), article(1, text="Summary only.", source="feed")])
+    assert store.count_articles() == 1
+    assert store.get_article("art001").source == "page"
+    assert store.known_ids(["art001", "art999"]) == {"art001"}
+
+
+def test_search_finds_words_case_and_accent_blind_with_escaped_highlights(store):
+    """search matches words regardless of case/diacritics and returns HTML-escaped <mark> fragments."""
+    store.add_articles([article(1), article(2, text="Nothing of note in São Paulo today.")])
+    results = store.search("ABU kamal")
+    assert [r.article.id for r in results] == ["art001"]
+    assert "<mark>Abu</mark> <mark>Kamal</mark>" in results[0].fragments[0]
+    assert "&amp; &lt;tags&gt;" in results[0].fragments[0] and "<tags>" not in results[0].fragments[0]
+    assert [r.article.id for r in store.search("sao paulo")] == ["art002"]
+    assert store.search("timbuktu") == []
+
+
+def test_search_since_keeps_only_recent_articles_newest_first(store):
+    """search(since=) drops articles published before it; equal scores come newest first."""
+    store.add_articles([article(n, published=NOW - timedelta(days=n)) for n in (1, 2, 5)])
+    assert [r.article.id for r in store.search("Abu Kamal", since=NOW - timedelta(days=3))] == ["art001", "art002"]
+    assert [r.article.id for r in store.search("Abu Kamal")] == ["art001", "art002", "art005"]
+
+
+def test_search_watch_keeps_articles_with_a_hit_of_that_watch(store):
+    """search(watch=) keeps only articles with a stored hit of that watch."""
+    store.add_articles([article(1), article(2)])
+    store.add_hits([Hit("art002", "abu-kamal", "Abu Kamal", 13, 22)], NOW)
+    assert [r.article.id for r in store.search("Kamal", watch="abu-kamal")] == ["art002"]
+    assert store.search("Kamal", watch="raqqa") == []
+
+
+def test_mention_times_are_one_per_article_with_a_hit_since_oldest_first(store):
+    """mention_times: each article with a hit of the watch, once, dated published else fetched, from ``since``."""
+    unpublished = Article(**{**article(2).__dict__, "published": None})  # dated by when it was fetched: NOW
+    store.add_articles([article(1, published=NOW - timedelta(days=30)), unpublished, article(3), article(4)])
+    store.add_hits([Hit("art001", "abu-kamal", "Abu Kamal", 13, 22), Hit("art002", "abu-kamal", "Abu Kamal", 13, 22),
+                    Hit("art003", "abu-kamal", "Abu Kamal", 13, 22), Hit("art003", "abu-kamal", "Kamal", 17, 22),
+                    Hit("art004", "raqqa", "Raqqa", 0, 5)], NOW)
+    since = NOW - timedelta(days=7)
+    assert store.mention_times("abu-kamal", since) == [NOW - timedelta(hours=3), NOW]
+    assert store.mention_times("abu-kamal", NOW) == [NOW]
+    assert store.mention_times("deir-ez-zor", since) == []
+
+
+def test_articles_after_pages_oldest_first_and_sees_changes_again(store):
+    """articles_after walks new articles in write order; a changed article comes again; nothing new keeps the cursor."""
+    store.add_articles([article(1), article(2), article(3)])
+    first, cursor = store.articles_after(None, limit=2)
+    rest, cursor = store.articles_after(cursor, limit=2)
+    assert [a.id for a in first + rest] == ["art001", "art002", "art003"]
+    assert store.articles_after(cursor) == ([], cursor)
+    store.add_articles([article(2, text="Updated: Raqqa."), article(4)])
+    changed, cursor = store.articles_after(cursor)
+    assert [a.id for a in changed] == ["art002", "art004"]
+    store.set_cursor("alerts", cursor)
+    assert store.get_cursor("alerts") == cursor and store.get_cursor("other") is None
+
+
+def test_hits_are_idempotent_by_key(store):
+    """add_hits stores each Hit.key once and returns how many were new."""
+    store.add_articles([article(1)])
+    hits = [Hit("art001", "abu-kamal", "Abu Kamal", 13, 22, sentence="Fighting near Abu Kamal."),
+            Hit("art001", "deir-ez-zor", "Deir ez-Zor", 11, 22, field="title")]
+    assert store.add_hits(hits, NOW) == 2
+    assert store.add_hits(hits, NOW) == 0
+    assert store.add_hits(hits[:1] + [Hit("art001", "abu-kamal", "Abu Kamal", 40, 49)], NOW) == 1
+
+
+def test_owed_hits_are_per_recipient_and_per_watch(store):
+    """owed_hits lists a recipient's undelivered hits with their article, filtered by watch names."""
+    store.add_articles([article(1), article(2)])
+    store.add_hits([Hit("art001", "abu-kamal", "Abu Kamal", 13, 22), Hit("art002", "raqqa", "Raqqa", 0, 5)], NOW)
+    owed = store.owed_hits("ana@example.org")
+    assert [(o.hit.watch, o.article.id) for o in owed] == [("abu-kamal", "art001"), ("raqqa", "art002")]
+    assert owed[0].article.title == "Story 1 from Deir ez-Zor" and owed[0].found == NOW
+    assert [o.hit.watch for o in store.owed_hits("ana@example.org", ["raqqa"])] == ["raqqa"]
+    assert store.owed_hits("ana@example.org", []) == []
+
+
+def test_queued_digest_takes_its_hits_and_is_pending_until_sent(store):
+    """queue_digest assigns its hits to the recipient only; pending until mark_digest_sent; failures counted."""
+    store.add_articles([article(1)])
+    hit = Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)
+    store.add_hits([hit], NOW)
+    digest = QueuedDigest(id="<d1@newswatch>", recipient="ana@example.org", hit_keys=(hit.key,),
+                          message=b"Subject: digest\r\n\r\n\xe2\x9c\x93", created=NOW)
+    store.queue_digest(digest)
+    assert store.owed_hits("ana@example.org") == []
+    assert [o.hit for o in store.owed_hits("bo@example.org")] == [hit]
+    assert store.pending_digests() == [digest]
+    store.note_digest_failure(digest.id, "421 try later", NOW + timedelta(minutes=5))
+    (pending,) = store.pending_digests()
+    retry = NOW + timedelta(minutes=5)
+    assert (pending.attempts, pending.last_error, pending.next_attempt) == (1, "421 try later", retry)
+    store.mark_digest_sent(digest.id, NOW + timedelta(minutes=6))
+    assert store.pending_digests() == []
+    (sent,) = store.sent_digests()
+    assert sent.sent == NOW + timedelta(minutes=6) and sent.message == digest.message and sent.last_error is None
+
+
+def test_pending_digests_oldest_first_and_sent_newest_first(store):
+    """pending_digests lists oldest first; sent_digests newest first."""
+    for n in (2, 1, 3):
+        store.queue_digest(QueuedDigest(id=f"<d{n}>", recipient="ana@example.org", hit_keys=(), message=b"m",
+                                        created=NOW + timedelta(minutes=n)))
+    assert [d.id for d in store.pending_digests()] == ["<d1>", "<d2>", "<d3>"]
+    for n in (1, 3, 2):
+        store.mark_digest_sent(f"<d{n}>", NOW + timedelta(hours=n))
+    assert [d.id for d in store.sent_digests(limit=2)] == ["<d3>", "<d2>"]
+
+
+def test_feed_state_round_trips(store):
+    """set_feed_state replaces one feed's state; all_feed_states lists every feed."""
+    store.set_feed_state("wire", {"etag": "x", "failures": 0})
+    store.set_feed_state("wire", {"etag": "y", "failures": 1})
+    store.set_feed_state("other", {"etag": None})
+    assert store.get_feed_state("wire") == {"etag": "y", "failures": 1}
+    assert store.get_feed_state("missing") is None
+    assert store.all_feed_states() == {"wire": {"etag": "y", "failures": 1}, "other": {"etag": None}}
+
+
+def test_restart_keeps_everything(reopen):
+    """Closing and reopening the store keeps articles, feed state, cursors, owed hits and the outbox."""
+    store = reopen()
+    store.add_articles([article(1), article(2)])
+    store.add_hits([Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)], NOW)
+    store.set_feed_state("wire", {"etag": "x"})
+    _, cursor = store.articles_after(None)
+    store.set_cursor("alerts", cursor)
+    store.queue_digest(QueuedDigest(id="<d1>", recipient="bo@example.org", hit_keys=(), message=b"m", created=NOW))
+
+    store = reopen()
+    assert store.count_articles() == 2 and store.get_feed_state("wire") == {"etag": "x"}
+    assert store.articles_after(store.get_cursor("alerts")) == ([], cursor)
+    assert [o.hit.article_id for o in store.owed_hits("ana@example.org")] == ["art001"]
+    assert [d.id for d in store.pending_digests()] == ["<d1>"]
+    assert store.add_articles([article(1)]) == 0
