@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import urllib.error
-import urllib.request
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -22,24 +20,7 @@ from crawler.language import normalise_lang_tag
 from crawler.schedule import next_due
 from crawler.source import Children, Discovered, read_source
 from newswatch.errors import FeedError
-
-MAX_BYTES = 10_000_000
-
-
-def fetch(url: str, user_agent: str, timeout: float = 20) -> tuple[bytes, str, str | None]:
-    """GET ``url``: (body, final URL, Content-Type). Raises FeedError with one line saying why not."""
-    request = urllib.request.Request(url, headers={"User-Agent": user_agent})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read(MAX_BYTES + 1)
-            if len(body) > MAX_BYTES:
-                raise FeedError(f"{url}: larger than {MAX_BYTES} bytes")
-            return body, response.geturl(), response.headers.get("Content-Type")
-    except urllib.error.HTTPError as exc:
-        raise FeedError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise FeedError(f"{url}: cannot fetch ({getattr(exc, 'reason', exc)})") from None
-
+from newswatch.fetch import fetch_url
 
 def find_feed(url: str, user_agent: str, now: datetime, timeout: float = 20) -> dict:
     """The feed a URL stands for, as a feeds.yaml entry (name, url, kind, language when the feed says).
@@ -47,11 +28,11 @@ def find_feed(url: str, user_agent: str, now: datetime, timeout: float = 20) -> 
     ``url`` may be a feed, a sitemap (index) or a page that advertises its feed; the feed found is fetched
     and parsed, so a feed that does not work is refused here. Raises FeedError with the reason.
     """
-    body, final, content_type = fetch(url, user_agent, timeout)
+    body, final, content_type = fetch_url(url, user_agent, timeout)
     outcome = read_source(body, final, "auto", now, content_type=content_type)
     if isinstance(outcome, Discovered):
         url = outcome.url
-        body, final, content_type = fetch(url, user_agent, timeout)
+        body, final, content_type = fetch_url(url, user_agent, timeout)
         outcome = read_source(body, final, "auto", now, content_type=content_type, discover=False)
     if isinstance(outcome, Children) or outcome.kind == "sitemap":
         return {"name": urlsplit(url).hostname or url, "url": url, "kind": "sitemap"}

@@ -9,7 +9,7 @@ from pathlib import Path
 from newswatch.errors import FeedError
 
 USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch)"
-MAX_BYTES = 20_000_000
+MAX_BYTES = 10_000_000
 
 
 def fetch_bytes(source: str, timeout: float = 20) -> tuple[bytes, str]:
@@ -23,15 +23,20 @@ def fetch_bytes(source: str, timeout: float = 20) -> tuple[bytes, str]:
             return path.read_bytes(), path.resolve().as_uri()
         except OSError as exc:
             raise FeedError(f"{source}: cannot read ({exc.strerror})") from None
-    request = urllib.request.Request(source, headers={"User-Agent": USER_AGENT})
+    body, final_url, _ = fetch_url(source, USER_AGENT, timeout)
+    return body, final_url
+
+
+def fetch_url(url: str, user_agent: str, timeout: float = 20) -> tuple[bytes, str, str | None]:
+    """GET ``url``: (body, final URL after redirects, Content-Type). Raises FeedError with one line saying why not."""
+    request = urllib.request.Request(url, headers={"User-Agent": user_agent})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read(MAX_BYTES + 1)
             if len(body) > MAX_BYTES:
-                raise FeedError(f"{source}: larger than {MAX_BYTES} bytes")
-            return body, response.geturl()
+                raise FeedError(f"{url}: larger than {MAX_BYTES} bytes")
+            return body, response.geturl(), response.headers.get("Content-Type")
     except urllib.error.HTTPError as exc:
-        raise FeedError(f"{source}: HTTP {exc.code} {exc.reason}") from None
+        raise FeedError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise FeedError(f"{source}: cannot fetch ({reason})") from None
+        raise FeedError(f"{url}: cannot fetch ({getattr(exc, 'reason', exc)})") from None
