@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -19,6 +18,7 @@ _PREP = ("", "ب", "ل", "ك")
 ARABIC_PREFIXES = frozenset(c + p + a for c in _CONJ for p in _PREP for a in ("", "ال")) | {c + "لل" for c in _CONJ}
 # After an Arabic name whose "al" was dropped at compile time, the article (or li+al) must be there.
 ARABIC_ARTICLE_PREFIXES = frozenset(p for p in ARABIC_PREFIXES if p.endswith("ال") or p.endswith("لل"))
+_SPACE = ord(" ")
 
 
 def is_arabic(ch: str) -> bool:
@@ -66,12 +66,17 @@ def case_ok(found: str, form: str) -> bool:
     return got == want or (got.isupper() and got == want.upper())
 
 
+def space_positions(norm: NormalizedText) -> list[int]:
+    """Where the spaces of a normalized text are (its word boundaries)."""
+    return np.flatnonzero(norm.codes == _SPACE).tolist()
+
+
 class _Words:
     """Word positions of a normalized text, computed once and only when a window check needs them."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.spaces = [m.start() for m in re.finditer(" ", text)]
+    def __init__(self, norm: NormalizedText) -> None:
+        self.text = norm.text
+        self.spaces = space_positions(norm)
 
     def window(self, start: int, end: int, words: int) -> tuple[int, int]:
         """Character range from ``words`` words before ``[start, end)`` to ``words`` words after it."""
@@ -108,74 +113,103 @@ def _excluded(text: str, lo: int, hi: int, start: int, end: int, phrases: tuple[
 @dataclass
 class Keys:
     """What the automaton's integer values stand for: per key, its padded length, whether it is padded
-    on the left (not Arabic), its entries, and ``plain``: the one term it means when nothing needs
-    checking (word-bounded, unconditional spellings of one term), else -1."""
+    on the left (not Arabic), its entries, and ``plain``: the one term it means when only its word
+    boundary needs checking (unconditional spellings of one term without exclude words), else -1; then
+    ``article``: a plain Arabic key whose "al" was dropped, so the joined article must precede it."""
 
     length: np.ndarray
     lead: np.ndarray
     plain: np.ndarray
+    article: np.ndarray
     ids: list[tuple[int, ...]]
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
+def automaton_key(key: str) -> str:
+    """How ``key`` is stored: padded with a trailing space (and a leading one unless Arabic), reversed, as
+    :func:`scan` runs the automaton over the reversed text. Reversed, every key starts with a space, so
+    inside a word the automaton waits at its root instead of searching, at every character, the first
+    letters of all Arabic keys (which may follow joined clitics) and walking their fail links: 15-40%
+    less time for exactly the same occurrences."""
+    return (f" {key} " if not is_arabic(key[0]) else f"{key} ")[::-1]
+
+
+def _clitics(padded: str, start: int) -> str:
+    """What is joined before the Arabic key that starts at unpadded ``start`` (و ب ل ف ال ...)."""
+    return padded[padded.rfind(" ", 0, start + 1) + 1 : start + 1]
+
+
 def scan(automaton: Any, keys: Keys, entries: list[Entry], terms: list[Term],
          norm: NormalizedText) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every term occurrence in ``norm`` that passes word-boundary, case, context and exclude checks, as
-    arrays of normalized starts, ends and terms.
+    arrays of normalized starts, ends and terms (in no particular order).
 
     Keys are stored with a trailing space (and a leading one unless Arabic), so the automaton only
-    reports word-bounded matches; an Arabic key may also follow a joined clitic (و ب ل ف ال ...).
-    Plain keys are taken as found, vectorized; the others go through the checks one by one.
+    reports word-bounded matches; an Arabic key may also follow a joined clitic. Plain keys are taken
+    as found, vectorized (an Arabic one after joined letters once they are known to be clitics); the
+    others go through the checks one by one.
     """
     padded = f" {norm.text} "
-    found = np.fromiter(itertools.chain.from_iterable(automaton.iter(padded)), dtype=np.int64).reshape(-1, 2)
+    found = np.fromiter(itertools.chain.from_iterable(automaton.iter(padded[::-1])), dtype=np.int64).reshape(-1, 2)
     if not len(found):
         return _EMPTY, _EMPTY, _EMPTY
-    last, kid = found[:, 0], found[:, 1]
-    plain = keys.plain[kid]
-    fast = plain >= 0
-    starts, ends, found_terms = [last[fast] - keys.length[kid[fast]] + 1], [last[fast] - 1], [plain[fast]]
+    kid = found[:, 1]
+    length, lead, plain, article = keys.length[kid], keys.lead[kid], keys.plain[kid], keys.article[kid]
+    last = len(padded) - 2 - found[:, 0] + length  # padded index of the key's trailing space
+    starts, ends = last - length + lead, last - 1  # unpadded coordinates
+    after_space = (lead == 1) | (starts == 0) | (norm.codes[np.maximum(starts - 1, 0)] == _SPACE)
+    fast = (plain >= 0) & after_space & ~article
+    joined = np.flatnonzero((plain >= 0) & ~fast)
+    fast[joined] = [_clitics(padded, start) in (ARABIC_ARTICLE_PREFIXES if a else ARABIC_PREFIXES)
+                    for start, a in zip(starts[joined].tolist(), article[joined].tolist())]
+    out = [(starts[fast], ends[fast], plain[fast])]
     raw: list[tuple[int, int, Entry]] = []
-    for end_at, k in zip(last[~fast].tolist(), kid[~fast].tolist()):
-        lead = int(keys.lead[k])
-        start, end = end_at - int(keys.length[k]) + lead, end_at - 1  # unpadded coordinates
-        prefix = "" if lead else padded[padded.rfind(" ", 0, start + 1) + 1 : start + 1]  # joined clitics
-        for i in keys.ids[k]:
-            entry = entries[i]
-            if lead:
-                if entry.after_article:
-                    continue
-            elif prefix not in (ARABIC_ARTICLE_PREFIXES if entry.after_article else ARABIC_PREFIXES):
-                continue
-            raw.append((start, end, entry))
+    slow = np.flatnonzero(plain < 0)
+    for start, end, k, ld in zip(starts[slow].tolist(), ends[slow].tolist(), kid[slow].tolist(), lead[slow].tolist()):
+        prefix = "" if ld else _clitics(padded, start)
+        for entry in map(entries.__getitem__, keys.ids[k]):
+            allowed = ARABIC_ARTICLE_PREFIXES if entry.after_article else ARABIC_PREFIXES
+            if (not entry.after_article) if ld else prefix in allowed:
+                raw.append((start, end, entry))
     if raw:
+        # Unconditional Arabic spellings confirm ambiguous ones, as they did when every Arabic key went
+        # through _checked (plain Latin keys never did, and still do not).
+        arabic = fast & (lead == 0)
+        confirmers = (starts[arabic].tolist(), plain[arabic].tolist())
         # two entries of one term may pass for one span: keep it once
-        checked = np.array(list(dict.fromkeys(_checked(raw, terms, norm))), dtype=np.int64).reshape(-1, 3)
-        starts.append(checked[:, 0]), ends.append(checked[:, 1]), found_terms.append(checked[:, 2])
-    return np.concatenate(starts), np.concatenate(ends), np.concatenate(found_terms)
+        checked = np.array(list(dict.fromkeys(_checked(raw, terms, norm, confirmers))), dtype=np.int64).reshape(-1, 3)
+        out.append((checked[:, 0], checked[:, 1], checked[:, 2]))
+    return out[0] if len(out) == 1 else tuple(np.concatenate(column) for column in zip(*out))  # type: ignore
 
 
-def _checked(raw: list[tuple[int, int, Entry]], terms: list[Term], norm: NormalizedText) -> list[Candidate]:
-    """The conditional candidates that pass their case, exclude and context checks."""
+def _checked(raw: list[tuple[int, int, Entry]], terms: list[Term], norm: NormalizedText,
+             confirmers: tuple[list[int], list[int]]) -> list[Candidate]:
+    """The conditional candidates that pass their case, exclude and context checks; ``confirmers`` are
+    more (starts, terms) of unconditional spellings."""
     text = norm.text
     words: _Words | None = None
     plain: dict[int, list[int]] = {}  # term -> starts of unconditional spellings, which confirm ambiguous ones
     checked = []
+    sensitive = [(start, end) for start, end, entry in raw if entry.case_sensitive]
+    if sensitive:  # their spellings in the original text, mapped back all at once
+        o_starts, o_ends = norm.original_spans(*np.array(sensitive, dtype=np.int64).T)
+        found = iter(map(norm.original.__getitem__, map(slice, o_starts.tolist(), o_ends.tolist())))
     for start, end, entry in raw:
-        if entry.case_sensitive:
-            o_start, o_end = norm.original_span(start, end)
-            if not case_ok(norm.original[o_start:o_end], entry.form):
-                continue
+        if entry.case_sensitive and not case_ok(next(found), entry.form):
+            continue
         checked.append((start, end, entry))
         if not entry.needs_context:
             plain.setdefault(entry.term, []).append(start)
+    if any(entry.needs_context for _, _, entry in checked):
+        for start, term in zip(*confirmers):
+            plain.setdefault(term, []).append(start)
     out = []
     for start, end, entry in checked:
         term = terms[entry.term]
         if entry.needs_context or term.exclude:
-            words = words or _Words(text)
+            words = words or _Words(norm)
             lo, hi = words.window(start, end, term.window)
             if _excluded(text, lo, hi, start, end, term.exclude):
                 continue

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import re
+import itertools
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from sentencex import segment
 
-from alerts.match import Entry, Keys, Term, resolve_overlaps, scan
+from alerts.match import Entry, Keys, Term, resolve_overlaps, scan, space_positions
 from alerts.rules import Node, evaluate
 from newswatch.models import Article, Hit, Span
 from newswatch.textnorm import NormalizedText
 
 SENTENCE_MAX = 300
+
+
+@lru_cache(maxsize=256)
+def _sentences(language: str, paragraph: str) -> tuple[str, ...]:
+    """The sentences of a paragraph, split once: an article's hits mostly share a few paragraphs."""
+    return tuple(segment(language, paragraph))
 
 
 def sentence_around(text: str, start: int, end: int, language: str | None = None) -> str:
@@ -24,7 +31,7 @@ def sentence_around(text: str, start: int, end: int, language: str | None = None
     para_end = len(text) if para_end < 0 else para_end
     pos = para_start
     sent_start, sent_end = para_start, para_end
-    for sentence in segment((language or "en")[:2], text[para_start:para_end]):
+    for sentence in _sentences((language or "en")[:2], text[para_start:para_end]):
         s_end = pos + len(sentence)
         if s_end <= start:
             sent_start = s_end
@@ -77,10 +84,14 @@ class Matcher:
         candidates = None
         for f in sorted(texts, key=lambda f: f != "title"):
             norm, (s, e, t) = parsed[f]
+            if not len(t) and not self._rules:
+                continue
             watch = self._term_watch[t]
-            hit_s, hit_e, hit_w = [s[watch >= 0]], [e[watch >= 0]], [watch[watch >= 0]]
-            extra = [(a, b, self._rank[name]) for a, b, term in zip(s[watch == -2].tolist(), e[watch == -2].tolist(),
-                                                                      t[watch == -2].tolist())
+            own = watch >= 0
+            hit_s, hit_e, hit_w = [s[own]], [e[own]], [watch[own]]
+            shared = np.flatnonzero(watch == -2)
+            extra = [(a, b, self._rank[name]) for a, b, term in zip(s[shared].tolist(), e[shared].tolist(),
+                                                                      t[shared].tolist())
                      for name in self._by_term[term]]
             if self._rules:
                 candidates = candidates or {g: list(zip(*map(np.ndarray.tolist, parsed[g][1]))) for g in texts}
@@ -90,9 +101,14 @@ class Matcher:
                 hit_s.append(arr[:, 0]), hit_e.append(arr[:, 1]), hit_w.append(arr[:, 2])
             o_s, o_e = norm.original_spans(np.concatenate(hit_s), np.concatenate(hit_e))
             w = np.concatenate(hit_w)
-            rows = np.unique(np.stack((o_s, o_e, w), axis=1), axis=0) if len(w) else np.zeros((0, 3), np.int64)
-            text, names = texts[f], self._names
-            spans += [Span(names[k], text[a:b], a, b, f) for a, b, k in rows.tolist()]
+            order = np.lexsort((w, o_e, o_s))  # by start, end, watch; then each (start, end, watch) once
+            o_s, o_e, w = o_s[order], o_e[order], w[order]
+            new = np.ones(len(w), dtype=bool)
+            new[1:] = (o_s[1:] != o_s[:-1]) | (o_e[1:] != o_e[:-1]) | (w[1:] != w[:-1])
+            starts, ends = o_s[new].tolist(), o_e[new].tolist()
+            # map() over columns: the Span constructor is most of the cost per hit, so nothing is added to it
+            spans += map(Span, map(self._names.__getitem__, w[new].tolist()),
+                         map(texts[f].__getitem__, map(slice, starts, ends)), starts, ends, itertools.repeat(f))
         return spans
 
     def _rule_hits(self, f: str, candidates: dict, parsed: dict) -> list[tuple[int, int, int]]:
@@ -100,7 +116,7 @@ class Matcher:
 
         def word_index(g: str) -> list[int]:
             if g not in spaces:
-                spaces[g] = [m.start() for m in re.finditer(" ", parsed[g][0].text)]
+                spaces[g] = space_positions(parsed[g][0])
             return spaces[g]
 
         out = []

@@ -17,7 +17,7 @@ import numpy as np
 import platformdirs
 
 from alerts import gazetteer
-from alerts.match import Entry, Keys, Term, is_arabic
+from alerts.match import Entry, Keys, Term, automaton_key
 from alerts.matcher import Matcher
 from alerts.rules import Node, compile_rule
 from alerts.spellings import expand, term_watch, variants
@@ -85,21 +85,26 @@ class _Builder:
 
     def automaton(self) -> tuple[ahocorasick.Automaton, Keys]:
         auto = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        lengths, leads, plains, ids_list = [], [], [], []
+        lengths, leads, plains, articles, ids_list = [], [], [], [], []
         for key_id, (key, ids) in enumerate(self.keys.items()):
-            lead = not is_arabic(key[0])
-            padded = f" {key} " if lead else f"{key} "
+            stored = automaton_key(key)
+            lead = stored[-1] == " "  # reversed: padded on the left
             entries = [self.entries[i] for i in ids]
-            # A key with nothing to check (word-bounded Latin, one term, no conditions) is "plain": the
-            # scan takes it as it comes, vectorized, which keeps throughput flat as watches grow.
-            plain = entries[0].term if lead and len({e.term for e in entries}) == 1 and not any(
-                e.case_sensitive or e.needs_context or e.after_article for e in entries
-            ) and not self.terms[entries[0].term].exclude else -1
-            auto.add_word(padded, key_id)
-            lengths.append(len(padded)), leads.append(int(lead)), plains.append(plain), ids_list.append(tuple(ids))
+            # A key with nothing to check but its word boundary is "plain": one term without exclude words,
+            # no case or context condition, and all or none of its spellings needing the joined Arabic
+            # article (never a Latin key). The scan takes those vectorized, so throughput stays flat as
+            # watches grow.
+            one_term = len({e.term for e in entries}) == 1 and not self.terms[entries[0].term].exclude
+            unconditional = not any(e.case_sensitive or e.needs_context for e in entries)
+            article = {e.after_article for e in entries}
+            plain = entries[0].term if (one_term and unconditional and len(article) == 1
+                                        and not (lead and True in article)) else -1
+            auto.add_word(stored, key_id)
+            lengths.append(len(stored)), leads.append(int(lead)), plains.append(plain)
+            articles.append(plain >= 0 and True in article), ids_list.append(tuple(ids))
         auto.make_automaton()
         return auto, Keys(np.array(lengths, np.int64), np.array(leads, np.int64), np.array(plains, np.int64),
-                          ids_list)
+                          np.array(articles, bool), ids_list)
 
 
 def build_matcher(watches: Sequence[Watch]) -> Matcher:
@@ -134,7 +139,7 @@ def build_matcher(watches: Sequence[Watch]) -> Matcher:
 @lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     digest = hashlib.sha256()
-    for module in ("watchlist.py", "match.py", "gazetteer.py"):
+    for module in ("watchlist.py", "match.py", "matcher.py", "rules.py", "spellings.py", "gazetteer.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
     digest.update(Path(textnorm.__file__).read_bytes())
     return digest.hexdigest()[:16]

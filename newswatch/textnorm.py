@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
@@ -59,7 +60,6 @@ def _fold_char(ch: str) -> str:
 
 _IRREGULAR_FLAG = 1 << 30  # the fold deletes or expands the character: see _IRREGULAR
 _UNKNOWN_FLAG = 1 << 29  # not folded yet: done on first sight by _learn
-_FLAGS = _IRREGULAR_FLAG | _UNKNOWN_FLAG
 
 
 def _build_tables() -> tuple[np.ndarray, dict[str, str]]:
@@ -80,7 +80,7 @@ def _build_tables() -> tuple[np.ndarray, dict[str, str]]:
 
 _TABLE, _IRREGULAR = _build_tables()
 
-_SPACE, _HYPHEN_CP, _APOSTROPHE_CP = ord(" "), ord(HYPHEN), ord(APOSTROPHE)
+_SPACE, _HYPHEN_CP = ord(" "), ord(HYPHEN)
 
 
 def _learn(raw: np.ndarray, codes: np.ndarray) -> None:
@@ -101,15 +101,15 @@ def _as_text(codes: np.ndarray) -> str:
     return codes.astype("<u4", copy=False).tobytes().decode("utf-32-le")
 
 
-def _fold(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Code points of ``text`` folded character by character (vectorized), each one's original index,
-    and the indexes of characters that fold to nothing (marks, tatweel, zero-width), to be dropped."""
+def _fold(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """The code points of ``text`` (``raw``), folded character by character (vectorized); the original
+    index of each folded code point, or None when that is its own index (no character expanded, the
+    usual case); and the indexes of characters that fold to nothing (marks, tatweel, zero-width)."""
     raw = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
     codes = _TABLE.take(raw.astype(np.intp))  # intp indexes: numpy's fast path
-    src = np.arange(len(raw), dtype=np.int64)
     flagged = np.flatnonzero(codes >= _UNKNOWN_FLAG)
     if not len(flagged):
-        return codes, src, flagged
+        return raw, codes, None, flagged
     if (codes[flagged] & _UNKNOWN_FLAG).any():
         _learn(raw, codes)
         flagged = np.flatnonzero(codes >= _UNKNOWN_FLAG)
@@ -117,129 +117,128 @@ def _fold(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     drop = flagged[[not o for o in outputs]]
     codes[drop] = raw[drop]  # kept as is (a mark counts as part of its word) until dropped
     grow = [(i, o) for i, o in zip(flagged.tolist(), outputs) if o]
+    src = None
     if grow:  # ligatures, ß, ellipsis-like expansions: rebuild with repeats (rare)
         counts = np.ones(len(raw), dtype=np.int64)
         counts[[i for i, _ in grow]] = [len(o) for _, o in grow]
-        src = np.repeat(src, counts)
+        src = np.repeat(np.arange(len(raw), dtype=np.int64), counts)
         codes = np.repeat(codes, counts)
         ends = np.cumsum(counts)
         for i, out in grow:
             codes[ends[i] - len(out) : ends[i]] = [ord(c) for c in out]
         drop = ends[drop] - 1
-    return codes, src, drop
+    return raw, codes, src, drop
 
 
-_PAD = 4
-
-
-def _among(values: np.ndarray, chars: str) -> np.ndarray:
-    """``values`` (code points) equal to one of ``chars``; cheaper than np.isin for a few characters."""
-    out = values == ord(chars[0])
-    for c in chars[1:]:
-        out |= values == ord(c)
-    return out
+# The context rules, as regexes over the folded text (hyphens and apostrophes not yet spaces). After
+# folding, a letter is a-z or any code point from U+00AA on (punctuation has become spaces), a word
+# character a letter or a digit. Each regex runs in C and matches only where its rule applies: an
+# article-sized text takes tens of microseconds (array masks took a quarter of a millisecond, most of it
+# fixed cost per call), a long text about 10 ms per MB (as the masks did).
+_L = "[a-z\u00aa-\U0010ffff]"
+_NOT_AFTER_WORD = "(?<![0-9a-z\u00aa-\U0010ffff])"
+# At a hyphen: al-/el-/ul-/il- before a letter, ez-Zor/ar-Raqqa (sun letter doubled), ash-Sham (group 2).
+_HYPHEN_ARTICLE = re.compile(
+    f"-(?:(?<={_NOT_AFTER_WORD}[aeiu]l-)(?={_L})|(?<={_NOT_AFTER_WORD}[ae]([tdrzsn])-)(?=\\1)"
+    f"|(?<={_NOT_AFTER_WORD}[ae]([std])h-)(?=\\2h))")
+# An apostrophe between letters, except French elision (l', d', qu' ...) and the English possessive.
+_INNER_APOSTROPHE = re.compile(f"'(?<={_L}')(?<!{_NOT_AFTER_WORD}[ldjmnstc]')(?<!qu')(?={_L})(?!s(?!{_L}))")
+# After a space: the spaced article forms that are not English or French words (el Kaim, ez Zor, ed Dair,
+# esh Sham; az Zawr, ar Raqqah, ash/ath/adh; group 2: over 4 characters). Only the space and the first
+# letter are consumed, so "el el Kaim" is seen twice; one literal-led regex per first letter is fastest.
+_SPACED_ARTICLES = (re.compile(f" e(?=l {_L}|([zr]) \\1|d d|(s)h sh)"),
+                    re.compile(" a(?=([zr]) \\1|([std])h \\2h)"))
 
 
 def _context_edits(codes: np.ndarray, keep: np.ndarray) -> None:
-    """Apply the apostrophe, hyphen and Latin article rules to ``codes``/``keep`` in place, vectorized.
+    """Apply the apostrophe, hyphen and Latin article rules to ``codes``/``keep`` in place.
 
     Hyphens and apostrophes become spaces, except an apostrophe inside a word (a transliterated ayn or
     hamza: Ma'arrat = Maarrat), which vanishes, unless it is French elision (l'État) or an English
     possessive (Syria's). Article forms become "al ": al-/el-/ul-/il-, sun-letter ez-Zor/as-Safira/ash-Sham,
     and the spaced forms that are not also English/French words (el Kaim, ez Zor, ar Raqqah, ash Sham).
-    Only separators are looked at: after folding, every code point up to 45 is a space, ' or -.
+    Every rule reads the text as folded, before any edit; the leading space stands for the text's start.
     """
-    p = np.concatenate((np.full(_PAD, _SPACE, np.uint32), codes, np.full(_PAD + 2, _SPACE, np.uint32)))
-
-    def at(k: np.ndarray, d: int, chars: str | None = None) -> np.ndarray:  # p[k + d], or p[k + d] in chars
-        return p[k + d] if chars is None else _among(p[k + d], chars)
-
-    def letter(k: np.ndarray) -> np.ndarray:  # folding has turned non-ASCII punctuation into spaces
-        v = p[k]
-        return ((v >= 97) & (v <= 122)) | (v >= 0xAA)
-
-    def word(k: np.ndarray) -> np.ndarray:
-        v = p[k]
-        return letter(k) | ((v >= 48) & (v <= 57))
-
-    def rewrite(starts: np.ndarray, length: int) -> None:  # codes[s:s+length] -> "al " + deletions
+    folded = " " + _as_text(codes)
+    np.putmask(codes, codes <= _HYPHEN_CP, _SPACE)  # after folding, every code point up to 45 is a space, ' or -
+    keep[[m.start() - 1 for m in _INNER_APOSTROPHE.finditer(folded)]] = False
+    # Where "al " is written over 3 characters (el-, el ), or over 4, the 4th deleted (ash-, ash ). No
+    # two rewrites can overlap, so their order does not matter.
+    three, four = [], []
+    for m in _HYPHEN_ARTICLE.finditer(folded):  # m.start() is the hyphen's index + 1
+        (four if m.group(2) else three).append(m.start() - (4 if m.group(2) else 3))
+    for regex in _SPACED_ARTICLES:
+        for m in regex.finditer(folded):  # m.start() is the space before the article: its own index
+            (four if m.group(2) else three).append(m.start())
+    if three or four:
+        starts = np.array(three + four, dtype=np.intp)
         codes[starts], codes[starts + 1], codes[starts + 2] = ord("a"), ord("l"), _SPACE
-        for extra in range(3, length):
-            keep[starts + extra] = False
-
-    separators = np.flatnonzero(codes <= _HYPHEN_CP)
-    kinds = codes[separators]
-    hy = separators[kinds == _HYPHEN_CP]
-    if len(hy):
-        k = hy + _PAD
-        codes[hy] = _SPACE
-        two = ~word(k - 3) & letter(k - 2) & letter(k - 1) & letter(k + 1)
-        art2 = two & (
-            (at(k, -2, "aeiu") & (at(k, -1) == ord("l")))
-            | (at(k, -2, "ae") & at(k, -1, "tdrzsn") & (at(k, 1) == at(k, -1)))
-        )
-        art3 = (~word(k - 4) & letter(k - 3) & letter(k + 1) & at(k, -3, "ae") & at(k, -2, "std")
-                & (at(k, -1) == ord("h")) & (at(k, 1) == at(k, -2)) & (at(k, 2) == ord("h")))
-        rewrite(hy[art2] - 2, 3)
-        rewrite(hy[art3] - 3, 4)
-    ap = separators[kinds == _APOSTROPHE_CP]
-    if len(ap):
-        k = ap + _PAD
-        codes[ap] = _SPACE
-        inner = letter(k - 1) & letter(k + 1)
-        elision = (~word(k - 2) & at(k, -1, "ldjmnstc")) | ((at(k, -2) == ord("q")) & (at(k, -1) == ord("u")))
-        possessive = (at(k, 1) == ord("s")) & ~letter(k + 2)
-        keep[ap[inner & ~elision & ~possessive]] = False
-    # Spaced article forms: a 2-3 letter word starting with a or e, right after a space (or the start).
-    starts = separators[kinds == _SPACE] + 1
-    if len(codes) and codes[0] in (ord("a"), ord("e")):
-        starts = np.concatenate(([0], starts))
-    k = starts + _PAD
-    k = k[at(k, 0, "ae")]
-    k = k[(at(k, 2) == _SPACE) | (at(k, 3) == _SPACE)]
-    if len(k):
-        art2 = (at(k, 2) == _SPACE) & letter(k + 1) & letter(k + 3) & (
-            ((at(k, 0) == ord("e")) & (at(k, 1) == ord("l")))
-            | (at(k, 1, "zr") & (at(k, 3) == at(k, 1)))
-            | ((at(k, 0) == ord("e")) & (at(k, 1) == ord("d")) & (at(k, 3) == ord("d")))
-        )
-        art3 = ((at(k, 3) == _SPACE) & at(k, 1, "std") & (at(k, 2) == ord("h")) & (at(k, 4) == at(k, 1))
-                & (at(k, 5) == ord("h")) & ((at(k, 0) == ord("a")) | (at(k, 1) == ord("s"))))
-        rewrite(k[art2] - _PAD, 3)
-        rewrite(k[art3] - _PAD, 4)
+        keep[np.array(four, dtype=np.intp) + 3] = False
 
 
 class NormalizedText:
-    """A text in normalized form that can map any span of itself back to the original text."""
+    """A text in normalized form that can map any span of itself back to the original text.
 
-    __slots__ = ("original", "text", "_src")
+    Normalization only deletes characters (few: separators in a run, marks, apostrophes, article
+    letters), so a normalized position is mapped back by counting the deletions before it, looked up
+    (binary search) when a span needs it, without an index array as long as the text.
+    """
+
+    __slots__ = ("original", "text", "codes", "_raw", "_masks", "_gaps")  # _gaps: see _deleted
 
     def __init__(self, original: str) -> None:
         self.original = original
-        codes, src, drop = _fold(original)
+        self._raw, codes, src, drop = _fold(original)
         keep = np.ones(len(codes), dtype=bool)
         _context_edits(codes, keep)
+        first = None
         if len(drop):  # marks and tatweel go first: one standing between two spaces joins them
             keep[drop] = False
-            codes, src = codes[keep], src[keep]
+            first, codes = keep, codes[keep]
             keep = np.ones(len(codes), dtype=bool)
         # Separators from punctuation and hyphens meet: keep the first space of a run. (The deletions of
         # the context rules sit between letters, so they never hide a run.)
         spaces = codes == _SPACE
         keep[1:] &= ~(spaces[1:] & spaces[:-1])
         if not keep.all():
-            codes, src = codes[keep], src[keep]
+            codes = codes[keep]
+        self.codes = codes  # the normalized text as code points (uint32), for vectorized checks
         self.text = _as_text(codes)
-        self._src = src
+        self._masks = (src, first, keep)  # folded index of each code (None: its own), what each step kept
+        self._gaps: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def _deleted(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per step, last to first: the indexes it deleted, and how many kept characters precede each."""
+        if self._gaps is None:
+            src, first, keep = self._masks
+            deleted = [np.flatnonzero(~mask) for mask in (keep, first) if mask is not None]
+            self._gaps = [(d, d - np.arange(len(d))) for d in deleted]
+        return self._gaps
+
+    def _to_original(self, positions: np.ndarray) -> np.ndarray:
+        """Original index of each normalized position in ``positions`` (an int array)."""
+        out = positions
+        for _, kept_before in self._deleted():  # the kept character p follows the deletions with <= p before
+            out = out + np.searchsorted(kept_before, out, side="right")
+        src = self._masks[0]
+        return out if src is None else src[out]
+
+    def _normalized_before(self, originals: np.ndarray) -> np.ndarray:
+        """How many normalized characters come from original characters before each of ``originals``."""
+        src = self._masks[0]
+        out = originals if src is None else np.searchsorted(src, originals)
+        for deleted, _ in reversed(self._deleted()):
+            out = out - np.searchsorted(deleted, out)
+        return out
 
     def original_index(self, pos: int) -> int:
         """Index in the original text of the character at ``pos`` in the normalized text."""
-        return int(self._src[pos])
+        return int(self._to_original(np.array([pos]))[0])
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Original ``(start, end)`` of normalized ``[start, end)``, taking in marks that trail the last char."""
-        o_start = int(self._src[start])
-        o_end = int(self._src[end - 1]) + 1
+        o_start, o_last = self._to_original(np.array([start, end - 1])).tolist()
+        o_end = o_last + 1
         while o_end < len(self.original) and _IRREGULAR.get(self.original[o_end]) == "":
             o_end += 1
         return o_start, o_end
@@ -248,19 +247,19 @@ class NormalizedText:
         """:meth:`original_span` of many normalized spans at once (arrays in, arrays out, vectorized)."""
         if not len(starts):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        o_starts = self._src[starts]
-        o_ends = self._src[ends - 1] + 1
+        o_starts = self._to_original(starts)
+        o_ends = self._to_original(ends - 1) + 1
         # A span's end also takes in the marks that trail its last letter in the original (tashkeel).
         inside = np.flatnonzero(o_ends < len(self.original))
         if len(inside):
-            following = np.frombuffer(self.original.encode("utf-32-le"), dtype="<u4")[o_ends[inside]]
+            following = self._raw[o_ends[inside]]
             for i in inside[(_TABLE[following] & _IRREGULAR_FLAG) != 0].tolist():
                 o_ends[i] = self.original_span(int(starts[i]), int(ends[i]))[1]
         return o_starts, o_ends
 
     def offsets(self) -> list[int]:
         """For every normalized character, the index of the original character it came from."""
-        return self._src.tolist()
+        return self._to_original(np.arange(len(self.text))).tolist()
 
 
 def normalize(text: str) -> str:
@@ -290,7 +289,7 @@ def normalize_many(texts: list[str]) -> list[str]:
         return []
     bounds = np.cumsum([len(t) + 1 for t in texts])  # each text's end: its separator's original index
     norm = NormalizedText("\n".join(texts))
-    cuts = np.searchsorted(norm._src, bounds - 1)  # first normalized char at or after each separator
+    cuts = norm._normalized_before(bounds - 1)  # first normalized char at or after each separator
     out, start = [], 0
     for cut in cuts.tolist():
         out.append(norm.text[start:cut].strip())

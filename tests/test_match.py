@@ -124,3 +124,17 @@ def test_all_any_not_rules():
     ])
     assert {s.watch for s in m.find("Raqqa and Mosul")} == {"both", "either"}
     assert {s.watch for s in m.find("Raqqa alone")} == {"either", "raqqa not mosul"}
+
+
+def test_arabic_name_after_joined_letters_that_are_not_clitics_is_not_a_match():
+    """Only clitics may be joined before an Arabic name: 'الرقة' is found in 'والرقة', not in 'ابوالرقة'."""
+    m = compile_watches([kw("الرقة"), kw("داعش")])
+    assert [s.matched for s in m.find("زار ابوالرقة وعناصرداعش ثم والرقة")] == ["الرقة"]
+
+
+def test_ambiguous_alias_is_confirmed_by_an_arabic_spelling_nearby():
+    """An unconditional Arabic spelling of the same watch nearby confirms a needs-context alias."""
+    m = compile_watches([kw("Daesh", "داعش", Alias(text="IS", case_sensitive=True, needs_context=True))])
+    assert [s.matched for s in m.find("داعش (IS) said")] == ["داعش", "IS"]
+    assert [s.matched for s in m.find("وداعش IS said")] == ["داعش", "IS"]
+    assert m.find("What IS the plan?") == []

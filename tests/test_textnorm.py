@@ -1,5 +1,6 @@
 """Tests for newswatch.textnorm: normalization and offsets back to the original text."""
 
+import numpy as np
 import pytest
 
 from newswatch.textnorm import NormalizedText, normalize, normalize_with_offsets
@@ -87,3 +88,45 @@ def test_original_span_covers_trailing_marks():
 def test_separator_runs_collapse_to_one_space(text):
     """Punctuation, dashes, isolated marks and tatweel between words leave exactly one space."""
     assert "  " not in normalize(text)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("el-el Kaim", "al el kaim"),
+        ("el el Kaim", "al al kaim"),
+        ("ash-Sham ash Sham", "al sham al sham"),
+        ("ez-Zor ez Zor az-Zawr", "al zor al zor al zawr"),
+        ("l’el-Bab", "l al bab"),
+        ("qu’ez-zor", "qu al zor"),
+        ("es-Sham esh Sham", "al sham al sham"),
+        ("ad-Dair ed Dair", "al dair al dair"),
+        ("al-'x", "al x"),
+        ("x's y'z l'État", "x s yz l etat"),
+        ("el Kaim, el-Kaim", "al kaim al kaim"),
+        ("Zor’s el-", "zor s el "),
+        ("aš-Šām", "al sam"),
+    ],
+)
+def test_neighbouring_article_and_apostrophe_rules_do_not_interfere(raw, expected):
+    """Every context rule reads the text as folded, before any edit, so rules that apply side by side
+    give what each gives alone."""
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Deir  -  Zor’s “caliphate”…", "الرَّقَّة ـ بدير الزور", "Straße ﬁ İstanbul", "De\u0301ir\u00ad x",
+     "ash-Sham , l’État", "x ً y", " « Raqqa » "],
+)
+def test_span_lookups_agree_with_the_offset_map(text):
+    """original_index, original_span and original_spans (looked up position by position) agree with the
+    whole offset map."""
+    norm = NormalizedText(text)
+    offsets = norm.offsets()
+    assert [norm.original_index(i) for i in range(len(norm.text))] == offsets
+    pairs = [(i, j) for i in range(len(norm.text)) for j in range(i + 1, len(norm.text) + 1)]
+    if pairs:
+        starts, ends = norm.original_spans(*(np.array(column) for column in zip(*pairs)))
+        assert list(zip(starts.tolist(), ends.tolist())) == [norm.original_span(i, j) for i, j in pairs]
+        assert all(norm.original_span(i, j)[0] == offsets[i] for i, j in pairs)
