@@ -1,13 +1,20 @@
 """Crawl benchmark: N feeds x M articles on local hosts; the whole crawl path against bare trafilatura/feedparser.
 
-The whole path is `newswatch crawl --all` in its own process (fetch, robots.txt, feed parsing, charset,
-extraction, language, clustering, SQLite store) plus the alerts matcher over every stored article
-(alerts.watchlist.compile_watches(...).match_article). Pages per second = article pages / (crawl seconds,
-from Scrapy's own start/finish stats, + matching seconds). Bare extraction: trafilatura.bare_extraction
-(with metadata, default settings) on the same pages in this process. Feed parsing: crawler.feeds.parse_feed
-against feedparser.parse on the same feed files. Results in docs/benchmarks.md ("Crawling").
+The whole path is `newswatch crawl --all` (its own code path, crawl_in_process, with the stock settings and
+log level) in a child process - fetch, robots.txt, feed parsing, charset, extraction, language, clustering,
+SQLite store - plus the alerts matcher over every stored article (compile_watches(...).match_article) here.
+Pages per second = article pages / (crawl seconds, from Scrapy's own spider open/close stats, so process
+start-up is excluded, + matching seconds). Bare extraction: trafilatura.bare_extraction (with metadata,
+trafilatura's default settings) on the same pages, read into memory first, in this process. Feed parsing:
+crawler.feeds.parse_feed against feedparser.parse on the same feed files, in turn, best of 5 each.
 
-    .venv/bin/python bench/crawl.py --feeds 10 --articles 50
+The site is served from this process (the crawl's is another, so they share no interpreter lock) over
+HTTP/1.1 keep-alive, feed f on its own host 127.0.0.(f+1). Each run checks that the crawl stored every page
+from the page itself (none from its feed item), so both sides handled the same pages. ``--runs N`` repeats
+crawl + baselines and prints medians; CPU columns are per page, crawl process (all threads, spider open to
+close) + matching against the bare loop. Results in docs/benchmarks.md ("Crawling").
+
+    .venv/bin/python bench/crawl.py --feeds 10 --articles 50 --runs 5 [--local]
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import io
 import json
 import random
 import re
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +47,10 @@ CORPUS = [SEED, *sorted((ROOT / "tests" / "fixtures" / "site" / "wire").glob("*.
 
 
 class Quiet(SimpleHTTPRequestHandler):
+    # HTTP/1.1 keeps connections alive, as news sites do: with HTTP/1.0 every page would cost the crawler a
+    # new TCP connection and HTTP client set-up, work a real crawl does not do per page.
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, format, *args):
         pass
 
@@ -84,52 +95,74 @@ def serve(folder: Path, hosts: int) -> tuple[list[ThreadingHTTPServer], int]:
     return servers, port
 
 
-def child_crawl(config_dir: str) -> None:
-    """In the child process: one crawl of every feed, then its stats as JSON on stdout."""
+def child_crawl(config_dir: str, local: bool) -> None:
+    """In the child process: `newswatch crawl --all`'s own code path, then its figures as JSON on stdout.
+
+    crawl_in_process is called as the CLI calls it (stock settings and log level, log lines to stderr); the
+    crawler it creates is caught only to read its stats and the CPU time between spider open and close (all
+    threads of the process, so the store's writer thread counts too), and, with ``local``, to turn
+    AutoThrottle off (see --local).
+    """
+    from scrapy import signals
     from scrapy.crawler import CrawlerProcess
-    from scrapy.settings import Settings
 
     from newswatch.config import load_config
-    from newswatch.logs import quiet_libraries, setup_logging
+    from newswatch.crawlrun import crawl_in_process
+    from newswatch.logs import setup_logging
 
     config = load_config(config_dir)
-    setup_logging("WARNING")
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    settings.set("NEWSWATCH_CONFIG_DIR", config_dir, priority="cmdline")
-    settings.set("LOG_LEVEL", "WARNING", priority="cmdline")
-    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
-    process = CrawlerProcess(settings)
-    quiet_libraries("WARNING")
-    crawler = process.create_crawler("feeds")
-    process.crawl(crawler, all="1")
-    process.start()
-    stats = crawler.stats.get_stats()
-    cpu = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"seconds": stats["elapsed_time_seconds"], "stored": stats.get("newswatch/articles/stored", 0),
-                      "responses": stats.get("response_received_count", 0), "cpu": cpu.ru_utime + cpu.ru_stime}))
+    setup_logging(config.settings.log_level)
+    crawlers, cpu = [], {}
+    create = CrawlerProcess.create_crawler
+
+    def create_and_watch(self, *args, **kwargs):
+        crawler = create(self, *args, **kwargs)
+        crawlers.append(crawler)
+        if local:
+            crawler.settings.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
+        for name, signal in (("opened", signals.spider_opened), ("closed", signals.spider_closed)):
+            crawler.signals.connect(lambda name=name, **_: cpu.setdefault(name, time.process_time()),
+                                    signal=signal, weak=False)
+        return crawler
+
+    CrawlerProcess.create_crawler = create_and_watch
+    crawl_in_process(config, all_feeds=True)
+    stats = crawlers[0].stats.get_stats()
+    print(json.dumps({"seconds": stats["elapsed_time_seconds"], "cpu": cpu["closed"] - cpu["opened"],
+                      "stored": stats.get("newswatch/articles/stored", 0),
+                      "from_feed": stats.get("newswatch/articles/from_feed", 0),
+                      "responses": stats.get("response_received_count", 0)}))
 
 
-def best_of(repeat: int, action) -> float:
-    """The fastest of ``repeat`` timings of ``action()``, in seconds."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def timed(action) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``action()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feeds", type=int, default=10)
-    parser.add_argument("--articles", type=int, default=50)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child_crawl(args.child)
-        return
+def best_of_pairs(repeat: int, first, second) -> tuple[float, float]:
+    """The fastest wall timings of ``first()`` and ``second()``, run in turn ``repeat`` times each (in turn,
+    so a slow spell of the machine does not fall on one side only)."""
+    times = [(timed(first)[0], timed(second)[0]) for _ in range(repeat)]
+    return min(t[0] for t in times), min(t[1] for t in times)
 
+
+def write_config(project: Path, port: int, feeds: int) -> Path:
+    """A fresh project folder (empty store) whose feeds.yaml lists the N local feeds; stock settings."""
+    config_dir = project / "config"
+    config_dir.mkdir(parents=True)
+    urls = [{"name": f"Feed {f}", "url": f"http://127.0.0.{f + 1}:{port}/f{f}/feed.xml"} for f in range(feeds)]
+    files = {"settings.yaml": {"storage": {"sqlite": {"path": "var/newswatch.db"}}},
+             "feeds.yaml": {"feeds": urls},
+             "watches.yaml": yaml.safe_load((ROOT / "config" / "watches.yaml").read_text(encoding="utf-8"))}
+    for name, data in files.items():
+        (config_dir / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config_dir
+
+
+def one_run(config_dir: Path, html: list[tuple[str, str]], feed_bodies: list[tuple[bytes, str]], local: bool) -> dict:
+    """One crawl + match (the whole path) and the bare baselines, in this order, on the same pages."""
     import feedparser
     import trafilatura
 
@@ -138,48 +171,82 @@ def main() -> None:
     from newswatch.config import load_config
     from newswatch.store.sqlite import SqliteStore
 
-    with tempfile.TemporaryDirectory() as tmp:
-        site, project = Path(tmp) / "site", Path(tmp) / "project"
-        pages = build_site(site, args.feeds, args.articles)
-        servers, port = serve(site, args.feeds)
-        config_dir = project / "config"
-        config_dir.mkdir(parents=True)
-        feeds = [{"name": f"Feed {f}", "url": f"http://127.0.0.{f + 1}:{port}/f{f}/feed.xml"} for f in range(args.feeds)]
-        files = {"settings.yaml": {"storage": {"sqlite": {"path": "var/newswatch.db"}}},
-                 "feeds.yaml": {"feeds": feeds},
-                 "watches.yaml": yaml.safe_load((ROOT / "config" / "watches.yaml").read_text(encoding="utf-8"))}
-        for name, data in files.items():
-            (config_dir / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+    command = [sys.executable, *profile, __file__, "--child", str(config_dir), *(["--local"] if local else [])]
+    child = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if child.returncode != 0:
+        sys.exit(f"crawl failed (exit {child.returncode}):\n{child.stderr[-3000:]}")
+    crawl = json.loads(child.stdout.strip().splitlines()[-1])
+    config = load_config(config_dir)
+    store = SqliteStore(config.path("var/newswatch.db"))
+    articles = store.articles_after(None, limit=100_000)[0]
+    store.close()
+    # Both sides must have handled the same pages: every page fetched and extracted, none stood in for by
+    # its feed item (that would skip extraction and flatter the crawl).
+    if crawl["stored"] != len(html) or crawl["from_feed"] or len(articles) != len(html):
+        sys.exit(f"the crawl did not extract every page: {crawl}, {len(articles)} in the store\n"
+                 f"{child.stderr[-3000:]}")
+    matcher = compile_watches(config.watches)
+    hits = []
+    match_wall, match_cpu = timed(lambda: hits.extend(h for a in articles for h in matcher.match_article(a)))
+    bare_wall, bare_cpu = timed(lambda: [trafilatura.bare_extraction(h, url=u, with_metadata=True) for h, u in html])
+    ours, theirs = best_of_pairs(5, lambda: [parse_feed(b, u) for b, u in feed_bodies],
+                                 lambda: [feedparser.parse(io.BytesIO(b)) for b, _ in feed_bodies])
+    pages = len(html)
+    return {"crawl_s": crawl["seconds"], "match_s": match_wall, "responses": crawl["responses"], "hits": len(hits),
+            "whole": pages / (crawl["seconds"] + match_wall), "bare": pages / bare_wall,
+            "ratio": bare_wall / (crawl["seconds"] + match_wall),
+            "whole_cpu_ms": (crawl["cpu"] + match_cpu) * 1000 / pages, "bare_cpu_ms": bare_cpu * 1000 / pages,
+            "cpu_ratio": bare_cpu / (crawl["cpu"] + match_cpu), "feed_ratio": theirs / ours}
 
-        profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
-        child = subprocess.run([sys.executable, *profile, __file__, "--child", str(config_dir)], capture_output=True,
-                               text=True, cwd=ROOT, check=True)
-        crawl = json.loads(child.stdout.strip().splitlines()[-1])
-        config = load_config(config_dir)
-        store = SqliteStore(config.path("var/newswatch.db"))
-        articles = store.articles_after(None, limit=100_000)[0]
-        store.close()
-        matcher = compile_watches(config.watches)
-        started = time.perf_counter()
-        hits = sum(len(matcher.match_article(a)) for a in articles)
-        match_seconds = time.perf_counter() - started
+
+COLUMNS = [("crawl_s", "crawl s", "{:.2f}"), ("match_s", "match s", "{:.2f}"), ("whole", "whole pages/s", "{:.1f}"),
+           ("bare", "bare pages/s", "{:.1f}"), ("ratio", "ratio", "{:.2f}"),
+           ("whole_cpu_ms", "whole CPU ms/page", "{:.1f}"), ("bare_cpu_ms", "bare CPU ms/page", "{:.1f}"),
+           ("cpu_ratio", "CPU ratio", "{:.2f}"), ("feed_ratio", "parse_feed/feedparser", "{:.2f}")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=10)
+    parser.add_argument("--articles", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=1, help="repeat crawl + baselines; medians are printed")
+    parser.add_argument("--local", action="store_true",
+                        help="bench-only profile: AutoThrottle off (its delays follow the apparent latency of "
+                             "127.0.0.x, which is the crawl's own queueing); robots.txt, 2 requests per site "
+                             "and everything else stay stock. Never a setting of real crawls.")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_crawl(args.child, args.local)
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Path(tmp) / "site"
+        pages = build_site(site, args.feeds, args.articles)
+        # The bare side reads the same pages from memory; the crawl fetches them from this process's
+        # servers (another process than the crawl's, so they do not share its interpreter lock).
+        html = [(p.read_text(encoding="utf-8"), f"http://127.0.0.1/{p.parent.name}/{p.name}") for p in pages]
+        feed_bodies = [(p.read_bytes(), f"http://127.0.0.1/{p.name}") for p in sorted(site.glob("f*/feed.xml"))]
+        servers, port = serve(site, args.feeds)
+        profile = "local (AutoThrottle off)" if args.local else "stock (AutoThrottle on)"
+        print(f"pages: {len(pages)} ({args.feeds} feeds x {args.articles}); crawl settings: {profile}; whole path = "
+              f"crawl + match; bare = trafilatura.bare_extraction; ratios: whole/bare, parse_feed/feedparser")
+        print("| run | " + " | ".join(title for _, title, _ in COLUMNS) + " |")
+        print("| ---: " * (len(COLUMNS) + 1) + "|")
+        runs = []
+        for number in range(1, args.runs + 1):
+            row = one_run(write_config(Path(tmp) / f"project{number}", port, args.feeds), html, feed_bodies,
+                          args.local)
+            runs.append(row)
+            print(f"| {number} | " + " | ".join(fmt.format(row[key]) for key, _, fmt in COLUMNS) + " |", flush=True)
         for server in servers:
             server.shutdown()
-
-        html = [(p.read_text(encoding="utf-8"), f"http://127.0.0.1/{p.parent.name}/{p.name}") for p in pages]
-        bare = best_of(1, lambda: [trafilatura.bare_extraction(h, url=u, with_metadata=True) for h, u in html])
-        bodies = [(p.read_bytes(), f"http://127.0.0.1/{p.name}") for p in sorted(site.glob("f*/feed.xml"))]
-        ours = best_of(5, lambda: [parse_feed(b, u) for b, u in bodies])
-        theirs = best_of(5, lambda: [feedparser.parse(io.BytesIO(b)) for b, _ in bodies])
-
-    whole = len(pages) / (crawl["seconds"] + match_seconds)
-    print(f"pages: {len(pages)} ({args.feeds} feeds x {args.articles}), stored {len(articles)}, hits {hits}, "
-          f"responses {crawl['responses']}")
-    print(f"whole path: crawl {crawl['seconds']:.2f} s (crawl process CPU {crawl['cpu']:.2f} s, with start-up) "
-          f"+ match {match_seconds:.2f} s -> {whole:.1f} pages/s")
-    print(f"bare trafilatura: {bare:.2f} s -> {len(pages) / bare:.1f} pages/s; ratio {whole / (len(pages) / bare):.2f}")
-    print(f"feed parsing: parse_feed {ours * 1000:.1f} ms, bare feedparser {theirs * 1000:.1f} ms; "
-          f"ratio {theirs / ours:.2f}")
+    if args.runs > 1:
+        print("| median | " + " | ".join(fmt.format(statistics.median(r[key] for r in runs)) for key, _, fmt in COLUMNS)
+              + " |")
+    last = runs[-1]
+    print(f"responses {last['responses']} (pages + feeds + robots.txt), hits {last['hits']}")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,13 @@ The MinHash is datasketch's "affine32" scheme (crc32 of each shingle, MurmurHash
 (~1 s per crawl process, a crawl being a fresh process) for what is ~20 lines here.
 
 Signatures live in a crawler-owned sidecar SQLite file (var/crawler/clusters.db) so clusters survive
-restarts; a crawl loads those of the last WINDOW into its in-memory band index.
+restarts; a crawl loads those of the last WINDOW into its in-memory band index. Stored signatures must stay
+comparable: changing the shingling or hashing changes every value (tests/test_crawl_cost.py pins them).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import sqlite3
@@ -33,6 +35,7 @@ NUM_PERM = 128  # the estimate's standard error at J=0.5 is sqrt(.25/128) ≈ 0.
 # 32 bands x 4 rows: a pair at J=0.5 becomes a candidate with p = 1-(1-0.5^4)^32 ≈ 0.87, at J=0.7 with
 # p ≈ 0.9998; candidates are then checked against THRESHOLD, so the banding only has to not miss them.
 BANDS, ROWS = 32, 4
+_BAND_BYTES = ROWS * 4  # uint32 values
 SHINGLE_WORDS = 3
 MIN_WORDS = 30  # a shorter text (a feed item's summary) is too short to compare: it stays alone
 WINDOW = timedelta(days=14)  # copies of a story appear within days; older signatures are not loaded
@@ -45,7 +48,15 @@ _B = _RNG.integers(0, 2**32, NUM_PERM, dtype=np.uint64).astype(np.uint32)[:, Non
 def shingles(text: str, size: int = SHINGLE_WORDS) -> set[bytes]:
     """The set of ``size``-word shingles of ``text`` (casefolded words, punctuation dropped), UTF-8 encoded."""
     words = _WORD.findall(text.casefold())
-    return {" ".join(words[i : i + size]).encode() for i in range(max(1, len(words) - size + 1))} if words else set()
+    if len(words) <= size:  # a text shorter than a shingle is one shingle
+        return {" ".join(words).encode()} if words else set()
+    # zip over shifted lists: the same shingles as slicing words[i:i+size], without a slice per word.
+    return {" ".join(gram).encode() for gram in zip(*(words[i:] for i in range(size)))}
+
+
+def _has_words(text: str, count: int) -> bool:
+    """True when ``text`` has at least ``count`` words; stops counting there (articles have hundreds)."""
+    return sum(1 for _ in itertools.islice(_WORD.finditer(text), count)) == count
 
 
 def _fmix32(h: np.ndarray) -> np.ndarray:
@@ -59,10 +70,10 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 
 def signature(text: str) -> np.ndarray | None:
     """The MinHash of ``text``'s shingles (NUM_PERM uint32 values), or None below MIN_WORDS words."""
-    if len(_WORD.findall(text)) < MIN_WORDS:
+    if not _has_words(text, MIN_WORDS):
         return None
     found = shingles(text)
-    hashes = _fmix32(np.fromiter((zlib.crc32(s) for s in found), dtype=np.uint32, count=len(found)))
+    hashes = _fmix32(np.fromiter(map(zlib.crc32, found), dtype=np.uint32, count=len(found)))
     with np.errstate(over="ignore"):
         return (_A * hashes[None, :] + _B).min(axis=1)
 
@@ -73,7 +84,9 @@ def similarity(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def _bands(sig: np.ndarray) -> list[bytes]:
-    return [bytes([i]) + sig[i * ROWS : (i + 1) * ROWS].tobytes() for i in range(BANDS)]
+    """The LSH keys of a signature: band number + its ROWS values (slicing bytes, not 32 numpy views)."""
+    raw = sig.tobytes()
+    return [bytes((i,)) + raw[i * _BAND_BYTES : (i + 1) * _BAND_BYTES] for i in range(BANDS)]
 
 
 class Clusterer:
@@ -89,7 +102,9 @@ class Clusterer:
             "url TEXT, added TEXT NOT NULL, signature BLOB)"
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS signatures_url ON signatures(url)")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # a lost last row only means one article re-clustered
+        self.db.execute("PRAGMA synchronous=NORMAL")  # a lost last commit only means articles re-clustered
+        # Rows are written in one transaction per store batch (commit()), not one each: a commit per article
+        # cost ~0.1 ms of file writes on the reactor thread.
         self._buckets: dict[bytes, list[str]] | None = None  # band key -> article ids
         self._clusters: dict[str, str] = {}  # article id -> cluster id, for indexed signatures
         self._signatures: dict[str, np.ndarray] = {}
@@ -104,11 +119,12 @@ class Clusterer:
                 (since,),
             )
             for article_id, cluster_id, blob in rows:
-                self._remember(article_id, cluster_id, np.frombuffer(blob, dtype=np.uint32))
+                sig = np.frombuffer(blob, dtype=np.uint32)
+                self._remember(article_id, cluster_id, sig, _bands(sig))
         return self._buckets
 
-    def _remember(self, article_id: str, cluster: str, sig: np.ndarray) -> None:
-        for key in _bands(sig):
+    def _remember(self, article_id: str, cluster: str, sig: np.ndarray, keys: list[bytes]) -> None:
+        for key in keys:
             self._buckets[key].append(article_id)
         self._clusters[article_id], self._signatures[article_id] = cluster, sig
 
@@ -120,26 +136,29 @@ class Clusterer:
             return row[0]
         row = self.db.execute("SELECT cluster_id FROM signatures WHERE url=? LIMIT 1", (url,)).fetchone()
         sig = signature(text)
+        keys = _bands(sig) if sig is not None else []
         cluster = row[0] if row else None
         if cluster is None and sig is not None:
-            cluster = self._nearest(sig)
+            cluster = self._nearest(sig, keys)
         cluster = cluster or article_id
         blob = None
         if sig is not None:
             blob = sig.tobytes()
             self._index()
-            self._remember(article_id, cluster, sig)
+            self._remember(article_id, cluster, sig, keys)
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
         self.db.execute(
             "INSERT OR IGNORE INTO signatures (article_id, cluster_id, url, added, signature) VALUES (?,?,?,?,?)",
             (article_id, cluster, url, self.now.isoformat(), blob),
         )
         return cluster
 
-    def _nearest(self, sig: np.ndarray) -> str | None:
+    def _nearest(self, sig: np.ndarray, keys: list[bytes]) -> str | None:
         """The cluster of the most similar indexed signature at or above the threshold (banding also lets
         some less similar pairs through, so each candidate is checked against the estimate)."""
         buckets = self._index()
-        candidates = {c for key in _bands(sig) for c in buckets.get(key, ())}
+        candidates = {c for key in keys for c in buckets.get(key, ())}
         best, best_score = None, self.threshold
         for candidate in sorted(candidates):
             score = similarity(sig, self._signatures[candidate])
@@ -147,6 +166,13 @@ class Clusterer:
                 best, best_score = candidate, score
         return self._clusters[best] if best else None
 
+    def commit(self) -> None:
+        """Make the rows recorded so far durable. The crawl calls this before writing each batch of articles
+        to the store, so a stored article's signature is never lost to a crash (crawler.pipelines)."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+
     def close(self) -> None:
-        """Release the sidecar file."""
+        """Save what is pending and release the sidecar file."""
+        self.commit()
         self.db.close()

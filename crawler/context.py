@@ -36,6 +36,11 @@ class CrawlContext:
             self._clusterer = Clusterer(path, now=datetime.now(timezone.utc))
         return self._clusterer
 
+    def save_clusters(self) -> None:
+        """Commit the clusterer's pending signatures (before a batch of articles is stored), if it is open."""
+        if self._clusterer is not None:
+            self._clusterer.commit()
+
     def commit(self, run: FeedRun) -> None:
         """Save the state of a finished feed run (everything it led to is stored by now)."""
         state = run.state()

@@ -45,12 +45,15 @@ class StorePipeline:
     After each batch, the feeds whose every article is now stored get their new state saved (see
     crawler.feedrun): a killed crawl loses at most the unwritten batch, and the next crawl polls those
     feeds again and fetches exactly what is missing: nothing is lost, nothing is stored twice.
+    ``before_write`` runs on the reactor thread before each batch is written: the crawl commits the
+    clusterer's signatures there, so every stored article has its signature saved.
     """
 
     def __init__(self, store: Store, batch_size: int = 100, flush_seconds: float = 5.0, stats=None,
-                 runs: FeedRuns | None = None, commit: Callable[[FeedRun], None] | None = None):
+                 runs: FeedRuns | None = None, commit: Callable[[FeedRun], None] | None = None,
+                 before_write: Callable[[], None] | None = None):
         self.store, self.batch_size, self.flush_seconds, self.stats = store, batch_size, flush_seconds, stats
-        self.runs, self.commit = runs or FeedRuns(), commit
+        self.runs, self.commit, self.before_write = runs or FeedRuns(), commit, before_write
         self.batch: list[Article] = []
         self.batch_started = 0.0
         self._timer: task.LoopingCall | None = None
@@ -65,6 +68,7 @@ class StorePipeline:
             stats=crawler.stats,
             runs=context.runs,
             commit=context.commit,
+            before_write=context.save_clusters,
         )
 
     def open_spider(self) -> None:
@@ -93,6 +97,8 @@ class StorePipeline:
         batch, self.batch = self.batch, []
         if not batch:
             return
+        if self.before_write is not None:
+            self.before_write()
         # The store may block (retries, fsync); keep the reactor responsive.
         written = await asyncio.to_thread(self.store.add_articles, batch)
         log.info("articles_stored count=%d changed=%d", len(batch), written)

@@ -27,9 +27,17 @@ DOWNLOAD_WARNSIZE = 0
 REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 1
 COOKIES_ENABLED = False
-# Items processed in parallel per response. A page yields one article, a feed a few hundred requests; Scrapy
-# starts this many asyncio tasks for every callback's output, so the default of 100 cost ~2 ms per page.
-CONCURRENT_ITEMS = 8
+# Items processed in parallel per response. A page yields one article, a feed only requests (scheduled at
+# once, never waited on); Scrapy starts this many asyncio tasks for every callback's output, so the default
+# of 100 cost ~2 ms per page and anything above 1 buys nothing here.
+CONCURRENT_ITEMS = 1
+# Scrapy re-reads and parses a callback's source on every response to warn about `return value` in a
+# generator (its cache is keyed by the bound method, a new object per request): ~0.3 ms a page. The check
+# is a test instead (tests/test_crawl_cost.py).
+WARN_ON_GENERATOR_RETURN_VALUE = False
+# Byte and count stats per request and response that nothing here reads (the crawl's own counters are
+# newswatch/*, and the CrawlReport line).
+DOWNLOADER_STATS = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 LOG_VERSIONS: list[str] = []  # no version banner in every crawl log

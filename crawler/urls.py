@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -95,6 +96,7 @@ def canonical_url(url: str) -> str:
         return url
 
 
+@functools.lru_cache(maxsize=16_384)  # an entry's id is needed 4 times in a crawl: seen set, selection, store
 def article_id(url: str) -> str:
     """Return the stable id of the article at ``url``: the sha1 hex digest of its canonical URL."""
     return hashlib.sha1(canonical_url(url).encode("utf-8")).hexdigest()
