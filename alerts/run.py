@@ -18,7 +18,7 @@ from alerts.render import build_message, message_id_for, render_digest
 from alerts.watchlist import compile_watches
 from newswatch.alertspec import Recipient
 from newswatch.config import Config
-from newswatch.errors import NewswatchError
+from newswatch.errors import NewswatchError, StoreConflict
 from newswatch.models import QueuedDigest
 from newswatch.store import Store
 from newswatch.watchspec import Watch
@@ -125,7 +125,11 @@ def queue_due_digests(config: Config, store: Store, *, now: datetime, trigger: s
             store.set_cursor(cadence.cursor_name(recipient.name), now.isoformat())
             continue
         entry = compose(config, recipient, digest)
-        store.queue_digest(entry)  # persisted with its hits before any attempt to send
+        try:
+            store.queue_digest(entry)  # persisted with its hits before any attempt to send
+        except StoreConflict as exc:  # a concurrent pass (e.g. --send-now during a tick) took these hits
+            log.warning("digest_skipped recipient=%s reason=%s", recipient.name, exc)
+            continue
         store.set_cursor(cadence.cursor_name(recipient.name), now.isoformat())
         queued += 1
         log.info("digest_queued recipient=%s digest=%s hits=%d stories=%d",

@@ -13,6 +13,10 @@ class StoreUnavailable(NewswatchError):
     """The store (SQLite file or Elasticsearch cluster) cannot be reached or written."""
 
 
+class StoreConflict(NewswatchError):
+    """Another process wrote the same thing first (e.g. two alerts passes queued the same hits)."""
+
+
 class DeliveryFailed(NewswatchError):
     """A digest could not be handed to the mail server; it stays in the outbox and is retried."""
 

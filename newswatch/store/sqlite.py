@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from newswatch.errors import StoreUnavailable
+from newswatch.errors import StoreConflict, StoreUnavailable
 from newswatch.models import Article, Hit, OwedHit, QueuedDigest, SearchResult
 
 SCHEMA = Path(__file__).with_name("sqlite_schema.sql")
@@ -220,6 +220,13 @@ class SqliteStore:
         return owed
 
     def queue_digest(self, digest: QueuedDigest) -> None:
+        try:
+            self._queue_digest(digest)
+        except sqlite3.IntegrityError:
+            # The (recipient, hit) key is taken: another alerts pass queued these hits first; they are owed once.
+            raise StoreConflict(f"digest {digest.id}: some of its hits are already queued for {digest.recipient}") from None
+
+    def _queue_digest(self, digest: QueuedDigest) -> None:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO digests (id, recipient, message, created, attempts) VALUES (?,?,?,?,0)",
