@@ -231,6 +231,7 @@ def test_closed_index_spools_articles_until_it_opens_again(open_es, es_client):
     """Articles the cluster refuses for its own reasons (a closed index) wait in the spool, then arrive once."""
     store = open_es()
     store.add_articles(articles(0, 5))
+    store.flush()  # add_articles returns before its bulk is acknowledged: these must be in before the close
     (index,) = es_client.indices.get_alias(name=store.alias)
     es_client.indices.close(index=index)
     store.add_articles(articles(5, 5))
@@ -253,6 +254,7 @@ def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_
     store = open_es()
     store.add_articles(articles(0, 10))
     store.set_feed_state("wire", {"etag": "v1"})
+    store.flush()  # the first ten are in before the outage (add_articles does not wait for its bulk)
     es_node.stop()
     try:
         assert store.add_articles(articles(10, 10)) == 0
