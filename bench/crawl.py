@@ -5,7 +5,8 @@ log level) in a child process - fetch, robots.txt, feed parsing, charset, extrac
 SQLite store - plus the alerts matcher over every stored article (compile_watches(...).match_article) here.
 Pages per second = article pages / (crawl seconds, from Scrapy's own spider open/close stats, so process
 start-up is excluded, + matching seconds). Bare extraction: trafilatura.bare_extraction (with metadata,
-trafilatura's default settings) on the same pages, read into memory first, in this process. Feed parsing:
+trafilatura's default settings) on the same pages, read into memory first, in a fresh process like the
+crawl's, once before and once after the crawl (the mean: the machine's speed drifts). Feed parsing:
 crawler.feeds.parse_feed against feedparser.parse on the same feed files, in turn, best of 5 each.
 
 The site is served from this process (the crawl's is another, so they share no interpreter lock) over
@@ -134,6 +135,26 @@ def child_crawl(config_dir: str, local: bool) -> None:
                       "responses": stats.get("response_received_count", 0)}))
 
 
+def bare_child(listing: str) -> None:
+    """In a child process, as fresh as the crawl's: bare trafilatura over the pages, read into memory first."""
+    import trafilatura
+
+    pages = [Path(line) for line in Path(listing).read_text(encoding="utf-8").splitlines()]
+    html = [(p.read_text(encoding="utf-8"), f"http://127.0.0.1/{p.parent.name}/{p.name}") for p in pages]
+    wall, cpu = timed(lambda: [trafilatura.bare_extraction(h, url=u, with_metadata=True) for h, u in html])
+    print(json.dumps({"seconds": wall, "cpu": cpu}))
+
+
+def _child(*args: str) -> dict:
+    """Run this file with ``args`` in a child process; its last stdout line, as JSON."""
+    profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+    child = subprocess.run([sys.executable, *(profile if args[0] == "--child" else []), __file__, *args],
+                           capture_output=True, text=True, cwd=ROOT)
+    if child.returncode != 0:
+        sys.exit(f"{args[0]} failed (exit {child.returncode}):\n{child.stderr[-3000:]}")
+    return {**json.loads(child.stdout.strip().splitlines()[-1]), "log": child.stderr}
+
+
 def timed(action) -> tuple[float, float]:
     """Wall and CPU seconds of one ``action()``."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -161,38 +182,34 @@ def write_config(project: Path, port: int, feeds: int) -> Path:
     return config_dir
 
 
-def one_run(config_dir: Path, html: list[tuple[str, str]], feed_bodies: list[tuple[bytes, str]], local: bool) -> dict:
-    """One crawl + match (the whole path) and the bare baselines, in this order, on the same pages."""
+def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple[bytes, str]], local: bool) -> dict:
+    """Bare extraction, crawl + match (the whole path), bare extraction again (the machine's speed drifts:
+    the baseline is the mean of the two around the crawl), then the feed parsers, on the same pages."""
     import feedparser
-    import trafilatura
 
     from alerts.watchlist import compile_watches
     from crawler.feeds import parse_feed
     from newswatch.config import load_config
     from newswatch.store.sqlite import SqliteStore
 
-    profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
-    command = [sys.executable, *profile, __file__, "--child", str(config_dir), *(["--local"] if local else [])]
-    child = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if child.returncode != 0:
-        sys.exit(f"crawl failed (exit {child.returncode}):\n{child.stderr[-3000:]}")
-    crawl = json.loads(child.stdout.strip().splitlines()[-1])
+    before = _child("--bare", str(listing))
+    crawl = _child("--child", str(config_dir), *(["--local"] if local else []))
     config = load_config(config_dir)
     store = SqliteStore(config.path("var/newswatch.db"))
     articles = store.articles_after(None, limit=100_000)[0]
     store.close()
     # Both sides must have handled the same pages: every page fetched and extracted, none stood in for by
     # its feed item (that would skip extraction and flatter the crawl).
-    if crawl["stored"] != len(html) or crawl["from_feed"] or len(articles) != len(html):
-        sys.exit(f"the crawl did not extract every page: {crawl}, {len(articles)} in the store\n"
-                 f"{child.stderr[-3000:]}")
+    if crawl["stored"] != pages or crawl["from_feed"] or len(articles) != pages:
+        sys.exit(f"the crawl did not extract every page: {crawl['stored']} stored, {crawl['from_feed']} from "
+                 f"feeds, {len(articles)} in the store\n{crawl['log'][-3000:]}")
     matcher = compile_watches(config.watches)
     hits = []
     match_wall, match_cpu = timed(lambda: hits.extend(h for a in articles for h in matcher.match_article(a)))
-    bare_wall, bare_cpu = timed(lambda: [trafilatura.bare_extraction(h, url=u, with_metadata=True) for h, u in html])
+    after = _child("--bare", str(listing))
+    bare_wall, bare_cpu = (before["seconds"] + after["seconds"]) / 2, (before["cpu"] + after["cpu"]) / 2
     ours, theirs = best_of_pairs(5, lambda: [parse_feed(b, u) for b, u in feed_bodies],
                                  lambda: [feedparser.parse(io.BytesIO(b)) for b, _ in feed_bodies])
-    pages = len(html)
     return {"crawl_s": crawl["seconds"], "match_s": match_wall, "responses": crawl["responses"], "hits": len(hits),
             "whole": pages / (crawl["seconds"] + match_wall), "bare": pages / bare_wall,
             "ratio": bare_wall / (crawl["seconds"] + match_wall),
@@ -216,17 +233,20 @@ def main() -> None:
                              "127.0.0.x, which is the crawl's own queueing); robots.txt, 2 requests per site "
                              "and everything else stay stock. Never a setting of real crawls.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--bare", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_crawl(args.child, args.local)
+        return
+    if args.bare:
+        bare_child(args.bare)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         pages = build_site(site, args.feeds, args.articles)
-        # The bare side reads the same pages from memory; the crawl fetches them from this process's
-        # servers (another process than the crawl's, so they do not share its interpreter lock).
-        html = [(p.read_text(encoding="utf-8"), f"http://127.0.0.1/{p.parent.name}/{p.name}") for p in pages]
+        listing = Path(tmp) / "pages.txt"
+        listing.write_text("\n".join(map(str, pages)), encoding="utf-8")
         feed_bodies = [(p.read_bytes(), f"http://127.0.0.1/{p.name}") for p in sorted(site.glob("f*/feed.xml"))]
         servers, port = serve(site, args.feeds)
         profile = "local (AutoThrottle off)" if args.local else "stock (AutoThrottle on)"
@@ -236,8 +256,8 @@ def main() -> None:
         print("| ---: " * (len(COLUMNS) + 1) + "|")
         runs = []
         for number in range(1, args.runs + 1):
-            row = one_run(write_config(Path(tmp) / f"project{number}", port, args.feeds), html, feed_bodies,
-                          args.local)
+            row = one_run(write_config(Path(tmp) / f"project{number}", port, args.feeds), listing, len(pages),
+                          feed_bodies, args.local)
             runs.append(row)
             print(f"| {number} | " + " | ".join(fmt.format(row[key]) for key, _, fmt in COLUMNS) + " |", flush=True)
         for server in servers:

@@ -31,9 +31,9 @@ COOKIES_ENABLED = False
 # once, never waited on); Scrapy starts this many asyncio tasks for every callback's output, so the default
 # of 100 cost ~2 ms per page and anything above 1 buys nothing here.
 CONCURRENT_ITEMS = 1
-# Scrapy re-reads and parses a callback's source on every response to warn about `return value` in a
-# generator (its cache is keyed by the bound method, a new object per request): ~0.3 ms a page. The check
-# is a test instead (tests/test_crawl_cost.py).
+# To warn about `return value` in a generator callback, Scrapy re-reads and parses the callback's source
+# whenever its cache (keyed by bound methods, which die with their requests) has lost it: ~1.4 ms each
+# time, ~150 times in the 500-page benchmark. The check is a test instead (tests/test_crawl_cost.py).
 WARN_ON_GENERATOR_RETURN_VALUE = False
 # Byte and count stats per request and response that nothing here reads (the crawl's own counters are
 # newswatch/*, and the CrawlReport line).
