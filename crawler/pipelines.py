@@ -57,6 +57,9 @@ class StorePipeline:
         self.batch: list[Article] = []
         self.batch_started = 0.0
         self._timer: task.LoopingCall | None = None
+        # One flush at a time: close_spider must wait for a timer flush still writing (or committing feed
+        # states), or the store closes under it and a finished feed's state is never saved.
+        self._flushing = asyncio.Lock()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -94,9 +97,12 @@ class StorePipeline:
 
     async def flush(self) -> None:
         """Write the buffered batch, then save the state of each feed it completes."""
-        batch, self.batch = self.batch, []
-        if not batch:
-            return
+        async with self._flushing:
+            batch, self.batch = self.batch, []
+            if batch:
+                await self._write(batch)
+
+    async def _write(self, batch: list[Article]) -> None:
         if self.before_write is not None:
             self.before_write()
         # The store may block (retries, fsync); keep the reactor responsive.
