@@ -27,6 +27,9 @@ def setup_logging(level: str = "INFO", stream=None) -> None:
     for old in [h for h in root.handlers if getattr(h, "_newswatch", False)]:
         root.removeHandler(old)
     handler._newswatch = True  # type: ignore[attr-defined]
+    # On the handler too: a crawl's start sets the "scrapy" loggers to DEBUG before quiet_libraries runs
+    # again, and the root's level does not filter what child loggers pass up.
+    handler.setLevel(level)
     root.addHandler(handler)
     root.setLevel(level)
     quiet_libraries(level)
