@@ -1,4 +1,4 @@
-"""The `newswatch` command (docs/cli.md). User errors are one line on stderr and exit status 2."""
+"""The `newswatch` command (README.md, "Everyday use"). User errors are one line on stderr and exit status 2."""
 
 from __future__ import annotations
 

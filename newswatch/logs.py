@@ -1,4 +1,4 @@
-"""Structured logging: one event per line, ``time level logger event key=value ...`` (docs/operations.md)."""
+"""Structured logging: one event per line, ``time level logger event key=value ...`` (README.md, "Everyday use")."""
 
 from __future__ import annotations
 

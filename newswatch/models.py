@@ -1,4 +1,4 @@
-"""Value types shared by the crawler and the alerts side: no I/O here (docs/architecture.md)."""
+"""Value types shared by the crawler and the alerts side: no I/O here (README.md, "How it is built")."""
 
 from __future__ import annotations
 
