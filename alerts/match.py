@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -19,6 +20,10 @@ ARABIC_PREFIXES = frozenset(c + p + a for c in _CONJ for p in _PREP for a in (""
 # After an Arabic name whose "al" was dropped at compile time, the article (or li+al) must be there.
 ARABIC_ARTICLE_PREFIXES = frozenset(p for p in ARABIC_PREFIXES if p.endswith("ال") or p.endswith("لل"))
 _SPACE = ord(" ")
+# A capitalized acronym hyphenated to one of these ("IS-held territory", "SDF-led forces", "HTS-controlled
+# Idlib") is used as the name of an armed group: that is context enough, whatever the words around it.
+ACRONYM_QUALIFIER = re.compile(
+    r"[-\u2010\u2011](?:held|controlled|led|backed|linked|affiliated|allied|claimed|inspired|run)\b")
 
 
 def is_arabic(ch: str) -> bool:
@@ -192,13 +197,19 @@ def _checked(raw: list[tuple[int, int, Entry]], terms: list[Term], norm: Normali
     words: _Words | None = None
     plain: dict[int, list[int]] = {}  # term -> starts of unconditional spellings, which confirm ambiguous ones
     checked = []
+    qualified: set[int] = set()  # starts of acronyms written as "IS-held", "SDF-led": context enough
     sensitive = [(start, end) for start, end, entry in raw if entry.case_sensitive]
     if sensitive:  # their spellings in the original text, mapped back all at once
         o_starts, o_ends = norm.original_spans(*np.array(sensitive, dtype=np.int64).T)
-        found = iter(map(norm.original.__getitem__, map(slice, o_starts.tolist(), o_ends.tolist())))
+        found = iter(zip(map(norm.original.__getitem__, map(slice, o_starts.tolist(), o_ends.tolist())),
+                         o_ends.tolist()))
     for start, end, entry in raw:
-        if entry.case_sensitive and not case_ok(next(found), entry.form):
-            continue
+        if entry.case_sensitive:
+            spelling, o_end = next(found)
+            if not case_ok(spelling, entry.form):
+                continue
+            if entry.needs_context and ACRONYM_QUALIFIER.match(norm.original, o_end):
+                qualified.add(start)
         checked.append((start, end, entry))
         if not entry.needs_context:
             plain.setdefault(entry.term, []).append(start)
@@ -217,7 +228,7 @@ def _checked(raw: list[tuple[int, int, Entry]], terms: list[Term], norm: Normali
                 if _excluded(text, lo, hi, start, end, term.ambiguous_exclude):
                     continue
                 # An unambiguous spelling of the same term nearby confirms it too: "Islamic State (IS)".
-                if not (_has_any(f" {text[lo:hi]} ", term.context)
+                if not (start in qualified or _has_any(f" {text[lo:hi]} ", term.context)
                         or any(lo <= s < hi and s != start for s in plain.get(entry.term, ()))):
                     continue
         out.append((start, end, entry.term))

@@ -88,6 +88,21 @@ def test_ambiguous_alias_needs_context_and_respects_exclude():
     assert m.find("IS militants worship the goddess.") == []
 
 
+def test_acronym_hyphenated_to_held_led_backed_is_its_own_context():
+    """"IS-held", "SDF-led": an acronym used as an armed group's name needs no context word; an exclude term
+    still wins, and the same letters without the hyphenated qualifier still need context."""
+    m = compile_watches([
+        kw("Daesh", Alias(text="IS", case_sensitive=True, needs_context=True),
+           Alias(text="Isis", needs_context=True), context=["militants"], exclude=["Japan"], window=5),
+    ])
+    assert [s.matched for s in m.find("IS-held territory shrank.")] == ["IS"]
+    assert [s.matched for s in m.find("IS\u2011controlled villages emptied.")] == ["IS"]
+    assert m.find("The IS held its ground. Nothing more.") == []  # no hyphen: an ordinary word
+    assert m.find("IS-held drills near Japan.") == []
+    assert m.find("IS-heldover stock.") == []  # the qualifier is a whole word
+    assert m.find("Isis-inspired jewellery sold out.") == []  # only capitalized acronyms qualify
+
+
 def test_match_article_covers_title_and_text_with_sentences(seed_matcher):
     """Hits come from title and text; each holds the sentence around it, at most 300 characters."""
     article = Article(id="a1", url="u", title="Daesh loses Abu Kamal", text=SEED, feed_id="f", outlet="o")
