@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,6 +21,7 @@ ARABIC_PREFIXES = frozenset(c + p + a for c in _CONJ for p in _PREP for a in (""
 # After an Arabic name whose "al" was dropped at compile time, the article (or li+al) must be there.
 ARABIC_ARTICLE_PREFIXES = frozenset(p for p in ARABIC_PREFIXES if p.endswith("ال") or p.endswith("لل"))
 _SPACE = ord(" ")
+_NOT_ALNUM = re.compile(r"[\W_]+")  # re's \w is str.isalnum() or "_"
 # A capitalized acronym hyphenated to one of these ("IS-held territory", "SDF-led forces", "HTS-controlled
 # Idlib") is used as the name of an armed group: that is context enough, whatever the words around it.
 ACRONYM_QUALIFIER = re.compile(
@@ -60,14 +62,24 @@ class Term(NamedTuple):
 Candidate = tuple[int, int, int]
 
 
+class Pieces(NamedTuple):
+    """Where each of several texts matched in one pass lies in their joined normalized text: piece ``i``
+    is ``[starts[i], ends[i])``. A match must lie inside one piece, and a context window stops at its
+    piece's ends, so each text gets the answers it would get alone."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+
+
 def letters(text: str) -> str:
     """The letters and digits of ``text``, in order (what a case-sensitive spelling is compared on)."""
-    return "".join(c for c in text if c.isalnum())
+    return _NOT_ALNUM.sub("", text)
 
 
 def case_ok(found: str, form: str) -> bool:
     """True when ``found`` (original text) has the capitalization of ``form``, or is all capitals."""
-    got, want = letters(found), letters(form)
+    got = found if found.isalnum() else letters(found)  # a word as it stands is its own letters
+    want = form if form.isalnum() else letters(form)
     return got == want or (got.isupper() and got == want.upper())
 
 
@@ -76,36 +88,41 @@ def space_positions(norm: NormalizedText) -> list[int]:
     return np.flatnonzero(norm.codes == _SPACE).tolist()
 
 
-class _Words:
-    """Word positions of a normalized text, computed once and only when a window check needs them."""
+def word_windows(norm: NormalizedText, pieces: Pieces | None, starts: np.ndarray, ends: np.ndarray,
+                 words: np.ndarray) -> tuple[list[int], list[int]]:
+    """For each ``[start, end)``, the character range from ``words`` words before it to ``words`` words
+    after it, within the piece that holds it (vectorized: one pass over the text's spaces)."""
+    # the spaces, between a space before the text and one after it: the ends of any window
+    bounds = np.concatenate(([-1], np.flatnonzero(norm.codes == _SPACE), [len(norm.text)]))
+    first = np.searchsorted(bounds, starts) - words - 1  # the space before the window's first word
+    last = np.searchsorted(bounds, ends) + words  # the space after its last word
+    lo = bounds[np.maximum(first, 0)] + 1
+    hi = bounds[np.minimum(last, len(bounds) - 1)]
+    if pieces is not None:
+        piece = np.searchsorted(pieces.starts, starts, "right") - 1
+        lo, hi = np.maximum(lo, pieces.starts[piece]), np.minimum(hi, pieces.ends[piece])
+    return lo.tolist(), hi.tolist()
 
-    def __init__(self, norm: NormalizedText) -> None:
-        self.text = norm.text
-        self.spaces = space_positions(norm)
 
-    def window(self, start: int, end: int, words: int) -> tuple[int, int]:
-        """Character range from ``words`` words before ``[start, end)`` to ``words`` words after it."""
-        first = bisect_left(self.spaces, start) - words - 1
-        last = bisect_left(self.spaces, end) + words
-        lo = self.spaces[first] + 1 if first >= 0 else 0
-        hi = self.spaces[last] if last < len(self.spaces) else len(self.text)
-        return lo, hi
+@lru_cache(maxsize=1024)
+def _any_phrase(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex finding any of ``phrases`` as whole words in a window padded with spaces."""
+    return re.compile(" (?:" + "|".join(map(re.escape, phrases)) + ") ")
 
 
 def _has_any(window: str, phrases: tuple[str, ...]) -> bool:
-    return any(f" {p} " in window for p in phrases)
+    return bool(phrases) and _any_phrase(phrases).search(window) is not None
 
 
-def _excluded(text: str, lo: int, hi: int, start: int, end: int, phrases: tuple[str, ...]) -> bool:
-    """True when an exclude phrase occurs in ``text[lo:hi]`` as whole words. A phrase that contains the
-    match itself ("الوضع القائم" for القائم) only counts where it covers this very match."""
-    window = f" {text[lo:hi]} "
-    found = text[start:end]
+def _excluded(window: str, lo: int, text: str, start: int, end: int, phrases: tuple[str, ...]) -> bool:
+    """True when an exclude phrase occurs in ``window`` (``text[lo:hi]`` between spaces) as whole words. A
+    phrase that contains the match itself ("الوضع القائم" for القائم) only counts where it covers this
+    very match."""
     for phrase in phrases:
         at = window.find(f" {phrase} ")
         if at < 0:
             continue
-        if f" {found} " not in f" {phrase} ":
+        if f" {text[start:end]} " not in f" {phrase} ":
             return True
         while at >= 0:
             p_start = lo + at  # window[at] is the space before the phrase; window is shifted by one
@@ -146,10 +163,11 @@ def _clitics(padded: str, start: int) -> str:
     return padded[padded.rfind(" ", 0, start + 1) + 1 : start + 1]
 
 
-def scan(automaton: Any, keys: Keys, entries: list[Entry], terms: list[Term],
-         norm: NormalizedText) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scan(automaton: Any, keys: Keys, entries: list[Entry], terms: list[Term], norm: NormalizedText,
+         pieces: Pieces | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every term occurrence in ``norm`` that passes word-boundary, case, context and exclude checks, as
-    arrays of normalized starts, ends and terms (in no particular order).
+    arrays of normalized starts, ends and terms (in no particular order). With ``pieces`` (several texts
+    joined), only occurrences inside one piece, each checked as in its text alone.
 
     Keys are stored with a trailing space (and a leading one unless Arabic), so the automaton only
     reports word-bounded matches; an Arabic key may also follow a joined clitic. Plain keys are taken
@@ -161,9 +179,15 @@ def scan(automaton: Any, keys: Keys, entries: list[Entry], terms: list[Term],
     if not len(found):
         return _EMPTY, _EMPTY, _EMPTY
     kid = found[:, 1]
-    length, lead, plain, article = keys.length[kid], keys.lead[kid], keys.plain[kid], keys.article[kid]
+    length, lead = keys.length[kid], keys.lead[kid]
     last = len(padded) - 2 - found[:, 0] + length  # padded index of the key's trailing space
     starts, ends = last - length + lead, last - 1  # unpadded coordinates
+    if pieces is not None:  # drop a name written across the end of one text and the start of the next
+        piece_of_start, piece_of_last = (np.searchsorted(pieces.starts, at, "right") for at in (starts, ends - 1))
+        inside = piece_of_start == piece_of_last
+        if not inside.all():
+            kid, lead, starts, ends = kid[inside], lead[inside], starts[inside], ends[inside]
+    plain, article = keys.plain[kid], keys.article[kid]
     after_space = (lead == 1) | (starts == 0) | (norm.codes[np.maximum(starts - 1, 0)] == _SPACE)
     fast = (plain >= 0) & after_space & ~article
     joined = np.flatnonzero((plain >= 0) & ~fast)
@@ -184,29 +208,29 @@ def scan(automaton: Any, keys: Keys, entries: list[Entry], terms: list[Term],
         arabic = fast & (lead == 0)
         confirmers = (starts[arabic].tolist(), plain[arabic].tolist())
         # two entries of one term may pass for one span: keep it once
-        checked = np.array(list(dict.fromkeys(_checked(raw, terms, norm, confirmers))), dtype=np.int64).reshape(-1, 3)
+        checked = np.array(list(dict.fromkeys(_checked(raw, terms, norm, confirmers, pieces))),
+                           dtype=np.int64).reshape(-1, 3)
         out.append((checked[:, 0], checked[:, 1], checked[:, 2]))
     return out[0] if len(out) == 1 else tuple(np.concatenate(column) for column in zip(*out))  # type: ignore
 
 
 def _checked(raw: list[tuple[int, int, Entry]], terms: list[Term], norm: NormalizedText,
-             confirmers: tuple[list[int], list[int]]) -> list[Candidate]:
+             confirmers: tuple[list[int], list[int]], pieces: Pieces | None) -> list[Candidate]:
     """The conditional candidates that pass their case, exclude and context checks; ``confirmers`` are
     more (starts, terms) of unconditional spellings."""
     text = norm.text
-    words: _Words | None = None
     plain: dict[int, list[int]] = {}  # term -> starts of unconditional spellings, which confirm ambiguous ones
     checked = []
     qualified: set[int] = set()  # starts of acronyms written as "IS-held", "SDF-led": context enough
     sensitive = [(start, end) for start, end, entry in raw if entry.case_sensitive]
     if sensitive:  # their spellings in the original text, mapped back all at once
-        o_starts, o_ends = norm.original_spans(*np.array(sensitive, dtype=np.int64).T)
+        o_starts, o_ends = norm.original_spans(*map(np.array, zip(*sensitive)))
         found = iter(zip(map(norm.original.__getitem__, map(slice, o_starts.tolist(), o_ends.tolist())),
                          o_ends.tolist()))
     for start, end, entry in raw:
         if entry.case_sensitive:
             spelling, o_end = next(found)
-            if not case_ok(spelling, entry.form):
+            if spelling != entry.form and not case_ok(spelling, entry.form):  # mostly written as compiled
                 continue
             if entry.needs_context and ACRONYM_QUALIFIER.match(norm.original, o_end):
                 qualified.add(start)
@@ -216,23 +240,35 @@ def _checked(raw: list[tuple[int, int, Entry]], terms: list[Term], norm: Normali
     if any(entry.needs_context for _, _, entry in checked):
         for start, term in zip(*confirmers):
             plain.setdefault(term, []).append(start)
+    for found_starts in plain.values():
+        found_starts.sort()
+    lows = highs = [0] * len(checked)  # where a window is needed, its range in the text
+    if any(entry.needs_context or terms[entry.term].exclude for _, _, entry in checked):
+        starts, ends, found_entries = zip(*checked)
+        lows, highs = word_windows(norm, pieces, np.array(starts), np.array(ends),
+                                   np.array([terms[entry.term].window for entry in found_entries]))
     out = []
-    for start, end, entry in checked:
+    for (start, end, entry), lo, hi in zip(checked, lows, highs):
         term = terms[entry.term]
         if entry.needs_context or term.exclude:
-            words = words or _Words(norm)
-            lo, hi = words.window(start, end, term.window)
-            if _excluded(text, lo, hi, start, end, term.exclude):
+            window = f" {text[lo:hi]} "
+            if term.exclude and _excluded(window, lo, text, start, end, term.exclude):
                 continue
             if entry.needs_context:
-                if _excluded(text, lo, hi, start, end, term.ambiguous_exclude):
+                if term.ambiguous_exclude and _excluded(window, lo, text, start, end, term.ambiguous_exclude):
                     continue
                 # An unambiguous spelling of the same term nearby confirms it too: "Islamic State (IS)".
-                if not (start in qualified or _has_any(f" {text[lo:hi]} ", term.context)
-                        or any(lo <= s < hi and s != start for s in plain.get(entry.term, ()))):
+                if not (start in qualified or _has_any(window, term.context)
+                        or _another_within(plain.get(entry.term, []), lo, hi, start)):
                     continue
         out.append((start, end, entry.term))
     return out
+
+
+def _another_within(starts: list[int], lo: int, hi: int, start: int) -> bool:
+    """True when sorted ``starts`` hold a start in ``[lo, hi)`` other than ``start`` (itself in it)."""
+    in_window = bisect_left(starts, hi) - bisect_left(starts, lo)
+    return in_window > bisect_right(starts, start) - bisect_left(starts, start)
 
 
 def resolve_overlaps(starts: np.ndarray, ends: np.ndarray,

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from sentencex import segment
 
-from alerts.match import Entry, Keys, Term, resolve_overlaps, scan, space_positions
+from alerts.match import Entry, Keys, Pieces, Term, resolve_overlaps, scan, space_positions
 from alerts.rules import Node, evaluate
 from newswatch.models import Article, Hit, Span
 from newswatch.textnorm import NormalizedText
 
 SENTENCE_MAX = 300
+_Item = TypeVar("_Item")
+# Texts matched in one pass are joined with this: it normalizes to separator spaces, and being two, it keeps
+# the spaced-article rule ("el Kaim" -> "al kaim") from reading from the end of one text into the next.
+_JOIN = "\n\n"
+_ONE_START = np.zeros(1, dtype=np.int64)
+# Texts are matched in one pass up to about this many characters: the pass's arrays take some 30 bytes a
+# character, and past a few hundred kB the fixed cost per pass is already paid for.
+BATCH_CHARS = 1_000_000
 
 
 @lru_cache(maxsize=256)
@@ -49,9 +58,34 @@ def sentence_around(text: str, start: int, end: int, language: str | None = None
     return ("…" if lo > 0 else "") + sentence[lo:hi].strip() + ("…" if hi < len(sentence) else "")
 
 
+def _batches(items: Sequence[_Item], size: Callable[[_Item], int]) -> Iterator[Sequence[_Item]]:
+    """``items`` in consecutive runs of about ``BATCH_CHARS`` characters (at least one item each)."""
+    first, chars = 0, 0
+    for i, item in enumerate(items):
+        chars += size(item)
+        if chars >= BATCH_CHARS:
+            yield items[first : i + 1]
+            first, chars = i + 1, 0
+    if first < len(items):
+        yield items[first:]
+
+
+class _Batch(NamedTuple):
+    """One field of a batch of articles, matched in one pass: the texts joined (``original``), where each
+    starts in it, its normalization, where each lies in that (None for a single text), and the
+    candidates found, after overlaps (normalized starts, ends, terms)."""
+
+    original: str
+    starts: np.ndarray
+    norm: NormalizedText
+    pieces: Pieces | None
+    found: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 @dataclass
 class Matcher:
-    """Compiled watches: ``find`` spans in a text, ``match_article`` hits in an article's title and text."""
+    """Compiled watches: ``find`` spans in a text, ``match_article`` hits in an article's title and text;
+    ``find_many`` and ``match_articles`` give the same for many, in one pass per batch."""
 
     automaton: Any
     keys: Keys
@@ -74,17 +108,32 @@ class Matcher:
             self._term_watch[term] = self._rank[watch_names[0]] if len(watch_names) == 1 else -2
         self._rules = [(name, node) for name, node in self.watches if node[0] != "term"]
 
-    def _field(self, text: str) -> tuple[NormalizedText, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        norm = NormalizedText(text)
-        return norm, resolve_overlaps(*scan(self.automaton, self.keys, self.entries, self.terms, norm))
+    def _parse(self, texts: list[str]) -> _Batch:
+        """One field of a batch: the texts joined and matched in one pass (see :class:`_Batch`)."""
+        if len(texts) == 1:
+            joined, starts, pieces = texts[0], _ONE_START, None
+            norm = NormalizedText(joined)
+        else:
+            joined = _JOIN.join(texts)
+            lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            starts = np.zeros(len(texts), dtype=np.int64)
+            np.cumsum(lengths[:-1] + len(_JOIN), out=starts[1:])
+            norm = NormalizedText(joined)
+            pieces = Pieces(norm.normalized_before(starts), norm.normalized_before(starts + lengths))
+        found = resolve_overlaps(*scan(self.automaton, self.keys, self.entries, self.terms, norm, pieces))
+        return _Batch(joined, starts, norm, pieces, found)
 
-    def _spans(self, texts: dict[str, str]) -> list[Span]:
-        parsed = {f: self._field(t) for f, t in texts.items()}
-        spans: list[Span] = []
-        candidates = None
-        for f in sorted(texts, key=lambda f: f != "title"):
-            norm, (s, e, t) = parsed[f]
-            if not len(t) and not self._rules:
+    def _spans(self, fields: dict[str, list[str]]) -> list[list[Span]]:
+        """Spans of every watch in a batch of articles: ``fields`` holds, per field, the i-th article's
+        text at index i. Returns each article's spans, the title's first, each field's by start."""
+        count = len(next(iter(fields.values())))
+        parsed = {f: self._parse(texts) for f, texts in fields.items()}
+        rule_hits = self._rule_hits(parsed, count) if self._rules else {}
+        spans: list[list[Span]] = [[] for _ in range(count)]
+        for f in sorted(fields, key=lambda f: f != "title"):
+            batch = parsed[f]
+            s, e, t = batch.found
+            if not len(t) and not rule_hits.get(f):
                 continue
             watch = self._term_watch[t]
             own = watch >= 0
@@ -93,47 +142,85 @@ class Matcher:
             extra = [(a, b, self._rank[name]) for a, b, term in zip(s[shared].tolist(), e[shared].tolist(),
                                                                       t[shared].tolist())
                      for name in self._by_term[term]]
-            if self._rules:
-                candidates = candidates or {g: list(zip(*map(np.ndarray.tolist, parsed[g][1]))) for g in texts}
-                extra += self._rule_hits(f, candidates, parsed)
+            extra += rule_hits.get(f, [])
             if extra:
                 arr = np.array(extra, dtype=np.int64).reshape(-1, 3)
                 hit_s.append(arr[:, 0]), hit_e.append(arr[:, 1]), hit_w.append(arr[:, 2])
-            o_s, o_e = norm.original_spans(np.concatenate(hit_s), np.concatenate(hit_e))
+            o_s, o_e = batch.norm.original_spans(np.concatenate(hit_s), np.concatenate(hit_e))
             w = np.concatenate(hit_w)
             order = np.lexsort((w, o_e, o_s))  # by start, end, watch; then each (start, end, watch) once
             o_s, o_e, w = o_s[order], o_e[order], w[order]
             new = np.ones(len(w), dtype=bool)
             new[1:] = (o_s[1:] != o_s[:-1]) | (o_e[1:] != o_e[:-1]) | (w[1:] != w[:-1])
-            starts, ends = o_s[new].tolist(), o_e[new].tolist()
-            # map() over columns: the Span constructor is most of the cost per hit, so nothing is added to it
-            spans += map(Span, map(self._names.__getitem__, w[new].tolist()),
-                         map(texts[f].__getitem__, map(slice, starts, ends)), starts, ends, itertools.repeat(f))
+            o_s, o_e, w = o_s[new], o_e[new], w[new]
+            starts, ends = o_s, o_e  # in the joined text; then in each article's own
+            if count > 1:
+                article = np.searchsorted(batch.starts, o_s, "right") - 1
+                starts, ends = o_s - batch.starts[article], o_e - batch.starts[article]
+            # tuple.__new__ over zipped columns builds each Span in C; Span(...) would run the NamedTuple's
+            # Python __new__ once per hit (most of the cost per hit)
+            found = list(map(tuple.__new__, itertools.repeat(Span), zip(
+                map(self._names.__getitem__, w.tolist()),
+                map(batch.original.__getitem__, map(slice, o_s.tolist(), o_e.tolist())),
+                starts.tolist(), ends.tolist(), itertools.repeat(f))))
+            if count == 1:
+                spans[0] += found
+                continue
+            bounds = np.searchsorted(article, np.arange(count + 1)).tolist()
+            for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+                spans[i] += found[lo:hi]
         return spans
 
-    def _rule_hits(self, f: str, candidates: dict, parsed: dict) -> list[tuple[int, int, int]]:
+    def _rule_hits(self, parsed: dict[str, _Batch], count: int) -> dict[str, list[tuple[int, int, int]]]:
+        """Per field, the (start, end, watch) of every rule hit, rules evaluated article by article."""
         spaces: dict[str, list[int]] = {}
 
-        def word_index(g: str) -> list[int]:
+        def word_index(g: str) -> list[int]:  # word distances within one text are the same in the batch
             if g not in spaces:
-                spaces[g] = space_positions(parsed[g][0])
+                spaces[g] = space_positions(parsed[g].norm)
             return spaces[g]
 
-        out = []
-        for name, node in self._rules:
-            result = evaluate(node, candidates, word_index) if any(candidates.values()) else None
-            out += [(c[0], c[1], self._rank[name]) for c in (result or {}).get(f, ())]
+        by_field = {}  # per field: its candidates in order, and the index of each article's first one
+        for g, batch in parsed.items():
+            s, e, t = batch.found
+            bounds = [0, len(s)]
+            if batch.pieces is not None:
+                article = np.searchsorted(batch.pieces.starts, s, "right") - 1
+                bounds = np.searchsorted(article, np.arange(count + 1)).tolist()
+            by_field[g] = (list(zip(s.tolist(), e.tolist(), t.tolist())), bounds)
+        out: dict[str, list[tuple[int, int, int]]] = {g: [] for g in parsed}
+        for i in range(count):
+            candidates = {g: found[bounds[i] : bounds[i + 1]] for g, (found, bounds) in by_field.items()}
+            if not any(candidates.values()):
+                continue
+            for name, node in self._rules:
+                result = evaluate(node, candidates, word_index)
+                for g, hits in (result or {}).items():
+                    out[g] += [(c[0], c[1], self._rank[name]) for c in hits]
         return out
 
     def find(self, text: str) -> list[Span]:
         """Spans of every watch in ``text`` (field "text"): original slice and offsets, sorted by start."""
-        return self._spans({"text": text})
+        return self._spans({"text": [text]})[0]
+
+    def find_many(self, texts: Sequence[str]) -> list[list[Span]]:
+        """``[find(text) for text in texts]``, found in one pass per batch of texts (see ``BATCH_CHARS``)."""
+        return [spans for batch in _batches(texts, len) for spans in self._spans({"text": list(batch)})]
+
+    def match_articles(self, articles: Sequence[Article]) -> list[Hit]:
+        """Hits of every watch in the articles' titles and texts, each with the sentence around it: the
+        hits :meth:`match_article` gives, article after article, found in one pass per field over each
+        batch of articles (which saves the fixed cost of a pass per article)."""
+        hits: list[Hit] = []
+        for batch in _batches(articles, lambda a: len(a.title or "") + len(a.text or "")):
+            titles, texts = [a.title or "" for a in batch], [a.text or "" for a in batch]
+            spans_of = self._spans({"title": titles, "text": texts})
+            for article, title, text, spans in zip(batch, titles, texts, spans_of):
+                fields = {"title": title, "text": text}
+                hits += [Hit(article.id, s.watch, s.matched, s.start, s.end, s.field,
+                             sentence_around(fields[s.field], s.start, s.end, article.language)) for s in spans]
+        return hits
 
     def match_article(self, article: Article) -> list[Hit]:
         """Hits of every watch in the article's title and text, each with the sentence around it."""
-        texts = {"title": article.title or "", "text": article.text or ""}
-        return [
-            Hit(article.id, s.watch, s.matched, s.start, s.end, s.field,
-                sentence_around(texts[s.field], s.start, s.end, article.language))
-            for s in self._spans(texts)
-        ]
+        return self.match_articles([article])

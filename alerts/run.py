@@ -52,8 +52,9 @@ def watch_cursor(watch: Watch) -> str:
 def match_new_articles(config: Config, store: Store, *, now: datetime) -> tuple[int, int]:
     """Match every watch against the articles after its cursor; returns (articles read, new hits).
 
-    Watches at the same cursor share one compiled matcher and one pass. Hits are stored before the cursor
-    moves, so a crash only repeats work (add_hits ignores hits it already has).
+    Watches at the same cursor share one compiled matcher, which matches each page of articles in one
+    pass. Hits are stored before the cursor moves, so a crash only repeats work (add_hits ignores hits
+    it already has).
     """
     groups: dict[str | None, list[Watch]] = {}
     for watch in config.watches:
@@ -65,7 +66,7 @@ def match_new_articles(config: Config, store: Store, *, now: datetime) -> tuple[
             articles, following = store.articles_after(position)
             if not articles or following == position:
                 break
-            hits = [hit for article in articles for hit in matcher.match_article(article)]
+            hits = matcher.match_articles(articles)
             new_hits += store.add_hits(hits, found=now)
             for watch in watches:
                 store.set_cursor(watch_cursor(watch), following)

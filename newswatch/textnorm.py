@@ -223,7 +223,7 @@ class NormalizedText:
         src = self._masks[0]
         return out if src is None else src[out]
 
-    def _normalized_before(self, originals: np.ndarray) -> np.ndarray:
+    def normalized_before(self, originals: np.ndarray) -> np.ndarray:
         """How many normalized characters come from original characters before each of ``originals``."""
         src = self._masks[0]
         out = originals if src is None else np.searchsorted(src, originals)
@@ -289,7 +289,7 @@ def normalize_many(texts: list[str]) -> list[str]:
         return []
     bounds = np.cumsum([len(t) + 1 for t in texts])  # each text's end: its separator's original index
     norm = NormalizedText("\n".join(texts))
-    cuts = norm._normalized_before(bounds - 1)  # first normalized char at or after each separator
+    cuts = norm.normalized_before(bounds - 1)  # first normalized char at or after each separator
     out, start = [], 0
     for cut in cuts.tolist():
         out.append(norm.text[start:cut].strip())

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from alerts import matcher as matcher_module
 from alerts.match import case_ok
 from alerts.matcher import sentence_around
 from alerts.watchlist import CACHE_ENV, compile_watches
@@ -88,6 +89,23 @@ def test_ambiguous_alias_needs_context_and_respects_exclude():
     assert m.find("IS militants worship the goddess.") == []
 
 
+def test_context_and_exclude_reach_exactly_window_words_either_side():
+    """With window=3, a context word, a plain alias or an exclude term 3 words away counts, 4 words away
+    does not, before the match as after it."""
+    m = compile_watches([
+        kw("Daesh", Alias(text="IS", case_sensitive=True, needs_context=True), "Islamic State",
+           context=["militants"], exclude=["goddess"], window=3),
+    ])
+    assert [s.matched for s in m.find("militants one two IS")] == ["IS"]
+    assert m.find("militants one two three IS") == []
+    assert [s.matched for s in m.find("IS one two militants")] == ["IS"]
+    assert m.find("IS one two three militants") == []
+    assert [s.matched for s in m.find("Islamic State one IS")] == ["Islamic State", "IS"]
+    assert [s.matched for s in m.find("Islamic State one two IS")] == ["Islamic State"]
+    assert m.find("IS militants one goddess") == []
+    assert [s.matched for s in m.find("IS militants one two goddess")] == ["IS"]
+
+
 def test_acronym_hyphenated_to_held_led_backed_is_its_own_context():
     """"IS-held", "SDF-led": an acronym used as an armed group's name needs no context word; an exclude term
     still wins, and the same letters without the hyphenated qualifier still need context."""
@@ -153,3 +171,58 @@ def test_ambiguous_alias_is_confirmed_by_an_arabic_spelling_nearby():
     assert [s.matched for s in m.find("داعش (IS) said")] == ["داعش", "IS"]
     assert [s.matched for s in m.find("وداعش IS said")] == ["داعش", "IS"]
     assert m.find("What IS the plan?") == []
+
+
+# Texts that end or start mid-name, mid-article form, mid-context or mid-rule, when put side by side.
+BOUNDARY_PIECES = [
+    "Deir", "ez-Zor is here", "el", "Abu el", "Kaim", "militants", "IS", "IS attacked", "Islamic State (",
+    "IS) said", "و", "الرقة", "ابو", "Daesh " + "x " * 10, "Abu Kamal", "Raqqa", "Mosul", "", "...", "l'",
+    "État islamique", "\u0651Raqqa", "ﬁghters in Raqqa", "Deir ez-Zor province", "IS", "-held areas", SEED,
+]
+
+
+@pytest.fixture(scope="module")
+def batch_matcher(tmp_path_factory):
+    """Place and group watches (context words, Arabic clitics, article forms) and rules over them."""
+    names = [("Deir Ezzor", "place"), ("Abu Kamal", "place"), ("Al-Qaim", "place"), ("Raqqa", "place"),
+             ("Mosul", "place"), ("Daesh", "group"), ("SDF", "group")]
+    rules = [Watch(name="Raqqa and Mosul", rule={"all": ["Raqqa", "Mosul"]}),
+             Watch(name="Raqqa not Mosul", rule={"all": ["Raqqa", {"not": "Mosul"}]}),
+             Watch(name="Daesh near Abu Kamal", rule={"near": ["Daesh", "Abu Kamal"], "words": 5})]
+    keyword = kw("Abu el")  # "Abu el" + "Kaim" would be read "abu al kaim"
+    return compile_watches([Watch(name=n, kind=k) for n, k in names] + [keyword] + rules,
+                           tmp_path_factory.mktemp("cache"))
+
+
+def test_texts_matched_in_one_pass_get_the_spans_they_get_alone(batch_matcher):
+    """find_many over texts that end and start mid-name, mid-context or mid-rule gives each text the
+    spans find gives it alone: nothing is read across from one text into the next."""
+    m = batch_matcher
+    assert [s.matched for s in m.find("Deir\n\nez-Zor")] == ["Deir\n\nez-Zor"]  # one text: one name
+    assert m.find_many(["Deir", "ez-Zor"]) == [[], []]
+    assert [s.matched for s in m.find("militants IS")] == ["IS"]
+    assert m.find_many(["militants", "IS"]) == [[], []]  # context words of another text do not count
+    assert [s.matched for s in m.find("Abu el Kaim")] == ["el Kaim"]
+    assert [[s.matched for s in spans] for spans in m.find_many(["Abu el", "Kaim"])] == [["Abu el"], ["Kaim"]]
+    texts = [a + b for a in BOUNDARY_PIECES[:-1] for b in ("", " ")] + BOUNDARY_PIECES
+    pairs = [[a, b] for a in BOUNDARY_PIECES[:-1] for b in BOUNDARY_PIECES[:-1]]
+    for batch in [texts, list(reversed(texts)), *pairs]:
+        assert m.find_many(batch) == [m.find(text) for text in batch]
+    assert m.find_many([]) == []
+
+
+@pytest.mark.parametrize("batch_chars", [matcher_module.BATCH_CHARS, 300])
+def test_articles_matched_in_one_batch_get_the_hits_they_get_one_by_one(batch_matcher, batch_chars, monkeypatch):
+    """match_articles gives exactly the hits of match_article article after article (titles, texts,
+    offsets, sentences, rules), for a page of articles as the alerts pass reads one, matched in one pass
+    or, past BATCH_CHARS characters, in several."""
+    monkeypatch.setattr(matcher_module, "BATCH_CHARS", batch_chars)
+    pieces = BOUNDARY_PIECES
+    articles = [Article(id=f"a{i}", url="u", title=pieces[i * 7 % len(pieces)][:80],
+                        text=f"{pieces[i % len(pieces)]} {pieces[i * 3 % len(pieces)]}", feed_id="f", outlet="o",
+                        language=("en", "ar", "fr", None)[i % 4])
+                for i in range(3 * len(pieces))]
+    one_by_one = [hit for article in articles for hit in batch_matcher.match_article(article)]
+    assert {h.watch for h in one_by_one} >= {"Raqqa", "Mosul", "Daesh", "Raqqa and Mosul", "Raqqa not Mosul"}
+    assert batch_matcher.match_articles(articles) == one_by_one
+    assert batch_matcher.match_articles([]) == []
