@@ -2,7 +2,8 @@
 
 The whole path is `newswatch crawl --all` (its own code path, crawl_in_process, with the stock settings and
 log level) in a child process - fetch, robots.txt, feed parsing, charset, extraction, language, clustering,
-SQLite store - plus the alerts matcher over every stored article (compile_watches(...).match_article) here.
+SQLite store - plus the alerts matcher over every stored article (compile_watches(...).match_articles, as the
+alerts pass calls it) here.
 Pages per second = article pages / (crawl seconds, from Scrapy's own spider open/close stats, so process
 start-up is excluded, + matching seconds). Bare extraction: trafilatura.bare_extraction (with metadata,
 trafilatura's default settings) on the same pages, read into memory first, in a fresh process like the
@@ -13,9 +14,10 @@ The site is served from this process (the crawl's is another, so they share no i
 HTTP/1.1 keep-alive, feed f on its own host 127.0.0.(f+1). Each run checks that the crawl stored every page
 from the page itself (none from its feed item), so both sides handled the same pages. ``--runs N`` repeats
 crawl + baselines and prints medians; CPU columns are per page, crawl process (all threads, spider open to
-close) + matching against the bare loop. Results in docs/benchmarks.md ("Crawling").
+close) + matching against the bare loop. ``--stages`` also splits the crawl's CPU time per page by stage
+(see STAGES). Results in docs/benchmarks.md ("Crawling").
 
-    .venv/bin/python bench/crawl.py --feeds 10 --articles 50 --runs 5 [--local]
+    .venv/bin/python bench/crawl.py --feeds 10 --articles 50 --runs 5 [--local] [--stages]
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class Quiet(SimpleHTTPRequestHandler):
 
 def build_site(folder: Path, feeds: int, articles: int, seed: int = 1) -> list[Path]:
     """Write N RSS feeds of M article pages each, pages made of the corpus's paragraphs in new orders (so
-    most are distinct stories and some near-duplicates), inside the seed page's real boilerplate."""
+    most are distinct stories and some near-duplicates), inside the seed page's real boilerplate; and the
+    sites' robots.txt."""
     rng = random.Random(seed)
     template = SEED.read_text(encoding="utf-8")
     start, end = template.index('<div class="entry-content">'), template.index("</div>", template.index('<div class="entry-content">'))
@@ -82,6 +85,9 @@ def build_site(folder: Path, feeds: int, articles: int, seed: int = 1) -> list[P
         (folder / f"f{f}" / "feed.xml").write_text(
             f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {f}</title><link>/</link>'
             f'{"".join(items)}</channel></rss>', encoding="utf-8")
+    # Every site serves a robots.txt, as news sites do. A 404 instead kept AutoThrottle's start delay for the
+    # feed request too (it lowers a delay only on a 200): each site idled ~0.5 s more than a real one would.
+    (folder / "robots.txt").write_text("User-agent: *\nDisallow: /wp-admin/\nDisallow: /search\n", encoding="utf-8")
     return pages
 
 
@@ -96,7 +102,69 @@ def serve(folder: Path, hosts: int) -> tuple[list[ThreadingHTTPServer], int]:
     return servers, port
 
 
-def child_crawl(config_dir: str, local: bool) -> None:
+# --stages: the functions whose CPU time on the crawl's thread is added up, as (label, module, attribute),
+# grouped: a top-level stage, then the parts of it that are timed too (what is left of it is reported as well).
+# Each is looked up through its module at call time, so wrapping the module's attribute times every call.
+STAGES = {
+    ("feed parsing", "crawler.spiders.feeds", "read_source"): [],
+    ("charset", "crawler.spiders.feeds", "decode_html"): [],
+    ("extraction (extract_article)", "crawler.articles", "extract_article"): [
+        ("HTML parse (load_html)", "crawler.extract", "load_html"),
+        ("main text (trafilatura bare_extraction)", "crawler.extract", "bare_extraction"),
+        ("title, author, date (_metadata)", "crawler.extract", "_metadata"),
+        ("language (detect_language)", "crawler.extract", "detect_language"),
+    ],
+    ("clustering (ClusterPipeline)", "crawler.pipelines", "ClusterPipeline.process_item"): [
+        ("MinHash (signature)", "crawler.clusters", "signature"),
+    ],
+}
+
+
+def time_stages() -> dict[str, float]:
+    """Wrap the STAGES functions so each call adds its thread CPU seconds to the returned dict (bench only)."""
+    import importlib
+
+    spent: dict[str, float] = {}
+
+    def timed_call(label, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += time.thread_time() - start
+        return wrapper
+
+    for label, module_name, attribute in [stage for top, parts in STAGES.items() for stage in (top, *parts)]:
+        spent[label] = 0.0
+        owner = importlib.import_module(module_name)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, name, timed_call(label, getattr(owner, name)))
+    return spent
+
+
+def stage_table(spent: dict[str, float], main_cpu: float, process_cpu: float, pages: int) -> dict[str, float]:
+    """CPU ms per page by stage (parts indented with "- "). What the crawl thread spent outside the stages is
+    Scrapy (fetch, middlewares, scheduling, signals, item hand-offs), the store pipeline's batching and the
+    reactor; other threads are the store's writes (asyncio.to_thread)."""
+    ms = {label: seconds * 1000 / pages for label, seconds in spent.items()}
+    table: dict[str, float] = {}
+    for (label, _, _), parts in STAGES.items():
+        table[label] = ms[label]
+        for part, _, _ in parts:
+            table[f"- {part}"] = ms[part]
+        if parts:
+            table[f"- {label.split(' (')[0]}, the rest"] = ms[label] - sum(ms[part] for part, _, _ in parts)
+    table["Scrapy and the rest of the crawl thread"] = (main_cpu * 1000 / pages
+                                                        - sum(ms[label] for label, _, _ in STAGES))
+    table["other threads (store writes)"] = (process_cpu - main_cpu) * 1000 / pages
+    return table
+
+
+def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
     """In the child process: `newswatch crawl --all`'s own code path, then its figures as JSON on stdout.
 
     crawl_in_process is called as the CLI calls it (stock settings and log level, log lines to stderr); the
@@ -113,7 +181,8 @@ def child_crawl(config_dir: str, local: bool) -> None:
 
     config = load_config(config_dir)
     setup_logging(config.settings.log_level)
-    crawlers, cpu = [], {}
+    crawlers, cpu, thread = [], {}, {}
+    spent = time_stages() if stages else None
     create = CrawlerProcess.create_crawler
 
     def create_and_watch(self, *args, **kwargs):
@@ -122,17 +191,21 @@ def child_crawl(config_dir: str, local: bool) -> None:
         if local:
             crawler.settings.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
         for name, signal in (("opened", signals.spider_opened), ("closed", signals.spider_closed)):
-            crawler.signals.connect(lambda name=name, **_: cpu.setdefault(name, time.process_time()),
+            crawler.signals.connect(lambda name=name, **_: (cpu.setdefault(name, time.process_time()),
+                                                            thread.setdefault(name, time.thread_time())),
                                     signal=signal, weak=False)
         return crawler
 
     CrawlerProcess.create_crawler = create_and_watch
     crawl_in_process(config, all_feeds=True)
     stats = crawlers[0].stats.get_stats()
-    print(json.dumps({"seconds": stats["elapsed_time_seconds"], "cpu": cpu["closed"] - cpu["opened"],
-                      "stored": stats.get("newswatch/articles/stored", 0),
-                      "from_feed": stats.get("newswatch/articles/from_feed", 0),
-                      "responses": stats.get("response_received_count", 0)}))
+    stored = stats.get("newswatch/articles/stored", 0)
+    figures = {"seconds": stats["elapsed_time_seconds"], "cpu": cpu["closed"] - cpu["opened"], "stored": stored,
+               "from_feed": stats.get("newswatch/articles/from_feed", 0),
+               "responses": stats.get("response_received_count", 0)}
+    if spent is not None:
+        figures["stages"] = stage_table(spent, thread["closed"] - thread["opened"], figures["cpu"], max(stored, 1))
+    print(json.dumps(figures))
 
 
 def bare_child(listing: str) -> None:
@@ -182,7 +255,8 @@ def write_config(project: Path, port: int, feeds: int) -> Path:
     return config_dir
 
 
-def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple[bytes, str]], local: bool) -> dict:
+def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple[bytes, str]], local: bool,
+            stages: bool = False) -> dict:
     """Bare extraction, crawl + match (the whole path), bare extraction again (the machine's speed drifts:
     the baseline is the mean of the two around the crawl), then the feed parsers, on the same pages."""
     import feedparser
@@ -193,7 +267,7 @@ def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple
     from newswatch.store.sqlite import SqliteStore
 
     before = _child("--bare", str(listing))
-    crawl = _child("--child", str(config_dir), *(["--local"] if local else []))
+    crawl = _child("--child", str(config_dir), *(["--local"] if local else []), *(["--stages"] if stages else []))
     config = load_config(config_dir)
     store = SqliteStore(config.path("var/newswatch.db"))
     articles = store.articles_after(None, limit=100_000)[0]
@@ -205,7 +279,7 @@ def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple
                  f"feeds, {len(articles)} in the store\n{crawl['log'][-3000:]}")
     matcher = compile_watches(config.watches)
     hits = []
-    match_wall, match_cpu = timed(lambda: hits.extend(h for a in articles for h in matcher.match_article(a)))
+    match_wall, match_cpu = timed(lambda: hits.extend(matcher.match_articles(articles)))
     after = _child("--bare", str(listing))
     bare_wall, bare_cpu = (before["seconds"] + after["seconds"]) / 2, (before["cpu"] + after["cpu"]) / 2
     ours, theirs = best_of_pairs(5, lambda: [parse_feed(b, u) for b, u in feed_bodies],
@@ -214,7 +288,8 @@ def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple
             "whole": pages / (crawl["seconds"] + match_wall), "bare": pages / bare_wall,
             "ratio": bare_wall / (crawl["seconds"] + match_wall),
             "whole_cpu_ms": (crawl["cpu"] + match_cpu) * 1000 / pages, "bare_cpu_ms": bare_cpu * 1000 / pages,
-            "cpu_ratio": bare_cpu / (crawl["cpu"] + match_cpu), "feed_ratio": theirs / ours}
+            "cpu_ratio": bare_cpu / (crawl["cpu"] + match_cpu), "feed_ratio": theirs / ours,
+            "stages": {**crawl.get("stages", {}), "matching (alerts, after the crawl)": match_cpu * 1000 / pages}}
 
 
 COLUMNS = [("crawl_s", "crawl s", "{:.2f}"), ("match_s", "match s", "{:.2f}"), ("whole", "whole pages/s", "{:.1f}"),
@@ -232,11 +307,14 @@ def main() -> None:
                         help="bench-only profile: AutoThrottle off (its delays follow the apparent latency of "
                              "127.0.0.x, which is the crawl's own queueing); robots.txt, 2 requests per site "
                              "and everything else stay stock. Never a setting of real crawls.")
+    parser.add_argument("--stages", action="store_true",
+                        help="also print the crawl's CPU ms per page by stage (wraps the STAGES functions with "
+                             "timers, which adds a little to the crawl's own figures)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_crawl(args.child, args.local)
+        child_crawl(args.child, args.local, args.stages)
         return
     if args.bare:
         bare_child(args.bare)
@@ -257,7 +335,7 @@ def main() -> None:
         runs = []
         for number in range(1, args.runs + 1):
             row = one_run(write_config(Path(tmp) / f"project{number}", port, args.feeds), listing, len(pages),
-                          feed_bodies, args.local)
+                          feed_bodies, args.local, args.stages)
             runs.append(row)
             print(f"| {number} | " + " | ".join(fmt.format(row[key]) for key, _, fmt in COLUMNS) + " |", flush=True)
         for server in servers:
@@ -267,6 +345,10 @@ def main() -> None:
               + " |")
     last = runs[-1]
     print(f"responses {last['responses']} (pages + feeds + robots.txt), hits {last['hits']}")
+    if args.stages:
+        print("\n| stage (CPU ms per page, median of the runs) | ms |\n| --- | ---: |")
+        for label in last["stages"]:
+            print(f"| {label} | {statistics.median(r['stages'][label] for r in runs):.2f} |")
 
 
 if __name__ == "__main__":
