@@ -70,6 +70,12 @@ def _batches(items: Sequence[_Item], size: Callable[[_Item], int]) -> Iterator[S
         yield items[first:]
 
 
+def _text_bounds(positions: np.ndarray, text_starts: np.ndarray) -> list[int]:
+    """For sorted ``positions`` in joined texts starting at ``text_starts``: the index of each text's first
+    position, then ``len(positions)`` (text ``i`` holds ``positions[bounds[i]:bounds[i + 1]]``)."""
+    return [*np.searchsorted(positions, text_starts).tolist(), len(positions)]
+
+
 class _Batch(NamedTuple):
     """One field of a batch of articles, matched in one pass: the texts joined (``original``), where each
     starts in it, its normalization, where each lies in that (None for a single text), and the
@@ -166,8 +172,7 @@ class Matcher:
             if count == 1:
                 spans[0] += found
                 continue
-            bounds = np.searchsorted(article, np.arange(count + 1)).tolist()
-            for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+            for i, (lo, hi) in enumerate(itertools.pairwise(_text_bounds(o_s, batch.starts))):
                 spans[i] += found[lo:hi]
         return spans
 
@@ -183,10 +188,7 @@ class Matcher:
         by_field = {}  # per field: its candidates in order, and the index of each article's first one
         for g, batch in parsed.items():
             s, e, t = batch.found
-            bounds = [0, len(s)]
-            if batch.pieces is not None:
-                article = np.searchsorted(batch.pieces.starts, s, "right") - 1
-                bounds = np.searchsorted(article, np.arange(count + 1)).tolist()
+            bounds = [0, len(s)] if batch.pieces is None else _text_bounds(s, batch.pieces.starts)
             by_field[g] = (list(zip(s.tolist(), e.tolist(), t.tolist())), bounds)
         out: dict[str, list[tuple[int, int, int]]] = {g: [] for g in parsed}
         for i in range(count):
