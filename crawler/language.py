@@ -1,32 +1,31 @@
-"""Offline language identification of article text (py3langid), with the page's declared language as fallback."""
+"""Offline language identification of article text (CLD2, via pycld2), with the page's declared language as
+fallback."""
 
 from __future__ import annotations
 
-import functools
 import logging
+import re
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+import pycld2
 
 log = logging.getLogger(__name__)
 
-# Below this probability the text is too short or too mixed to trust; the page's <html lang> decides.
-MIN_CONFIDENCE = 0.5
-# The opening of an article settles its language; scoring more only costs time: the scorer walks the text
-# byte by byte in pure Python, so 1,000 characters cost ~0.7 ms a page and 500 half that. On the project's
-# en/ar/fr texts (fixtures, demo site, matching set: 251 windows at every offset) 300 characters or more
-# already gave the same answer as 1,000 in every case (tests/test_crawl_cost.py checks it).
-_SCORED_CHARS = 500
-
-
-@functools.cache
-def _identifier() -> LanguageIdentifier:
-    """Load the bundled model once (about a second); probabilities normalised so confidence means something."""
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-def warm_up() -> None:
-    """Load the language model now (about half a second), e.g. while a crawl starts."""
-    _identifier()
+# The opening of an article settles its language. CLD2 (compiled C++, its tables in the library: nothing to
+# load) scores 1,000 characters in ~0.03 ms; it is the identifier Common Crawl labels the web with.
+# py3langid, used before, walked a 39 MB table byte by byte in Python: 0.7 ms a page inside a crawl, for 500
+# characters (docs/benchmarks.md, "Crawling"). tests/test_crawl_cost.py checks the prefix gives the answer a
+# longer sample gives.
+_SCORED_CHARS = 1_000
+# CLD2 refuses a text holding code points that are not valid in UTF-8 interchange ("input contains invalid
+# UTF-8"): control characters other than tab and line breaks, surrogates and Unicode noncharacters. Scraped
+# text can hold any of them; they say nothing about the language, so they become spaces.
+_REFUSED = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
+    + "]"
+)
+# CLD2 still says "iw" for Hebrew (ISO 639-1 renamed it "he" in 1989) and "jw" for Javanese ("jv").
+_CURRENT_CODES = {"iw": "he", "jw": "jv"}
 
 
 def normalise_lang_tag(tag: str | None) -> str | None:
@@ -41,15 +40,20 @@ def detect_language(text: str, declared: str | None = None) -> str | None:
     """Return the ISO 639-1 code of the language ``text`` is written in.
 
     ``declared`` is what the page claims (``<html lang>``, e.g. ``"ar"`` or ``"fr-FR"``); it is used when
-    the text is too short or ambiguous for a confident guess, or when the model's label is not a
-    two-letter code. Returns None when neither gives an answer.
+    CLD2 finds the text too short or too mixed for a reliable answer, or names no two-letter language.
+    Returns None when neither gives an answer.
     """
     fallback = normalise_lang_tag(declared)
-    sample = text[:_SCORED_CHARS].strip()
+    sample = _REFUSED.sub(" ", text[:_SCORED_CHARS]).strip()
     if not sample:
         return fallback
-    lang, confidence = _identifier().classify(sample)
-    if confidence >= MIN_CONFIDENCE and len(lang) == 2:
-        return lang
-    log.debug("language_uncertain guess=%s confidence=%.2f declared=%s", lang, confidence, fallback)
+    try:
+        reliable, _, ((_, code, percent, _), *_) = pycld2.detect(sample, isPlainText=True)
+    except pycld2.error as error:  # the text is sanitised above: this would be a CLD2 refusal not known here
+        log.debug("language_failed error=%s declared=%s", error, fallback)
+        return fallback
+    code = _CURRENT_CODES.get(code, code)
+    if reliable and len(code) == 2 and code != "un":
+        return code
+    log.debug("language_uncertain guess=%s percent=%d declared=%s", code, percent, fallback)
     return fallback

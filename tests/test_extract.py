@@ -134,3 +134,14 @@ def test_language_falls_back_to_the_declared_language():
     assert detect_language("", "ar_SY") == "ar"
     assert detect_language("   ") is None
     assert normalise_lang_tag("FR-fr") == "fr" and normalise_lang_tag("und") is None
+
+
+def test_language_of_text_holding_characters_the_identifier_refuses():
+    """Control characters, a lone surrogate and noncharacters (CLD2 refuses the whole text for any of them)
+    are read as spaces, so scraped text carrying one still gets its language; CLD2's old code for Hebrew
+    comes out as today's."""
+    sentence = "L'armée irakienne a proclamé la reprise de Mossoul après neuf mois de combats."
+    for odd in ("\x00", "\x0b", "\x85", "\x7f", "\ud800", "\ufffe", "\U0010ffff", "\ufdd0"):
+        assert detect_language(sentence.replace(" la ", f" la{odd} "), "en") == "fr", repr(odd)
+    assert detect_language("כוחות סוריה הדמוקרטיים הודיעו כי השתלטו על העיר דיר א-זור והלחימה בדאעש נמשכת.") == "he"
+    assert detect_language("\x00\x01\x02", "ar") == "ar"

@@ -14,7 +14,6 @@ from crawler.articles import article_from_entry, article_from_page, entry_articl
 from crawler.charset import decode_html
 from crawler.context import crawl_context
 from crawler.feedrun import FeedRun
-from crawler.language import warm_up
 from crawler.feedstate import body_digest, conditional_headers, full_fetch, record_failure
 from crawler.limits import BYTES_META, REFUSAL_META, content_refusal, failure_reason
 from crawler.schedule import due_feeds
@@ -59,7 +58,6 @@ class FeedsSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
         crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
-        warm_up()  # load the language model now, not in the middle of the first article
         return spider
 
     async def start(self):
