@@ -107,7 +107,11 @@ def _canonical_link(tree: HtmlElement, url: str) -> str | None:
     for link in tree.iterfind(".//link[@rel]"):
         href = (link.get("href") or "").strip()
         if href and "canonical" in link.get("rel", "").lower().split():
-            return urljoin(url, href) if url else href
+            try:
+                return urljoin(url, href) if url else href
+            except ValueError:  # a malformed link ("http://[oops/x"): the page's own URL serves instead
+                log.debug("canonical_malformed url=%s link=%s", url, href)
+                return None
     return None
 
 

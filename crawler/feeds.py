@@ -29,6 +29,7 @@ _ROOT_KINDS = {"rss": "rss", "feed": "atom", "RDF": "rdf", "urlset": "sitemap", 
 _SAFE_XML = {"resolve_entities": False, "no_network": True, "load_dtd": False}
 _WEB_SCHEMES = ("http", "https")
 _XML_DECLARATION = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml")
+_HTML_START = re.compile(rb"<!doctype\s+html|<(?:html|head|body)[\s>]", re.IGNORECASE)
 # Inline tags vanish without a trace ("<b>Syria</b>," stays "Syria,"); every other tag separates words.
 _INLINE_TAGS = ("a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "mark", "q", "s", "small",
                 "span", "strong", "sub", "sup", "time", "u")
@@ -42,10 +43,12 @@ def feed_kind(body: bytes) -> str:
     try:
         for _event, element in etree.iterparse(io.BytesIO(body), events=("start",), recover=True, **_SAFE_XML):
             name = etree.QName(element).localname
-            return "html" if name.lower() == "html" else _ROOT_KINDS.get(name, "unknown")
+            return "html" if name.lower() in ("html", "head", "body") else _ROOT_KINDS.get(name, "unknown")
     except etree.XMLSyntaxError:
         pass
-    return "unknown"
+    # The XML parser stops at HTML5's lower-case "<!doctype html>" (XML wants DOCTYPE), so most home pages
+    # land here: look for an HTML start in the opening bytes instead.
+    return "html" if _HTML_START.search(body[:4096]) else "unknown"
 
 
 def _absolute_http(base: str, href: str) -> str | None:
@@ -55,10 +58,14 @@ def _absolute_http(base: str, href: str) -> str | None:
     ``/2017/...`` against ``file:///home/...`` would only make up a path.
     """
     href = href.strip()
-    if not href or urlsplit(base).scheme not in _WEB_SCHEMES:
-        return href or None
-    link = urljoin(base, href)
-    return link if urlsplit(link).scheme in _WEB_SCHEMES else None
+    try:
+        if not href or urlsplit(base).scheme not in _WEB_SCHEMES:
+            return href or None
+        link = urljoin(base, href)
+        return link if urlsplit(link).scheme in _WEB_SCHEMES else None
+    except ValueError as error:  # urllib refuses some malformed URLs ("http://[oops/x": unclosed IPv6 bracket)
+        log.warning("link_malformed url=%s link=%s reason=%s", base, href, error)
+        return None
 
 
 def _plain(text: str, content_type: str = "text/html") -> str:
@@ -170,14 +177,14 @@ def discover_feeds(html: str, url: str) -> list[str]:
         tree = lxml.html.fromstring(html)
     except (etree.ParserError, ValueError):
         return []
-    base = urljoin(url, next((b.get("href", "") for b in tree.iterfind(".//base[@href]")), ""))
+    base = _absolute_http(url, next((b.get("href", "") for b in tree.iterfind(".//base[@href]")), "")) or url
     found = []
     for link in tree.iterfind(".//link[@href]"):
         rel = (link.get("rel") or "").lower().split()
         kind = (link.get("type") or "").split(";")[0].strip().lower()
         if "alternate" in rel and kind in FEED_TYPES:
-            found.append(urljoin(base, link.get("href").strip()))
-    return list(dict.fromkeys(found))
+            found.append(_absolute_http(base, link.get("href")))
+    return [href for href in dict.fromkeys(found) if href]
 
 
 def feed_to_json(entries: Iterable[FeedEntry]) -> list[dict[str, Any]]:

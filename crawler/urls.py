@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, url_query_cleaner
@@ -38,6 +39,9 @@ TRACKING_PARAMS = frozenset(
         "ocid",
         "at_medium",
         "at_campaign",
+        "xtor",  # AT Internet's click tag, on many French-language outlets' feed links ("?xtor=RSS-3")
+        "jsessionid",  # session ids, in the query or (below) the path: one per visitor, not per article
+        "phpsessid",
         "sr_share",
         "ns_source",
         "ns_mchannel",
@@ -46,6 +50,7 @@ TRACKING_PARAMS = frozenset(
 )
 _TRACKING_PREFIXES = tuple(p for p in TRACKING_PARAMS if p.endswith("_"))
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_PATH_SESSION = re.compile(r";jsessionid=[^/?#;]*", re.IGNORECASE)  # Java servlets' ".../a.html;jsessionid=..."
 
 
 def is_tracking_param(name: str) -> bool:
@@ -74,23 +79,29 @@ def _normalised_netloc(scheme: str, netloc: str) -> str:
 def canonical_url(url: str) -> str:
     """Return the canonical form of ``url`` used to recognise the same article under different URLs.
 
-    Lower-cases scheme and host, drops the default port, the fragment and tracking parameters
-    (TRACKING_PARAMS), sorts the remaining query parameters and normalises percent-encoding
-    (w3lib ``canonicalize_url``). Never raises: a string that is not an http(s) URL comes back
-    stripped and otherwise unchanged.
+    Lower-cases scheme and host, drops the default port, the fragment (unless it is a "#!" route), session
+    ids and tracking parameters (TRACKING_PARAMS), sorts the remaining query parameters and normalises
+    percent-encoding (w3lib ``canonicalize_url``). Never raises: a string that is not an http(s) URL, or
+    one too malformed to split, comes back stripped and otherwise unchanged.
     """
     url = url.strip()
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.netloc:
+            return url
+        netloc = _normalised_netloc(scheme, parts.netloc)
+    except ValueError:  # urllib refuses some malformed hosts ("http://[oops/x": an unclosed IPv6 bracket)
         return url
-    netloc = _normalised_netloc(scheme, parts.netloc)
-    url = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    path = _PATH_SESSION.sub("", parts.path) or "/"
+    # A "#!" fragment (hashbang) names the article on sites that route in the browser; others only scroll.
+    hashbang = parts.fragment if parts.fragment.startswith("!") else ""
+    url = urlunsplit((scheme, netloc, path, parts.query, hashbang))
     tracking = [name for name, _ in parse_qsl(parts.query, keep_blank_values=True) if is_tracking_param(name)]
     if tracking:
         url = url_query_cleaner(url, tracking, remove=True, unique=False)
     try:
-        return canonicalize_url(url)
+        return canonicalize_url(url, keep_fragments=bool(hashbang))
     except ValueError:
         # w3lib refuses some malformed URLs (a non-numeric port): keep the light normalisation above.
         return url
@@ -103,7 +114,10 @@ def article_id(url: str) -> str:
 
 
 def _site(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed host is no site
+        return ""
     return host[4:] if host.startswith("www.") else host
 
 
@@ -116,7 +130,8 @@ def preferred_url(declared: str | None, fetched: str) -> str:
     """
     if declared:
         candidate = canonical_url(declared)
-        parts = urlsplit(candidate)
-        if parts.scheme in _DEFAULT_PORTS and _site(candidate) == _site(fetched) and parts.path not in ("", "/"):
+        site = _site(candidate)
+        parts = urlsplit(candidate) if site else None
+        if parts and parts.scheme in _DEFAULT_PORTS and site == _site(fetched) and parts.path not in ("", "/"):
             return candidate
     return canonical_url(fetched)

@@ -98,6 +98,23 @@ class FaultHandler(SimpleHTTPRequestHandler):
         items = RSS_ITEM.format(title="Mossoul", link="/articles/wrong_charset_utf8.html", text="Mossoul")
         self._send(_rss(items), "application/rss+xml", ETag=f'"{uuid.uuid4()}"')
 
+    def fault_lower_home(self):
+        # HTML5 as most sites write it: a lower-case doctype, which an XML parser refuses.
+        self._send(b'<!doctype html><html><head><title>Home</title><link rel="alternate" '
+                   b'type="application/rss+xml" href="/fault/bad-links.xml"></head><body>News</body></html>',
+                   "text/html; charset=utf-8")
+
+    def fault_bad_links(self):
+        items = "".join(RSS_ITEM.format(title=t, link=link, text=t) for t, link in [
+            ("Broken", "http://[oops/story"), ("Good", "/articles/utf8_bom.html"),
+            ("Odd canonical", "/fault/bad-canonical.html")])
+        self._send(_rss(items), "application/rss+xml")
+
+    def fault_bad_canonical(self):
+        self._send(b'<html><head><title>Mossoul</title><link rel="canonical" href="http://[oops/c.html"></head>'
+                   b"<body><article><p>" + "L'armée irakienne a proclamé la reprise de Mossoul. ".encode() * 5
+                   + b"</p></article></body></html>", "text/html; charset=utf-8")
+
 
 def build_site(folder: Path, now: datetime) -> Path:
     """The demo site + tests/fixtures/site + tests/fixtures/articles/, and sitemaps dated around ``now``."""
@@ -237,4 +254,28 @@ def test_a_crawl_over_every_fault_stores_the_good_and_logs_each_bad_once(config_
     store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
     assert store.count_articles() == len(expected)
     assert all(store.get_feed_state(f)["consecutive_failures"] == 2 for f in BAD_FEEDS)
+    store.close()
+
+
+def test_malformed_links_and_an_html5_home_page_lose_nothing_else(config_dir: Path, fault_site):
+    """A home page with a lower-case doctype has its feed discovered; in that feed, an item whose link cannot
+    be parsed is one warning line, and a page whose canonical link cannot be parsed is stored under its own
+    URL; the feed's state is saved (no traceback, no unit left open)."""
+    base, requests = fault_site
+    write_config(config_dir, feeds=[{"name": "home", "url": base + "/fault/lower-home.html"}],
+                 settings={"crawler": {"store_flush_seconds": 0.2}})
+    result = newswatch("crawl", config_dir=config_dir)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert len(_lines(result.stderr, "feed_discovered feed=home ")) == 1
+    assert "crawl_finished reason=finished feeds_ok=1 feeds_unchanged=0 feeds_failed=0 articles=2" in result.stderr
+    assert _lines(result.stderr, " WARNING ") == _lines(result.stderr, "link_malformed url=" + base)
+    assert len(_lines(result.stderr, "link=http://[oops/story reason=Invalid IPv6 URL")) == 1
+
+    store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
+    articles = {a.url.removeprefix(base): a for a in store.articles_after(None, limit=100)[0]}
+    assert set(articles) == {"/articles/utf8_bom.html", "/fault/bad-canonical.html"}
+    assert all(a.source == "page" for a in articles.values())
+    assert articles["/fault/bad-canonical.html"].language == "fr"
+    state = store.get_feed_state("home")
+    assert state["consecutive_failures"] == 0 and state["last_success"] and state["last_items"] == 2
     store.close()

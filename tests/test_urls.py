@@ -29,6 +29,10 @@ from crawler.urls import article_id, canonical_url, is_tracking_param
         ("https://example.com/search?q=%D8%AF%D9%8A%D8%B1", "https://example.com/search?q=%D8%AF%D9%8A%D8%B1"),
         ("http://[::1]:80/a", "http://[::1]/a"),
         ("  https://example.com/a  ", "https://example.com/a"),
+        ("https://www.example.fr/monde/article.html?xtor=RSS-3", "https://www.example.fr/monde/article.html"),
+        ("https://example.com/a.html;jsessionid=0AB12?id=4&JSESSIONID=9", "https://example.com/a.html?id=4"),
+        ("https://example.com/#!/article/123", "https://example.com/#!/article/123"),
+        ("https://example.com/a.html?b=1#!/x?utm_source=y", "https://example.com/a.html?b=1#!/x?utm_source=y"),
     ],
 )
 def test_canonical_url_normalises_case_ports_fragments_tracking_and_query_order(url: str, canonical: str):
@@ -47,6 +51,14 @@ def test_non_http_strings_come_back_unchanged():
     assert canonical_url("/2017/11/04/story.html") == "/2017/11/04/story.html"
     assert canonical_url("mailto:desk@example.com") == "mailto:desk@example.com"
     assert canonical_url("http://example.com:abc/x#f") == "http://example.com:abc/x"
+    assert canonical_url(" http://[oops/story ") == "http://[oops/story"  # unclosed IPv6 bracket
+    assert article_id("http://[oops/story") == article_id("http://[oops/story")
+
+
+def test_hashbang_routes_are_distinct_articles():
+    """Sites that route in the browser name each article in a "#!" fragment: those are not one page."""
+    assert article_id("https://example.com/#!/article/1") != article_id("https://example.com/#!/article/2")
+    assert article_id("https://example.com/a#comments") == article_id("https://example.com/a")
 
 
 def test_tracking_params_are_matched_by_name_and_utm_prefix():

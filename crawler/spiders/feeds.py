@@ -108,6 +108,10 @@ class FeedsSpider(scrapy.Spider):
         except NewswatchError as exc:
             yield from self._source_error(run, role, response.url, str(exc))
             return
+        except Exception as exc:  # a parser bug must not leave the run open: its state would never be saved
+            log.debug("source_internal_error url=%s", response.url, exc_info=True)
+            yield from self._source_error(run, role, response.url, f"internal error: {exc!r}")
+            return
         if role in ("feed", "discovered") and not isinstance(outcome, Discovered):
             run.remember.update(full_fetch(asked, _header(response, "ETag"),
                                            _header(response, "Last-Modified"), digest, run.started))
@@ -125,7 +129,7 @@ class FeedsSpider(scrapy.Spider):
                 yield self._source(run, url, "child")
         else:
             yield from self._follow(run, response.url, outcome.entries, outcome.kind)
-        if role != "child":
+        if role != "child" and not isinstance(outcome, Discovered):  # a page that only led to its feed: not yet
             self.crawler.stats.inc_value("newswatch/feeds/ok")
         yield from self._close(run)
 
@@ -160,11 +164,16 @@ class FeedsSpider(scrapy.Spider):
             return
         html = decode_html(response.body, _header(response, "Content-Type"))
         try:
-            yield article_from_page(feed, entry, html, response.url, _now())
-        except NewswatchError as exc:
+            article = article_from_page(feed, entry, html, response.url, _now())
+        except Exception as exc:
+            # Not only ExtractionError: whatever a page does to the extractors, the feed item stands in.
+            if not isinstance(exc, NewswatchError):
+                log.debug("article_internal_error url=%s", response.url, exc_info=True)
+                exc = f"internal error: {exc!r}"
             log.warning("article_fallback feed=%s url=%s reason=%s", feed.id, response.url, exc)
             self.crawler.stats.inc_value("newswatch/articles/from_feed")
-            yield article_from_entry(feed, entry, _now())
+            article = article_from_entry(feed, entry, _now())
+        yield article
 
     def article_failed(self, failure: Failure):
         run, entry = failure.request.cb_kwargs["run"], failure.request.cb_kwargs["entry"]
