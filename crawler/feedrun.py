@@ -23,6 +23,11 @@ from newswatch.models import Article, FeedEntry
 
 log = logging.getLogger(__name__)
 
+# An article page that failed for a reason that passes (a 5xx, a 404 before the page went live, a timeout, a
+# dropped connection) is stored from its feed item at once, and its page is tried again on this many later
+# polls of the feed while the feed still lists it (crawler.limits.is_transient).
+PAGE_RETRIES = 3
+
 
 @dataclass
 class FeedRun:
@@ -38,6 +43,19 @@ class FeedRun:
     dates: list[datetime] = field(default_factory=list)
     stamps: dict[str, str] = field(default_factory=dict)
     remember: dict = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)  # article id -> page retries left
+
+    def __post_init__(self) -> None:
+        self.retries = dict((self.prior or {}).get("page_retries", {}))
+
+    def page_done(self, article_id: str, stored_from_page: bool, transient: bool = False) -> None:
+        """Record how fetching an article's page ended: retries left are spent on a passing failure, and
+        forgotten on success or a lasting one (a refusal, a page without text)."""
+        left = self.retries.pop(article_id, PAGE_RETRIES + 1) - 1
+        if not stored_from_page and transient and left > 0:
+            self.retries[article_id] = left
+        elif not stored_from_page and transient:
+            log.info("page_retries_spent feed=%s article=%s", self.feed.id, article_id)
 
     def add(self, entries: list[FeedEntry], selection: Selection) -> None:
         """Count the entries of one polled source (a feed, or one child sitemap) and what was fetched."""
@@ -56,8 +74,10 @@ class FeedRun:
             items, stamps = int(prior.get("last_items", 0)), prior.get("entry_updates", {})
         else:
             items, stamps = self.items, self.stamps
+        retries = {i: left for i, left in self.retries.items() if i in stamps}  # only entries still listed
         return record_success(self.prior, name=self.feed.name, now=self.started, items=items,
-                              new_items=self.new_items, interval=interval, entry_updates=stamps, **self.remember)
+                              new_items=self.new_items, interval=interval, entry_updates=stamps,
+                              page_retries=retries, **self.remember)
 
 
 class FeedRuns:

@@ -69,3 +69,24 @@ def failure_reason(failure: Failure, *, max_body_bytes: int = 0, timeout: float 
     if response is not None:
         return f"HTTP {response.status}"
     return f"{type(exc).__name__}: {failure.getErrorMessage()}".strip()
+
+
+# HTTP statuses that say "not now" rather than "never": the page may appear (a feed often lists an article
+# a minute before its page is live), or the server may recover.
+_PASSING_STATUSES = frozenset({404, 408, 425, 429})
+
+
+def is_transient(failure: Failure, *, max_body_bytes: int = 0) -> bool:
+    """True when a failed request may well succeed later: a 5xx or a "not now" status, a timeout, a network
+    error. A refusal of the crawler's own (robots.txt, content type, size, redirects) or another 4xx is not."""
+    exc = failure.value
+    request = getattr(failure, "request", None)
+    if request is not None and (request.meta.get(REFUSAL_META) or
+                                (max_body_bytes and request.meta.get(BYTES_META, 0) > max_body_bytes)):
+        return False
+    response = getattr(exc, "response", None)
+    if response is not None:  # before the next test: Scrapy's HttpError is an IgnoreRequest
+        return response.status >= 500 or response.status in _PASSING_STATUSES
+    if isinstance(exc, (IgnoreRequest, StopDownload)):  # robots.txt, redirect limit, decompressed size
+        return False
+    return "max size" not in str(exc)  # Scrapy's size limit cancels the download with this message

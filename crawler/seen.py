@@ -20,13 +20,14 @@ class Selection:
 
 
 def select_entries(entries: Iterable[FeedEntry], known: Collection[str], stamps: dict[str, str],
-                   in_flight: Collection[str] = ()) -> Selection:
+                   in_flight: Collection[str] = (), retries: Collection[str] = ()) -> Selection:
     """Pick the entries of one poll that need their page fetched.
 
     ``known`` are the article ids already stored (the persisted seen set); ``stamps`` maps article id to the
     ``updated`` time (ISO 8601) the feed showed when the article was last fetched; ``in_flight`` are ids
-    another feed of this crawl is already fetching. An unseen entry is fetched; a seen one only when its
-    ``updated`` is later than its stamp. A seen entry without a stamp is stamped, not fetched: that is the
+    another feed of this crawl is already fetching; ``retries`` are ids whose page failed for a passing
+    reason (crawler.feedrun), stored meanwhile from their feed item. An unseen entry is fetched ("new"); a
+    seen one when its page is owed a retry ("retry") or its ``updated`` is later than its stamp. A seen entry without a stamp is stamped, not fetched: that is the
     first time this feed lists it, not an update. Returns the stamps of the entries listed now (entries
     that left the feed are forgotten, so the state stays the size of the feed). Counting entries new to the
     feed by its stamps, not by the store, keeps the count right after a crawl killed before its state was
@@ -44,6 +45,8 @@ def select_entries(entries: Iterable[FeedEntry], known: Collection[str], stamps:
             pass
         elif article not in known:
             fetch.append((entry, "new"))
+        elif article in retries:
+            fetch.append((entry, "retry"))
         elif stamp and old is not None and stamp > old:
             fetch.append((entry, "updated"))
         new_stamps[article] = stamp or old or ""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from crawler.feedrun import PAGE_RETRIES
 from newswatch.config import load_config
 from newswatch.store.sqlite import SqliteStore
 from tests.conftest import ROOT, newswatch, write_config
@@ -46,13 +47,19 @@ def test_crawl_stores_extracted_articles_and_feed_fallback(config_dir: Path, dem
 
 
 def test_recrawl_polls_only_due_feeds_and_asks_conditionally(config_dir: Path, demo_site: str):
-    """A feed just polled is not due; `--all` polls it anyway with If-Modified-Since, and the 304 fetches nothing."""
+    """A feed just polled is not due; `--all` polls it anyway, and once no page is owed a retry (the demo feed
+    lists one missing page), with If-Modified-Since: the 304 fetches nothing."""
     write_config(config_dir, feeds=[{"name": "Demo Wire", "url": f"{demo_site}/feed.xml"}])
     newswatch("crawl", config_dir=config_dir)
     state = _store(config_dir).get_feed_state("demo-wire")
     assert state["next_due"] > state["last_success"] and state["last_modified"]
+    assert list(state["page_retries"].values()) == [PAGE_RETRIES]  # the missing page
     again = newswatch("crawl", config_dir=config_dir)
     assert again.returncode == 0 and "crawl_planned feeds=1 due=0" in again.stderr
+    for _ in range(PAGE_RETRIES):
+        retry = newswatch("crawl", "--all", config_dir=config_dir)
+        assert "new=0 updated=0 retried=1" in retry.stderr and "feed_unchanged" not in retry.stderr
+    assert _store(config_dir).get_feed_state("demo-wire")["page_retries"] == {}
     forced = newswatch("crawl", "--all", config_dir=config_dir)
     assert forced.returncode == 0
     assert "feed_unchanged feed=demo-wire" in forced.stderr and "reason=HTTP 304" in forced.stderr

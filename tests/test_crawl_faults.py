@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from crawler.feedrun import PAGE_RETRIES
 from newswatch.config import load_config
 from newswatch.store.sqlite import SqliteStore
 from tests.conftest import DEMO_SITE, FIXTURES, newswatch, write_config
@@ -114,6 +115,26 @@ class FaultHandler(SimpleHTTPRequestHandler):
         self._send(b'<html><head><title>Mossoul</title><link rel="canonical" href="http://[oops/c.html"></head>'
                    b"<body><article><p>" + "L'armée irakienne a proclamé la reprise de Mossoul. ".encode() * 5
                    + b"</p></article></body></html>", "text/html; charset=utf-8")
+
+    def fault_late_feed(self):
+        # The same body every time, with a validator honoured: only a poll that skips validators and the
+        # body-hash shortcut can see that a page is owed a retry.
+        if self.headers.get("If-None-Match") == '"late-1"':
+            self._send(b"", "application/rss+xml", 304)
+            return
+        items = "".join(RSS_ITEM.format(title=t, link=link, text="Mossoul " + t) for t, link in [
+            ("Late", "/fault/late-page.html"), ("Gone", "/fault/gone-page.html"), ("Report", "/fault/report.pdf")])
+        self._send(_rss(items), "application/rss+xml", ETag='"late-1"')
+
+    def fault_late_page(self):
+        # Listed before it is live: 404 on the first request, the article afterwards.
+        if self.server.requests.count(self.path) == 1:
+            self.send_error(404, "Not Found")
+            return
+        self._send((FIXTURES / "articles" / "latin1_french.html").read_bytes(), "text/html; charset=iso-8859-1")
+
+    def fault_gone_page(self):
+        self.send_error(404, "Not Found")
 
 
 def build_site(folder: Path, now: datetime) -> Path:
@@ -244,13 +265,15 @@ def test_a_crawl_over_every_fault_stores_the_good_and_logs_each_bad_once(config_
     assert states["dupes"]["last_items"] == 4
     store.close()
 
-    # Next poll: validators (304) and the body hash (the server whose ETag always changes) say "unchanged".
+    # Next poll: validators (304) and the body hash (the server whose ETag always changes) say "unchanged",
+    # except for the demo feed, which owes its missing page a retry (the refused pages are not retried).
     before = len(requests)
     again = newswatch("crawl", "--all", config_dir=config_dir)
     assert again.returncode == 0 and "Traceback" not in again.stderr
-    assert _lines(again.stderr, "feed_unchanged feed=demo ")[0].endswith("reason=HTTP 304")
+    assert _lines(again.stderr, "feed_unchanged feed=wire ")[0].endswith("reason=HTTP 304")
     assert _lines(again.stderr, "feed_unchanged feed=etag-liar ")[0].endswith("reason=same body")
-    assert not [p for p in requests[before:] if p.endswith(".html")]  # no page fetched again
+    assert "new=0 updated=0 retried=1" in _lines(again.stderr, "feed_fetched feed=demo ")[0]
+    assert [p for p in requests[before:] if p.endswith(".html")] == ["/2017/11/03/raqqa-reconstruction.html"]
     store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
     assert store.count_articles() == len(expected)
     assert all(store.get_feed_state(f)["consecutive_failures"] == 2 for f in BAD_FEEDS)
@@ -278,4 +301,37 @@ def test_malformed_links_and_an_html5_home_page_lose_nothing_else(config_dir: Pa
     assert articles["/fault/bad-canonical.html"].language == "fr"
     state = store.get_feed_state("home")
     assert state["consecutive_failures"] == 0 and state["last_success"] and state["last_items"] == 2
+    store.close()
+
+
+def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_on_later_polls(config_dir: Path, fault_site):
+    """A page that answered 404 (listed before it went live) is stored from its feed item, then fetched again
+    at the next poll and stored from the page; one that stays 404 is tried on PAGE_RETRIES later polls, then
+    left; a refused page (content type) is not retried. Validators are not sent while retries are owed."""
+    base, requests = fault_site
+    write_config(config_dir, feeds=[{"name": "late", "url": base + "/fault/late-feed.xml"}],
+                 settings={"crawler": {"store_flush_seconds": 0.2}})
+    db = load_config(config_dir).path("var/newswatch.db")
+    logs = []
+    for _ in range(PAGE_RETRIES + 2):
+        result = newswatch("crawl", "--all", config_dir=config_dir)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        logs.append(result.stderr)
+        if len(logs) == 1:
+            store = SqliteStore(db)
+            first = {a.url.removeprefix(base): a.source for a in store.articles_after(None, limit=10)[0]}
+            store.close()
+            assert first == {"/fault/late-page.html": "feed", "/fault/gone-page.html": "feed",
+                             "/fault/report.pdf": "feed"}
+    assert requests.count("/fault/late-page.html") == 2
+    assert requests.count("/fault/gone-page.html") == 1 + PAGE_RETRIES
+    assert requests.count("/fault/report.pdf") == 1
+    assert "retried=2" in _lines(logs[1], "feed_fetched feed=late ")[0]
+    assert len(_lines(logs[PAGE_RETRIES], "page_retries_spent feed=late ")) == 1
+    assert _lines(logs[-1], "feed_unchanged feed=late ")[0].endswith("reason=HTTP 304")
+    store = SqliteStore(db)
+    final = {a.url.removeprefix(base): a for a in store.articles_after(None, limit=10)[0]}
+    assert final["/fault/late-page.html"].source == "page" and final["/fault/late-page.html"].language == "fr"
+    assert final["/fault/gone-page.html"].source == "feed" and store.count_articles() == 3
+    assert store.get_feed_state("late")["page_retries"] == {}
     store.close()

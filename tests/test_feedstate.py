@@ -6,9 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request, Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
 
 from crawler.articles import entry_article_id
-from crawler.feedrun import FeedRun, FeedRuns
+from crawler.feedrun import PAGE_RETRIES, FeedRun, FeedRuns
 from crawler.feedstate import (
     UNHEALTHY_AFTER,
     body_digest,
@@ -17,7 +21,7 @@ from crawler.feedstate import (
     record_failure,
     record_success,
 )
-from crawler.limits import content_refusal
+from crawler.limits import content_refusal, is_transient
 from crawler.schedule import MAX_INTERVAL, MIN_INTERVAL, due_feeds, failure_backoff, is_due, poll_interval
 from crawler.seen import select_entries
 from crawler.source import Children, Discovered, Entries, read_source
@@ -126,6 +130,45 @@ def test_a_feed_run_is_saved_only_when_its_last_article_is_stored():
     assert state["items_seen"] == 2 and state["last_items"] == 2 and state["interval_minutes"] == 30.0
     assert set(state["entry_updates"]) == {entry_article_id(e) for e in entries}
 
+
+def test_a_page_owed_a_retry_is_fetched_again_until_its_retries_are_spent():
+    """A page that failed for a passing reason gets PAGE_RETRIES more polls while its feed lists it; success
+    or a lasting failure ends that; an entry that left the feed is forgotten."""
+    feed, entries = Feed(name="Wire", url="https://w/rss"), [_entry(1), _entry(2)]
+    ids = [entry_article_id(e) for e in entries]
+    run = FeedRun(feed, None, NOW)
+    run.page_done(ids[0], stored_from_page=False, transient=True)
+    run.page_done(ids[1], stored_from_page=False, transient=False)  # refused: never owed a retry
+    assert run.retries == {ids[0]: PAGE_RETRIES}
+    chosen = select_entries(entries, known=set(ids), stamps={i: "" for i in ids}, retries=run.retries)
+    assert [(e.guid, why) for e, why in chosen.fetch] == [("1", "retry")]
+    for left in range(PAGE_RETRIES - 1, 0, -1):
+        run.page_done(ids[0], stored_from_page=False, transient=True)
+        assert run.retries == {ids[0]: left}
+    run.page_done(ids[0], stored_from_page=False, transient=True)
+    assert run.retries == {}
+    later = FeedRun(feed, {"page_retries": {ids[0]: 2, ids[1]: 1}}, NOW)
+    later.page_done(ids[0], stored_from_page=True)
+    later.stamps = {ids[1]: ""}
+    assert later.state()["page_retries"] == {ids[1]: 1}
+    later.stamps = {}
+    assert later.state()["page_retries"] == {}  # no longer in the feed
+
+
+@pytest.mark.parametrize(("status", "passing"), [(404, True), (429, True), (500, True), (503, True),
+                                                 (403, False), (410, False), (400, False)])
+def test_http_failures_that_may_pass(status: int, passing: bool):
+    """5xx and "not now" statuses may pass; other 4xx, and the crawler's own refusals, do not."""
+    request = Request("https://w/a.html")
+    failure = Failure(HttpError(Response(request.url, status=status, request=request), "x"))
+    failure.request = request
+    assert is_transient(failure) is passing
+    refused = Failure(IgnoreRequest("Forbidden by robots.txt"))
+    refused.request = request
+    assert not is_transient(refused)
+    timeout = Failure(TimeoutError("took longer than 20 s"))
+    timeout.request = request
+    assert is_transient(timeout)
 
 @pytest.mark.parametrize(("content_type", "role", "refused"), [
     ("text/html; charset=utf-8", "article", False), ("application/xhtml+xml", "article", False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import scrapy
@@ -15,7 +16,7 @@ from crawler.charset import decode_html
 from crawler.context import crawl_context
 from crawler.feedrun import FeedRun
 from crawler.feedstate import body_digest, conditional_headers, full_fetch, record_failure
-from crawler.limits import BYTES_META, REFUSAL_META, content_refusal, failure_reason
+from crawler.limits import BYTES_META, REFUSAL_META, content_refusal, failure_reason, is_transient
 from crawler.schedule import due_feeds
 from crawler.scrapy_settings import apply_config
 from crawler.seen import select_entries
@@ -74,7 +75,8 @@ class FeedsSpider(scrapy.Spider):
             yield self._source(run, resolved or feed.url, "feed")
 
     def _source(self, run: FeedRun, url: str, role: str) -> scrapy.Request:
-        headers = conditional_headers(run.prior, url, run.started) if role == "feed" else {}
+        # Pages owed a retry are listed in the body: a 304 would not show them, so no validators then.
+        headers = conditional_headers(run.prior, url, run.started) if role == "feed" and not run.retries else {}
         return scrapy.Request(url, callback=self.parse_source, errback=self.source_failed, headers=headers,
                               cb_kwargs={"run": run, "role": role}, dont_filter=True,
                               meta={ROLE: role, "feed_id": run.feed.id, "handle_httpstatus_list": [304]})
@@ -94,7 +96,7 @@ class FeedsSpider(scrapy.Spider):
         feed, prior = run.feed, run.prior or {}
         digest = body_digest(response.body)
         asked = response.meta.get("redirect_urls", [response.request.url])[0]  # the URL before redirects
-        if role == "feed" and (response.status == 304 or (prior.get("kind") != "sitemapindex" and (
+        if role == "feed" and (response.status == 304 or (prior.get("kind") != "sitemapindex" and not run.retries and (
                 prior.get("body_sha1") == digest and prior.get("validated_url") == asked))):
             run.unchanged = True
             log.info("feed_unchanged feed=%s url=%s reason=%s", feed.id, response.url,
@@ -136,11 +138,12 @@ class FeedsSpider(scrapy.Spider):
     def _follow(self, run: FeedRun, url: str, entries: list[FeedEntry], kind: str):
         store = crawl_context(self.crawler).store
         known = store.known_ids(entry_article_id(e) for e in entries)
-        selection = select_entries(entries, known, (run.prior or {}).get("entry_updates", {}), self.in_flight)
+        selection = select_entries(entries, known, (run.prior or {}).get("entry_updates", {}), self.in_flight,
+                                   run.retries)
         run.add(entries, selection)
-        updated = sum(1 for _, why in selection.fetch if why == "updated")
-        log.info("feed_fetched feed=%s url=%s kind=%s items=%d new=%d updated=%d", run.feed.id, url, kind,
-                 len(entries), len(selection.fetch) - updated, updated)
+        why = Counter(reason for _, reason in selection.fetch)
+        log.info("feed_fetched feed=%s url=%s kind=%s items=%d new=%d updated=%d retried=%d", run.feed.id, url,
+                 kind, len(entries), why["new"], why["updated"], why["retry"])
         for entry, why in selection.fetch:
             self.in_flight.add(entry_article_id(entry))
             yield scrapy.Request(entry.link, callback=self.parse_article, errback=self.article_failed,
@@ -160,6 +163,7 @@ class FeedsSpider(scrapy.Spider):
         if not isinstance(response, scrapy.http.TextResponse):
             log.warning("article_fallback feed=%s url=%s reason=not an HTML page", feed.id, response.url)
             self.crawler.stats.inc_value("newswatch/articles/from_feed")
+            run.page_done(entry_article_id(entry), stored_from_page=False)
             yield article_from_entry(feed, entry, _now())
             return
         html = decode_html(response.body, _header(response, "Content-Type"))
@@ -173,12 +177,15 @@ class FeedsSpider(scrapy.Spider):
             log.warning("article_fallback feed=%s url=%s reason=%s", feed.id, response.url, exc)
             self.crawler.stats.inc_value("newswatch/articles/from_feed")
             article = article_from_entry(feed, entry, _now())
+        run.page_done(article.id, stored_from_page=article.source == "page")
         yield article
 
     def article_failed(self, failure: Failure):
         run, entry = failure.request.cb_kwargs["run"], failure.request.cb_kwargs["entry"]
         log.warning("article_fallback feed=%s url=%s reason=%s", run.feed.id, entry.link, self._reason(failure))
         self.crawler.stats.inc_value("newswatch/articles/from_feed")
+        transient = is_transient(failure, max_body_bytes=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        run.page_done(entry_article_id(entry), stored_from_page=False, transient=transient)
         yield article_from_entry(run.feed, entry, _now())
 
     def source_failed(self, failure: Failure):
