@@ -74,11 +74,12 @@ def is_due(state: dict | None, now: datetime, slack: timedelta = timedelta(0)) -
 
 def due_feeds(feeds: Iterable, states: dict[str, dict], now: datetime, *, only: str | None = None,
               everything: bool = False, slack: timedelta = timedelta(0)) -> list:
-    """The enabled feeds a crawl starting at ``now`` polls: ``only`` that one (due or not), every one with
-    ``everything``, else those due (``is_due``). ``feeds`` are config Feed objects, ``states`` by feed id."""
-    enabled = [f for f in feeds if f.enabled]
+    """The feeds a crawl starting at ``now`` polls: ``only`` that one (due or not, and even when disabled: it
+    was asked for by name, e.g. to try a feed before enabling it), every enabled one with ``everything``,
+    else the enabled ones due (``is_due``). ``feeds`` are config Feed objects, ``states`` by feed id."""
     if only is not None:
-        return [f for f in enabled if f.id == only]
+        return [f for f in feeds if f.id == only]
+    enabled = [f for f in feeds if f.enabled]
     if everything:
         return enabled
     return [f for f in enabled if is_due(states.get(f.id), now, slack)]

@@ -58,7 +58,7 @@ def check_config(ctx: _Context) -> None:
 
 
 @cli.command()
-@click.option("--feed", help="Crawl only the feed with this id, due or not.")
+@click.option("--feed", help="Crawl only the feed with this id, due or not, even if disabled.")
 @click.option("--all", "all_feeds", is_flag=True, help="Crawl every enabled feed, due or not.")
 @pass_context
 def crawl(ctx: _Context, feed: str | None, all_feeds: bool) -> None:

@@ -74,7 +74,8 @@ def test_failures_back_off_exponentially_and_mark_the_feed_unhealthy():
 
 
 def test_due_feeds_respects_next_due_slack_enabled_all_and_one():
-    """A crawl polls due (or never polled) enabled feeds; --all every enabled one; --feed only that one."""
+    """A crawl polls due (or never polled) enabled feeds; --all every enabled one; --feed only that one,
+    even disabled."""
     feeds = [Feed(name="A", url="https://a/"), Feed(name="B", url="https://b/"), Feed(name="C", url="https://c/"),
              Feed(name="D", url="https://d/", enabled=False)]
     states = {"a": {"next_due": (NOW + timedelta(hours=1)).isoformat()},
@@ -84,6 +85,7 @@ def test_due_feeds_respects_next_due_slack_enabled_all_and_one():
     assert ids(due_feeds(feeds, states, NOW, slack=timedelta(minutes=7.5))) == ["b", "c"]
     assert ids(due_feeds(feeds, states, NOW, everything=True)) == ["a", "b", "c"]
     assert ids(due_feeds(feeds, states, NOW, only="a")) == ["a"]
+    assert ids(due_feeds(feeds, states, NOW, only="d")) == ["d"]  # disabled, but asked for by name
     assert is_due(None, NOW) and not is_due(states["a"], NOW)
 
 
