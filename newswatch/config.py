@@ -54,9 +54,26 @@ class Feed(_Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        scheme, sep, rest = value.strip().partition("://")
+        if not sep or scheme.lower() not in ("http", "https"):
             raise ValueError("must start with http:// or https://")
-        return value
+        return f"{scheme.lower()}://{rest}"
+
+    # The language is the fallback of every article's detected language, and both appear in digests: a
+    # name ("Arabic") would pass silently into every article it is used for.
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{2}", value.strip()):
+            raise ValueError("must be a two-letter ISO 639-1 code, such as ar, en or fr")
+        return value.strip().lower() if value is not None else None
+
+    @field_validator("country")
+    @classmethod
+    def _country_code(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{2}", value.strip()):
+            raise ValueError("must be a two-letter ISO 3166-1 code, such as SY, IQ or FR")
+        return value.strip().upper() if value is not None else None
 
     def model_post_init(self, _context: object) -> None:
         if not self.id:

@@ -106,3 +106,20 @@ def test_feed_ids_are_ascii_slugs_of_the_name():
     arabic_only = Feed(name="الجزيرة نت", url="https://x.example/rss").id
     assert arabic_only.startswith("feed-") and arabic_only.isascii()
     assert Feed(name="X", url="https://x.example/rss", id="custom").id == "custom"
+
+
+def test_feed_language_and_country_are_codes(config_dir: Path):
+    """A language or country written as a name is refused with the form expected; codes are normalised
+    (AR -> ar, sy -> SY), and so is the case of the URL's scheme."""
+    from newswatch.config import Feed
+
+    feed = Feed(name="X", url="HTTPS://x.example/rss", language="AR", country="sy")
+    assert (feed.url, feed.language, feed.country) == ("https://x.example/rss", "ar", "SY")
+    write_config(config_dir, feeds=[{"name": "A", "url": "https://a.example/rss", "language": "Arabic",
+                                     "country": "Syria"}])
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir)
+    assert str(error.value).splitlines() == [
+        f"{config_dir / 'feeds.yaml'}: feeds[0].language: Value error, must be a two-letter ISO 639-1 code, such as ar, en or fr",
+        f"{config_dir / 'feeds.yaml'}: feeds[0].country: Value error, must be a two-letter ISO 3166-1 code, such as SY, IQ or FR",
+    ]
