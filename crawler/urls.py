@@ -50,6 +50,8 @@ TRACKING_PARAMS = frozenset(
 )
 _TRACKING_PREFIXES = tuple(p for p in TRACKING_PARAMS if p.endswith("_"))
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Host prefixes of a site's own desktop, mobile and AMP editions: a canonical link across them stays on site.
+_SAME_SITE_PREFIXES = frozenset({"www", "m", "mobile", "amp"})
 _PATH_SESSION = re.compile(r";jsessionid=[^/?#;]*", re.IGNORECASE)  # Java servlets' ".../a.html;jsessionid=..."
 
 
@@ -118,14 +120,15 @@ def _site(url: str) -> str:
         host = (urlsplit(url).hostname or "").lower()
     except ValueError:  # a malformed host is no site
         return ""
-    return host[4:] if host.startswith("www.") else host
+    first, dot, rest = host.partition(".")
+    return rest if dot and first in _SAME_SITE_PREFIXES and "." in rest else host
 
 
 def preferred_url(declared: str | None, fetched: str) -> str:
     """The canonical URL to store for a page fetched from ``fetched`` that declares ``declared`` as its
     ``<link rel="canonical">``: the declared one when plausible, else the fetched one (both canonicalised).
 
-    Plausible means on the same site (``www.`` aside) and not the site's home page: some sites point every
+    Plausible means on the same site (``www.``, ``m.``, ``mobile.``, ``amp.`` aside) and not the site's home page: some sites point every
     article's canonical link at their home page or at another domain, which would merge distinct articles.
     """
     if declared:

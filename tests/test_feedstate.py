@@ -209,3 +209,7 @@ def test_preferred_url_trusts_a_plausible_canonical_link_only():
     assert preferred_url("https://site.example/", fetched) == "https://www.site.example/news/1.html"
     assert preferred_url("https://other.example/news/1", fetched) == "https://www.site.example/news/1.html"
     assert preferred_url(None, fetched) == "https://www.site.example/news/1.html"
+    mobile = "https://m.site.example/news/1.html"  # the mobile and AMP editions point at the desktop page
+    assert preferred_url("https://www.site.example/news/story-1", mobile) == "https://www.site.example/news/story-1"
+    assert preferred_url("https://site.example/news/1", "https://amp.site.example/1") == "https://site.example/news/1"
+    assert preferred_url("https://example/news/1", "https://m.example/1") == "https://m.example/1"  # no site left
