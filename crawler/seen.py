@@ -27,8 +27,9 @@ def select_entries(entries: Iterable[FeedEntry], known: Collection[str], stamps:
     ``updated`` time (ISO 8601) the feed showed when the article was last fetched; ``in_flight`` are ids
     another feed of this crawl is already fetching; ``retries`` are ids whose page failed for a passing
     reason (crawler.feedrun), stored meanwhile from their feed item. An unseen entry is fetched ("new"); a
-    seen one when its page is owed a retry ("retry") or its ``updated`` is later than its stamp. A seen entry without a stamp is stamped, not fetched: that is the
-    first time this feed lists it, not an update. Returns the stamps of the entries listed now (entries
+    seen one when its page is owed a retry ("retry") or its ``updated`` is later than its stamp ("updated").
+    A seen entry without a stamp is stamped, not fetched: that is the first time this feed lists it, not an
+    update. Returns the stamps of the entries listed now (entries
     that left the feed are forgotten, so the state stays the size of the feed). Counting entries new to the
     feed by its stamps, not by the store, keeps the count right after a crawl killed before its state was
     saved: the articles it stored are known, yet still new to the feed's saved state.

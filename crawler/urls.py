@@ -128,8 +128,9 @@ def preferred_url(declared: str | None, fetched: str) -> str:
     """The canonical URL to store for a page fetched from ``fetched`` that declares ``declared`` as its
     ``<link rel="canonical">``: the declared one when plausible, else the fetched one (both canonicalised).
 
-    Plausible means on the same site (``www.``, ``m.``, ``mobile.``, ``amp.`` aside) and not the site's home page: some sites point every
-    article's canonical link at their home page or at another domain, which would merge distinct articles.
+    Plausible means on the same site (``www.``, ``m.``, ``mobile.``, ``amp.`` aside) and not the site's home
+    page: some sites point every article's canonical link at their home page or at another domain, which
+    would merge distinct articles.
     """
     if declared:
         candidate = canonical_url(declared)

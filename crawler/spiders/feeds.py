@@ -96,8 +96,9 @@ class FeedsSpider(scrapy.Spider):
         feed, prior = run.feed, run.prior or {}
         digest = body_digest(response.body)
         asked = response.meta.get("redirect_urls", [response.request.url])[0]  # the URL before redirects
-        if role == "feed" and (response.status == 304 or (prior.get("kind") != "sitemapindex" and not run.retries and (
-                prior.get("body_sha1") == digest and prior.get("validated_url") == asked))):
+        same_body = prior.get("body_sha1") == digest and prior.get("validated_url") == asked
+        if role == "feed" and (response.status == 304 or (
+                same_body and prior.get("kind") != "sitemapindex" and not run.retries)):
             run.unchanged = True
             log.info("feed_unchanged feed=%s url=%s reason=%s", feed.id, response.url,
                      "HTTP 304" if response.status == 304 else "same body")
