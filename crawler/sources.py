@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -16,82 +17,163 @@ import yaml
 from lxml import etree
 
 from crawler.feeds import _SAFE_XML
+from crawler.feedstate import UNHEALTHY_AFTER
 from crawler.language import normalise_lang_tag
 from crawler.schedule import next_due
-from crawler.source import Children, Discovered, read_source
+from crawler.source import Children, Discovered, Entries, read_source
+from newswatch.config import CrawlerSettings
 from newswatch.errors import FeedError
-from newswatch.fetch import fetch_url
+from newswatch.fetch import Fetched, fetch_url
 
-def find_feed(url: str, user_agent: str, now: datetime, timeout: float = 20) -> dict:
+# The namespace of the attributes `feeds export` adds to OPML outlines (id, kind, country, enabled).
+OPML_NAMESPACE = "https://github.com/newswatch/newswatch/opml"
+
+
+@dataclass(frozen=True)
+class FoundFeed:
+    """What `feeds add` found: the feeds.yaml entry, and every URL met on the way (typed, redirected to,
+    discovered): if any of them is configured already, so is this feed."""
+
+    entry: dict
+    urls: tuple[str, ...]
+
+
+def _read(fetched: Fetched, label: str, now: datetime, discover: bool = True) -> Entries | Children | Discovered:
+    try:
+        return read_source(fetched.body, fetched.url, "auto", now, content_type=fetched.content_type,
+                           discover=discover)
+    except FeedError as exc:
+        raise FeedError(f"{label}: {exc}") from None
+
+
+def _fetch(url: str, crawler: CrawlerSettings) -> Fetched:
+    return fetch_url(url, crawler.user_agent, crawler.download_timeout, max_bytes=crawler.max_body_bytes,
+                     max_redirects=crawler.max_redirects)
+
+
+def find_feed(url: str, now: datetime, crawler: CrawlerSettings) -> FoundFeed:
     """The feed a URL stands for, as a feeds.yaml entry (name, url, kind, language when the feed says).
 
     ``url`` may be a feed, a sitemap (index) or a page that advertises its feed; the feed found is fetched
-    and parsed, so a feed that does not work is refused here. Raises FeedError with the reason.
+    (as the crawler would: its User-Agent and limits) and parsed, so a feed that does not work is refused
+    here. The entry's URL is where permanent redirects lead. Raises FeedError naming the URL that failed.
     """
-    body, final, content_type = fetch_url(url, user_agent, timeout)
-    outcome = read_source(body, final, "auto", now, content_type=content_type)
+    fetched = _fetch(url, crawler)
+    urls = [url, fetched.url]
+    outcome = _read(fetched, url, now)
     if isinstance(outcome, Discovered):
-        url = outcome.url
-        body, final, content_type = fetch_url(url, user_agent, timeout)
-        outcome = read_source(body, final, "auto", now, content_type=content_type, discover=False)
+        page, url = url, outcome.url
+        fetched = _fetch(url, crawler)
+        urls += [url, fetched.url]
+        outcome = _read(fetched, f"{url} (the feed {page} advertises)", now, discover=False)
+    url = fetched.permanent_url
+    host = urlsplit(url).hostname or url
     if isinstance(outcome, Children) or outcome.kind == "sitemap":
-        return {"name": urlsplit(url).hostname or url, "url": url, "kind": "sitemap"}
-    head = feedparser.parse(io.BytesIO(body)).feed
-    entry = {"name": " ".join((head.get("title") or urlsplit(url).hostname or url).split()), "url": url,
+        return FoundFeed({"name": host, "url": url, "kind": "sitemap"}, tuple(urls))
+    head = feedparser.parse(io.BytesIO(fetched.body)).feed
+    # A blank title names nothing: the host does.
+    entry = {"name": " ".join((head.get("title") or "").split()) or host, "url": url,
              "kind": "atom" if outcome.kind == "atom" else "rss"}
     language = normalise_lang_tag(head.get("language"))
     if language:
         entry["language"] = language
-    return entry
+    return FoundFeed(entry, tuple(urls))
 
 
-def parse_opml(body: bytes) -> list[dict]:
-    """The feeds of an OPML file (every ``<outline xmlUrl=...>``, nested or not) as feeds.yaml entries."""
+@dataclass(frozen=True)
+class Opml:
+    """The feeds of an OPML file, and one line per outline that names no feed (not counting folders)."""
+
+    feeds: list[dict]
+    skipped: list[str]
+
+
+def _web_url(value: str) -> str | None:
+    """``value`` as an http(s) URL with a lower-case scheme, or None if it is not one."""
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme.lower() + value.strip()[len(parts.scheme):]
+
+
+def parse_opml(body: bytes, source: str = "OPML") -> Opml:
+    """The feeds of an OPML file (every ``<outline xmlUrl=...>``, nested or not) as feeds.yaml entries.
+
+    Attribute names are matched whatever their case (``xmlurl``); the ``newswatch:`` attributes of
+    `feeds export` (id, kind, country, enabled) are read back when present. ``source`` names the file in
+    errors and skip reasons.
+    """
     try:
         root = etree.fromstring(body, etree.XMLParser(**_SAFE_XML))
     except etree.XMLSyntaxError as exc:
-        raise FeedError(f"not OPML: {exc}") from None
+        raise FeedError(f"{source}: not OPML ({exc.msg})") from None
     if root is None or etree.QName(root).localname != "opml":
-        raise FeedError("not OPML: no <opml> root element")
-    feeds = []
-    for outline in root.iter("outline"):
-        url = (outline.get("xmlUrl") or "").strip()
-        if not url.startswith(("http://", "https://")):
+        raise FeedError(f"{source}: not OPML: no <opml> root element")
+    feeds, skipped = [], []
+    for outline in root.iter("{*}outline"):
+        attributes = {k.lower(): v for k, v in outline.attrib.items() if not k.startswith("{")}
+        given = attributes.get("xmlurl")
+        url = _web_url(given or "")
+        title = " ".join((attributes.get("title") or attributes.get("text") or "").split())
+        if url is None:
+            if given is not None or not len(outline):  # a folder of outlines is no feed and not skipped
+                reason = f"xmlUrl {given.strip()!r} is not an http(s) URL" if given else "no xmlUrl"
+                skipped.append(f"{source}:{outline.sourceline}: {title or '(untitled outline)'}: {reason}")
             continue
-        name = " ".join((outline.get("title") or outline.get("text") or urlsplit(url).hostname or url).split())
-        entry = {"name": name, "url": url}
-        language = normalise_lang_tag(outline.get("language"))
+        entry = {"name": title or urlsplit(url).hostname, "url": url}
+        language = normalise_lang_tag(attributes.get("language"))
         if language:
             entry["language"] = language
+        for key in ("id", "kind", "country", "enabled"):
+            value = outline.get(f"{{{OPML_NAMESPACE}}}{key}")
+            if value is not None:
+                entry[key] = value.strip()
         feeds.append(entry)
-    return feeds
+    return Opml(feeds, skipped)
 
 
 def to_opml(feeds, now: datetime) -> str:
-    """An OPML 2.0 document listing ``feeds`` (config Feed objects), for other feed readers."""
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<opml version="2.0">', "  <head>",
+    """An OPML 2.0 document listing ``feeds`` (config Feed objects), for other feed readers.
+
+    What OPML has no attribute for (id, kind, country, enabled) goes in ``newswatch:`` attributes, which
+    other readers ignore, so that `feeds import` gives back the same feeds under the same ids (the crawl
+    state is keyed by id). A sitemap is ``type="sitemap"``: readers that subscribe to ``type="rss"``
+    outlines skip it rather than fail on it.
+    """
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             f'<opml version="2.0" xmlns:newswatch={quoteattr(OPML_NAMESPACE)}>', "  <head>",
              "    <title>newswatch feeds</title>", f"    <dateCreated>{format_datetime(now)}</dateCreated>",
              "  </head>", "  <body>"]
     for feed in feeds:
-        attributes = {"type": "rss", "text": feed.name, "title": feed.name, "xmlUrl": feed.url}
+        attributes = {"type": "sitemap" if feed.kind == "sitemap" else "rss", "text": feed.name,
+                      "title": feed.name, "xmlUrl": feed.url}
         if feed.language:
             attributes["language"] = feed.language
+        attributes.update({"newswatch:id": feed.id, "newswatch:kind": feed.kind})
+        if feed.country:
+            attributes["newswatch:country"] = feed.country
+        attributes["newswatch:enabled"] = "true" if feed.enabled else "false"
         lines.append("    <outline " + " ".join(f"{k}={quoteattr(v)}" for k, v in attributes.items()) + "/>")
     return "\n".join(lines + ["  </body>", "</opml>"]) + "\n"
 
 
-def append_feeds(path: Path, entries: list[dict]) -> None:
+def append_feeds(path: Path, entries: list[dict]) -> bool:
     """Append ``entries`` to the ``feeds:`` list of the YAML file ``path``, keeping its comments and layout.
 
     The file is read back and must list exactly the old feeds plus these; otherwise (an unusual layout) it
-    is rewritten as plain YAML, comments lost, rather than left wrong.
+    is rewritten as plain YAML, comments lost, rather than left wrong. Returns False when it was rewritten.
     """
     text = path.read_text(encoding="utf-8")
     before = (yaml.safe_load(text) or {}).get("feeds") or []
-    found = re.search(r"^([ \t]*)- name:", text, re.MULTILINE)
+    # New items take the indentation of the list's first item, whatever key that item starts with.
+    found = re.search(r"^feeds:[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\n)*([ \t]*)- ", text, re.MULTILINE)
     indent = found.group(1) if found else "  "
     if not before:
-        text = re.sub(r"^feeds:.*$", "feeds:", text, count=1, flags=re.MULTILINE) if "feeds:" in text else text + "feeds:"
+        text = (re.sub(r"^feeds:.*$", "feeds:", text, count=1, flags=re.MULTILINE) if "feeds:" in text
+                else text + "feeds:")
     block = "".join(
         f"{indent}- " + f"\n{indent}  ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in e.items()) + "\n"
         for e in entries
@@ -101,9 +183,11 @@ def append_feeds(path: Path, entries: list[dict]) -> None:
         after = (yaml.safe_load(updated) or {}).get("feeds")
     except yaml.YAMLError:
         after = None
-    if after != before + entries:
+    kept = after == before + entries
+    if not kept:
         updated = yaml.safe_dump({"feeds": before + entries}, allow_unicode=True, sort_keys=False)
     path.write_text(updated, encoding="utf-8")
+    return kept
 
 
 def status_rows(feeds, states: dict[str, dict], now: datetime) -> list[dict]:
@@ -112,17 +196,21 @@ def status_rows(feeds, states: dict[str, dict], now: datetime) -> list[dict]:
     for feed in feeds:
         state = states.get(feed.id) or {}
         due = next_due(state)
+        failures = int(state.get("consecutive_failures", 0))
         if not feed.enabled:
             health = "disabled"
         elif not state:
             health = "never polled"
+        elif not state.get("healthy", True) or failures >= UNHEALTHY_AFTER:
+            health = "UNHEALTHY"
         else:
-            health = "ok" if state.get("healthy", True) else "UNHEALTHY"
+            # Failing but not yet for UNHEALTHY_AFTER polls in a row (a new feed may never have worked).
+            health = "failing" if failures else "ok"
         rows.append({
             "id": feed.id, "name": feed.name, "health": health,
             "last_success": state.get("last_success"), "last_error": state.get("last_error"),
             "last_error_at": state.get("last_error_at"),
-            "consecutive_failures": int(state.get("consecutive_failures", 0)),
+            "consecutive_failures": failures, "unhealthy_after": UNHEALTHY_AFTER,
             "items_seen": int(state.get("items_seen", 0)),
             "next_due": due.isoformat() if due else None,
             "due_now": feed.enabled and (due is None or due <= now),

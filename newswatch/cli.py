@@ -134,12 +134,17 @@ def extract(as_json: bool, files: tuple[Path, ...]) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, required=True, help="Print a JSON array of the items.")
 @click.argument("source")
-def feed(as_json: bool, source: str) -> None:
-    """Parse a feed file or URL and print its items."""
+@pass_context
+def feed(ctx: _Context, as_json: bool, source: str) -> None:
+    """Parse a feed file or URL and print its items (a URL is fetched with the crawler's User-Agent and
+    limits: those of --config when given, else the defaults)."""
     from crawler.feeds import feed_to_json, parse_feed
+    from newswatch.config import CrawlerSettings
     from newswatch.fetch import fetch_bytes
 
-    body, url = fetch_bytes(source)
+    crawler = ctx.config.settings.crawler if ctx.config_dir is not None else CrawlerSettings()
+    body, url = fetch_bytes(source, crawler.download_timeout, user_agent=crawler.user_agent,
+                            max_bytes=crawler.max_body_bytes)
     click.echo(json.dumps(feed_to_json(parse_feed(body, url)), ensure_ascii=False, indent=2))
 
 

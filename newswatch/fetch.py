@@ -2,41 +2,116 @@
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
+from newswatch.config import CrawlerSettings
 from newswatch.errors import FeedError
 
-USER_AGENT = "newswatch/0.1 (+https://github.com/newswatch)"
-MAX_BYTES = 10_000_000
+# The crawler's own defaults, for commands that run without a config folder (`newswatch feed`).
+_DEFAULTS = CrawlerSettings()
+USER_AGENT = _DEFAULTS.user_agent
+MAX_BYTES = _DEFAULTS.max_body_bytes
+MAX_REDIRECTS = _DEFAULTS.max_redirects
+_PERMANENT = (301, 308)
 
 
-def fetch_bytes(source: str, timeout: float = 20) -> tuple[bytes, str]:
+class Fetched(NamedTuple):
+    body: bytes
+    url: str  # after redirects
+    content_type: str | None
+    permanent_url: str  # the URL asked for, or where permanent (301/308) redirects say it now lives
+
+
+def fetch_bytes(source: str, timeout: float = 20, *, user_agent: str = USER_AGENT,
+                max_bytes: int = MAX_BYTES) -> tuple[bytes, str]:
     """The body of a local file or URL and the URL to resolve relative links against.
 
     Raises FeedError with one line saying why (missing file, HTTP status, network error).
     """
-    if not source.startswith(("http://", "https://")):
+    if not source.strip().lower().startswith(("http://", "https://")):
         path = Path(source)
         try:
             return path.read_bytes(), path.resolve().as_uri()
         except OSError as exc:
             raise FeedError(f"{source}: cannot read ({exc.strerror})") from None
-    body, final_url, _ = fetch_url(source, USER_AGENT, timeout)
-    return body, final_url
+    fetched = fetch_url(source, user_agent, timeout, max_bytes=max_bytes)
+    return fetched.body, fetched.url
 
 
-def fetch_url(url: str, user_agent: str, timeout: float = 20) -> tuple[bytes, str, str | None]:
-    """GET ``url``: (body, final URL after redirects, Content-Type). Raises FeedError with one line saying why not."""
-    request = urllib.request.Request(url, headers={"User-Agent": user_agent})
+class _TooManyRedirects(Exception):
+    pass
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows at most ``limit`` redirects, noting each hop (status, target)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.hops: list[tuple[int, str]] = []
+        # urllib's own loop check would answer first, in three lines: let the limit above decide.
+        self.max_repeats = self.max_redirections = limit + 1
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if len(self.hops) >= self.limit:
+            raise _TooManyRedirects
+        self.hops.append((code, newurl))
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _decoded(body: bytes, encoding: str | None, url: str, max_bytes: int) -> bytes:
+    """The body without its Content-Encoding (urllib leaves gzip to the caller), at most ``max_bytes``."""
+    encoding = (encoding or "").strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return body
+    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: a gzip or zlib header, detected
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read(MAX_BYTES + 1)
-            if len(body) > MAX_BYTES:
-                raise FeedError(f"{url}: larger than {MAX_BYTES} bytes")
-            return body, response.geturl(), response.headers.get("Content-Type")
+        plain = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise FeedError(f"{url}: cannot decompress the {encoding} body ({exc})") from None
+    if len(plain) > max_bytes:
+        raise FeedError(f"{url}: body larger than {max_bytes} bytes once decompressed (compression bomb?)")
+    return plain
+
+
+def fetch_url(url: str, user_agent: str = USER_AGENT, timeout: float = 20, *, max_bytes: int = MAX_BYTES,
+              max_redirects: int = MAX_REDIRECTS) -> Fetched:
+    """GET ``url`` (http or https only). Raises FeedError with one line naming the URL and saying why not."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise FeedError(f"{url}: not a valid URL ({exc})") from None
+    if scheme not in ("http", "https"):
+        raise FeedError(f"{url}: not an http:// or https:// URL")
+    redirects = _Redirects(max_redirects)
+    opener = urllib.request.build_opener(redirects)
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": user_agent})
+        with opener.open(request, timeout=timeout) as response:
+            body = response.read(max_bytes + 1)
+            if len(body) > max_bytes:
+                raise FeedError(f"{url}: body larger than {max_bytes} bytes")
+            body = _decoded(body, response.headers.get("Content-Encoding"), response.geturl(), max_bytes)
+            final, content_type = response.geturl(), response.headers.get("Content-Type")
+    except _TooManyRedirects:
+        raise FeedError(f"{url}: too many redirects (more than {max_redirects})") from None
     except urllib.error.HTTPError as exc:
-        raise FeedError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        where = f" (at {exc.url})" if exc.url and exc.url != url else ""
+        raise FeedError(f"{url}: HTTP {exc.code} {' '.join(str(exc.reason).split())}{where}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise FeedError(f"{url}: cannot fetch ({getattr(exc, 'reason', exc)})") from None
+    except (ValueError, http.client.InvalidURL) as exc:  # urllib's and http.client's checks of the URL
+        raise FeedError(f"{url}: not a valid URL ({exc})") from None
+    except http.client.HTTPException as exc:  # a broken answer: truncated body, bad status line...
+        raise FeedError(f"{url}: cannot fetch (bad HTTP answer: {type(exc).__name__} {exc})") from None
+    permanent = url
+    for code, target in redirects.hops:
+        if code not in _PERMANENT:
+            break
+        permanent = target
+    return Fetched(body, final, content_type, permanent)
