@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import gzip
 import shutil
 import threading
@@ -323,6 +324,13 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_on_later_polls
             store.close()
             assert first == {"/fault/late-page.html": "feed", "/fault/gone-page.html": "feed",
                              "/fault/report.pdf": "feed"}
+        if len(logs) <= 2:  # a story is mailed once per watch: not again for Mosul when its page arrives
+            sent = newswatch("digest", "--send-now", config_dir=config_dir)
+            assert sent.returncode == 0, sent.stderr
+    # The page's text adds a watch the feed item lacked (Daesh: "État islamique"): that is news; Mosul is not.
+    outbox = sorted(load_config(config_dir).path("var/outbox").glob("*.eml"))
+    subjects = [email.message_from_bytes(path.read_bytes())["Subject"] for path in outbox]
+    assert [s.split(" ")[:2] for s in subjects] == [["Mosul", "3"], ["Daesh", "1"]], subjects
     assert requests.count("/fault/late-page.html") == 2
     assert requests.count("/fault/gone-page.html") == 1 + PAGE_RETRIES
     assert requests.count("/fault/report.pdf") == 1

@@ -168,6 +168,21 @@ def test_queued_digest_takes_its_hits_and_is_pending_until_sent(store):
     assert sent.sent == NOW + timedelta(minutes=6) and sent.message == digest.message and sent.last_error is None
 
 
+def test_a_changed_article_owes_no_new_hits_of_a_watch_already_sent(store):
+    """When an article's text changes (its page replacing the feed item it was stored from), its new hits of
+    a watch already in a digest for a recipient are not owed to that recipient again; to another recipient,
+    and for another watch, they are."""
+    store.add_articles([article(1)])
+    first = Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)
+    store.add_hits([first], NOW)
+    store.queue_digest(QueuedDigest(id="<d1@newswatch>", recipient="ana@example.org", hit_keys=(first.key,),
+                                    message=b"Subject: d\r\n\r\nx", created=NOW))
+    store.add_articles([article(1, text="The page: fighting near Abu Kamal and Raqqa, report 1.")])
+    moved, other = Hit("art001", "abu-kamal", "Abu Kamal", 22, 31), Hit("art001", "raqqa", "Raqqa", 36, 41)
+    assert store.add_hits([moved, other], NOW) == 2
+    assert [o.hit for o in store.owed_hits("ana@example.org")] == [other]
+    assert [o.hit for o in store.owed_hits("bo@example.org")] == [first, moved, other]
+
 def test_pending_digests_oldest_first_and_sent_newest_first(store):
     """pending_digests lists oldest first; sent_digests newest first."""
     for n in (2, 1, 3):

@@ -61,7 +61,9 @@ class Store(Protocol):
         """Store hits, ignoring ones already stored (by ``Hit.key``); returns how many were new."""
 
     def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
-        """Hits of ``watches`` (None: all) not yet put in any digest for ``recipient``."""
+        """Hits of ``watches`` (None: all) not yet put in any digest for ``recipient``, and of an article and
+        watch none of whose hits was: a story is owed once per watch, however often its text changes (its
+        page replacing the feed item it was first stored from, an update)."""
 
     def mention_times(self, watch: str, since: datetime) -> list[datetime]:
         """One time per distinct article with a hit of ``watch``: its ``published``, else ``fetched``; only

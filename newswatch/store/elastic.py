@@ -227,11 +227,25 @@ class ElasticStore:
             self.digests.assign_pending()
             self.es.indices.refresh(index=self.hits_index)
             hits = [hit["_source"] for hit in each(self.es, self.hits_index, query, [{"key": "asc"}])]
+            sent = self._sent_pairs(recipient, {hit["article_id"] for hit in hits})
+            hits = [hit for hit in hits if (hit["article_id"], hit["watch"]) not in sent]
             articles = self.indices.lookup({hit["article_id"] for hit in hits}, source_excludes=["normalized"])
         owed = [owed_from(hit, articles[hit["article_id"]]["_source"]) for hit in hits if hit["article_id"] in articles]
         owed.sort(key=lambda o: (o.hit.watch, o.article.published or o.article.fetched, o.hit.article_id,
                                  o.hit.field, o.hit.start))
         return owed
+
+    def _sent_pairs(self, recipient: str, article_ids: Collection[str]) -> set[tuple[str, str]]:
+        """The (article, watch) pairs among ``article_ids`` that ``recipient`` was already given a hit of:
+        owed once per article and watch, so new hits of a changed article's text are not news."""
+        sent: set[tuple[str, str]] = set()
+        ids = sorted(article_ids)
+        for start in range(0, len(ids), 1000):
+            query = {"bool": {"filter": [{"term": {"delivered_to": recipient}},
+                                         {"terms": {"article_id": ids[start:start + 1000]}}]}}
+            sent.update((hit["_source"]["article_id"], hit["_source"]["watch"]) for hit in
+                        each(self.es, self.hits_index, query, [{"key": "asc"}], source_includes=["article_id", "watch"]))
+        return sent
 
     def queue_digest(self, digest: QueuedDigest) -> None:
         with self.cluster.unavailable_raises():

@@ -197,7 +197,10 @@ class SqliteStore:
         sql = (
             f"SELECT h.*, {', '.join('a.' + c + ' AS a_' + c for c in _ARTICLE_COLUMNS.split(', '))} "
             "FROM hits h JOIN articles a ON a.id = h.article_id "
-            "WHERE NOT EXISTS (SELECT 1 FROM digest_hits d WHERE d.recipient = ? AND d.hit_key = h.key)"
+            # Owed once per article and watch: when an article's text changes (its page replacing the feed
+            # item it was stored from, an update) its new hits of a watch already sent are not news.
+            "WHERE NOT EXISTS (SELECT 1 FROM hits h2 JOIN digest_hits d ON d.hit_key = h2.key AND d.recipient = ? "
+            "WHERE h2.article_id = h.article_id AND h2.watch = h.watch)"
         )
         params: list = [recipient]
         if watches is not None:
