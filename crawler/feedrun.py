@@ -40,6 +40,7 @@ class FeedRun:
     items: int = 0
     new_items: int = 0
     unchanged: bool = False
+    partial: bool = False  # a child sitemap failed: the entries it lists were not seen this time
     dates: list[datetime] = field(default_factory=list)
     stamps: dict[str, str] = field(default_factory=dict)
     remember: dict = field(default_factory=dict)
@@ -72,6 +73,8 @@ class FeedRun:
         interval = poll_interval(previous, self.dates, self.new_items, self.started)
         if self.unchanged:
             items, stamps = int(prior.get("last_items", 0)), prior.get("entry_updates", {})
+        elif self.partial:  # entries of a child that failed are kept, not forgotten as if they left the feed
+            items, stamps = self.items, {**prior.get("entry_updates", {}), **self.stamps}
         else:
             items, stamps = self.items, self.stamps
         retries = {i: left for i, left in self.retries.items() if i in stamps}  # only entries still listed

@@ -29,7 +29,10 @@ _ROOT_KINDS = {"rss": "rss", "feed": "atom", "RDF": "rdf", "urlset": "sitemap", 
 _SAFE_XML = {"resolve_entities": False, "no_network": True, "load_dtd": False}
 _WEB_SCHEMES = ("http", "https")
 _XML_DECLARATION = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml")
-_HTML_START = re.compile(rb"<!doctype\s+html|<(?:html|head|body)[\s>]", re.IGNORECASE)
+# At the very start (after a BOM, blank space and comments): an HTML tag later in the opening bytes may sit
+# inside a feed's CDATA.
+_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<(?:html|head|body)[\s>])",
+                         re.IGNORECASE | re.DOTALL)
 # Inline tags vanish without a trace ("<b>Syria</b>," stays "Syria,"); every other tag separates words.
 _INLINE_TAGS = ("a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "mark", "q", "s", "small",
                 "span", "strong", "sub", "sup", "time", "u")
@@ -48,7 +51,7 @@ def feed_kind(body: bytes) -> str:
         pass
     # The XML parser stops at HTML5's lower-case "<!doctype html>" (XML wants DOCTYPE), so most home pages
     # land here: look for an HTML start in the opening bytes instead.
-    return "html" if _HTML_START.search(body[:4096]) else "unknown"
+    return "html" if _HTML_START.match(body[:4096]) else "unknown"
 
 
 def _absolute_http(base: str, href: str) -> str | None:

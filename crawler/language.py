@@ -24,6 +24,9 @@ _REFUSED = re.compile(
     + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
     + "]"
 )
+# Below this many letters CLD2 may call a short French headline ("Reprise de Mossoul") English: a language
+# the page or feed declares wins there; CLD2's guess is used only when nothing is declared.
+_MIN_LETTERS = 40
 # CLD2 still says "iw" for Hebrew (ISO 639-1 renamed it "he" in 1989) and "jw" for Javanese ("jv").
 _CURRENT_CODES = {"iw": "he", "jw": "jv"}
 
@@ -40,12 +43,13 @@ def detect_language(text: str, declared: str | None = None) -> str | None:
     """Return the ISO 639-1 code of the language ``text`` is written in.
 
     ``declared`` is what the page claims (``<html lang>``, e.g. ``"ar"`` or ``"fr-FR"``); it is used when
-    CLD2 finds the text too short or too mixed for a reliable answer, or names no two-letter language.
+    the text has fewer than 40 letters, when CLD2 finds it too mixed for a reliable answer, or when CLD2
+    names no two-letter language.
     Returns None when neither gives an answer.
     """
     fallback = normalise_lang_tag(declared)
     sample = _REFUSED.sub(" ", text[:_SCORED_CHARS]).strip()
-    if not sample:
+    if not sample or (fallback and sum(map(str.isalpha, sample[:_MIN_LETTERS * 2])) < _MIN_LETTERS):
         return fallback
     try:
         reliable, _, ((_, code, percent, _), *_) = pycld2.detect(sample, isPlainText=True)

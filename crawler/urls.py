@@ -101,7 +101,7 @@ def canonical_url(url: str) -> str:
     url = urlunsplit((scheme, netloc, path, parts.query, hashbang))
     tracking = [name for name, _ in parse_qsl(parts.query, keep_blank_values=True) if is_tracking_param(name)]
     if tracking:
-        url = url_query_cleaner(url, tracking, remove=True, unique=False)
+        url = url_query_cleaner(url, tracking, remove=True, unique=False, keep_fragments=bool(hashbang))
     try:
         return canonicalize_url(url, keep_fragments=bool(hashbang))
     except ValueError:

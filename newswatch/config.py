@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
@@ -57,6 +58,12 @@ class Feed(_Strict):
         scheme, sep, rest = value.strip().partition("://")
         if not sep or scheme.lower() not in ("http", "https"):
             raise ValueError("must start with http:// or https://")
+        try:
+            host = urlsplit(value.strip()).hostname
+        except ValueError as error:  # "http://[oops/rss": the crawl could not even make its request
+            raise ValueError(f"not a valid URL ({error})") from None
+        if not host:
+            raise ValueError("has no host name")
         return f"{scheme.lower()}://{rest}"
 
     # The language is the fallback of every article's detected language, and both appear in digests: a
@@ -64,9 +71,10 @@ class Feed(_Strict):
     @field_validator("language")
     @classmethod
     def _language_code(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z]{2}", value.strip()):
+        # A region form (en-US, fr_FR) is read as its language.
+        if value is not None and not re.fullmatch(r"[A-Za-z]{2}(?:[-_][A-Za-z0-9]+)*", value.strip()):
             raise ValueError("must be a two-letter ISO 639-1 code, such as ar, en or fr")
-        return value.strip().lower() if value is not None else None
+        return value.strip()[:2].lower() if value is not None else None
 
     @field_validator("country")
     @classmethod

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from w3lib.url import safe_url_string
+
 from newswatch.config import CrawlerSettings
 from newswatch.errors import FeedError
 
@@ -69,14 +71,20 @@ def _decoded(body: bytes, encoding: str | None, url: str, max_bytes: int) -> byt
     encoding = (encoding or "").strip().lower()
     if encoding not in ("gzip", "x-gzip", "deflate"):
         return body
-    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: a gzip or zlib header, detected
-    try:
-        plain = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise FeedError(f"{url}: cannot decompress the {encoding} body ({exc})") from None
-    if len(plain) > max_bytes:
-        raise FeedError(f"{url}: body larger than {max_bytes} bytes once decompressed (compression bomb?)")
-    return plain
+    # 32 + 15: a gzip or zlib header, detected; -15: raw deflate, which some servers send as "deflate".
+    for wbits in (47, -15) if encoding == "deflate" else (47,):
+        inflater = zlib.decompressobj(wbits=wbits)
+        try:
+            plain = inflater.decompress(body, max_bytes + 1)
+        except zlib.error as exc:
+            error = exc
+            continue
+        if len(plain) > max_bytes:
+            raise FeedError(f"{url}: body larger than {max_bytes} bytes once decompressed (compression bomb?)")
+        if not inflater.eof:
+            raise FeedError(f"{url}: the {encoding} body is cut short")
+        return plain
+    raise FeedError(f"{url}: cannot decompress the {encoding} body ({error})") from None
 
 
 def fetch_url(url: str, user_agent: str = USER_AGENT, timeout: float = 20, *, max_bytes: int = MAX_BYTES,
@@ -91,7 +99,8 @@ def fetch_url(url: str, user_agent: str = USER_AGENT, timeout: float = 20, *, ma
     redirects = _Redirects(max_redirects)
     opener = urllib.request.build_opener(redirects)
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": user_agent})
+        # Percent-encoded as browsers and Scrapy do: http.client takes ASCII only (Arabic paths and queries).
+        request = urllib.request.Request(safe_url_string(url), headers={"User-Agent": user_agent})
         with opener.open(request, timeout=timeout) as response:
             body = response.read(max_bytes + 1)
             if len(body) > max_bytes:

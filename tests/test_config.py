@@ -115,6 +115,10 @@ def test_feed_language_and_country_are_codes(config_dir: Path):
 
     feed = Feed(name="X", url="HTTPS://x.example/rss", language="AR", country="sy")
     assert (feed.url, feed.language, feed.country) == ("https://x.example/rss", "ar", "SY")
+    assert Feed(name="X", url="https://x.example/rss", language="fr-FR").language == "fr"
+    for url, reason in [("http://[oops/rss", "not a valid URL"), ("https:///rss", "has no host name")]:
+        with pytest.raises(ValueError, match=reason):
+            Feed(name="X", url=url)
     write_config(config_dir, feeds=[{"name": "A", "url": "https://a.example/rss", "language": "Arabic",
                                      "country": "Syria"}])
     with pytest.raises(ConfigError) as error:

@@ -145,3 +145,10 @@ def test_language_of_text_holding_characters_the_identifier_refuses():
         assert detect_language(sentence.replace(" la ", f" la{odd} "), "en") == "fr", repr(odd)
     assert detect_language("כוחות סוריה הדמוקרטיים הודיעו כי השתלטו על העיר דיר א-זור והלחימה בדאעש נמשכת.") == "he"
     assert detect_language("\x00\x01\x02", "ar") == "ar"
+
+
+def test_a_short_text_keeps_the_declared_language():
+    """A headline is too short to overrule what the feed or page declares (CLD2 calls this one English);
+    with nothing declared, CLD2's guess is used."""
+    assert detect_language("Reprise de Mossoul", "fr") == "fr"
+    assert detect_language("Syrian troops advanced in the Euphrates Valley", None) == "en"

@@ -237,6 +237,12 @@ def test_feed_kind_of_html5_pages_is_html(opening: bytes):
     assert feed_kind(opening + b"<head><title>Home</title></head><body>x</body>") == "html"
 
 
+def test_feed_kind_does_not_take_html_inside_a_feed_for_a_page():
+    """A feed with junk before its XML declaration and HTML in a CDATA description is not an HTML page."""
+    body = b'junk\n<?xml version="1.0"?><rss version="2.0"><channel><item><description><![CDATA[<body><p>x</p></body>]]></description></item></channel></rss>'
+    assert feed_kind(body) == "unknown"
+
+
 def test_a_malformed_link_loses_only_its_own_item(caplog):
     """An item whose link urllib cannot even split ("http://[oops", an unclosed IPv6 bracket) is dropped with
     one warning naming it; the feed's other items are kept, and autodiscovery skips such an href."""

@@ -202,6 +202,14 @@ def test_add_sends_the_configured_user_agent_and_reads_gzip_bodies_within_the_si
     _one_line_error(newswatch("feeds", "add", f"{site.url}/bomb.xml", config_dir=config_dir),
                     f"{site.url}/bomb.xml", "larger than 100000 bytes once decompressed")
 
+    # An Arabic path and query are sent percent-encoded, as browsers and the crawler send them; a gzip body
+    # cut short is one line, not a partial feed.
+    site.routes["/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/rss.xml?q=%D8%B3%D9%88%D8%B1%D9%8A%D8%A7"] = (200, RSS, FEED)
+    assert newswatch("feeds", "add", f"{site.url}/أخبار/rss.xml?q=سوريا", config_dir=config_dir).returncode == 0
+    site.routes["/cut.xml"] = (200, {**RSS, "Content-Encoding": "gzip"}, gzip.compress(FEED)[:-100])
+    _one_line_error(newswatch("feeds", "add", f"{site.url}/cut.xml", config_dir=config_dir),
+                    f"{site.url}/cut.xml", "gzip body is cut short")
+
     # `newswatch feed URL` runs without a config folder: it sends the crawler's default User-Agent.
     items = newswatch("feed", "--json", f"{site.url}/feed.xml")
     assert items.returncode == 0, items.stderr

@@ -155,6 +155,10 @@ def test_a_page_owed_a_retry_is_fetched_again_until_its_retries_are_spent():
     assert later.state()["page_retries"] == {ids[1]: 1}
     later.stamps = {}
     assert later.state()["page_retries"] == {}  # no longer in the feed
+    # ... unless a child sitemap that lists it failed this time: then it was not seen, and is kept.
+    partial = FeedRun(feed, {"page_retries": {ids[1]: 1}, "entry_updates": {ids[1]: "x"}}, NOW)
+    partial.partial = True
+    assert (partial.state()["page_retries"], partial.state()["entry_updates"]) == ({ids[1]: 1}, {ids[1]: "x"})
 
 
 @pytest.mark.parametrize(("status", "passing"), [(404, True), (429, True), (500, True), (503, True),

@@ -198,6 +198,7 @@ class FeedsSpider(scrapy.Spider):
         context, feed = crawl_context(self.crawler), run.feed
         if role == "child":  # one broken child sitemap does not fail the whole source
             log.warning("sitemap_failed feed=%s url=%s reason=%s", feed.id, url, reason)
+            run.partial = True
             self.crawler.stats.inc_value("newswatch/sitemaps/failed")
             return self._close(run)
         log.warning("feed_failed feed=%s url=%s reason=%s", feed.id, url, reason)
