@@ -85,7 +85,7 @@ def case_ok(found: str, form: str) -> bool:
 
 def space_positions(norm: NormalizedText) -> list[int]:
     """Where the spaces of a normalized text are (its word boundaries)."""
-    return np.flatnonzero(norm.codes == _SPACE).tolist()
+    return norm.spaces().tolist()
 
 
 def word_windows(norm: NormalizedText, pieces: Pieces | None, starts: np.ndarray, ends: np.ndarray,
@@ -93,7 +93,7 @@ def word_windows(norm: NormalizedText, pieces: Pieces | None, starts: np.ndarray
     """For each ``[start, end)``, the character range from ``words`` words before it to ``words`` words
     after it, within the piece that holds it (vectorized: one pass over the text's spaces)."""
     # the spaces, between a space before the text and one after it: the ends of any window
-    bounds = np.concatenate(([-1], np.flatnonzero(norm.codes == _SPACE), [len(norm.text)]))
+    bounds = np.concatenate(([-1], norm.spaces(), [len(norm.text)]))
     first = np.searchsorted(bounds, starts) - words - 1  # the space before the window's first word
     last = np.searchsorted(bounds, ends) + words  # the space after its last word
     lo = bounds[np.maximum(first, 0)] + 1

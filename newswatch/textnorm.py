@@ -184,7 +184,7 @@ class NormalizedText:
     (binary search) when a span needs it, without an index array as long as the text.
     """
 
-    __slots__ = ("original", "text", "codes", "_raw", "_masks", "_gaps")  # _gaps: see _deleted
+    __slots__ = ("original", "text", "codes", "_raw", "_masks", "_gaps", "_spaces")  # _gaps: see _deleted
 
     def __init__(self, original: str) -> None:
         self.original = original
@@ -206,6 +206,14 @@ class NormalizedText:
         self.text = _as_text(codes)
         self._masks = (src, first, keep)  # folded index of each code (None: its own), what each step kept
         self._gaps: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._spaces: np.ndarray | None = None
+
+    def spaces(self) -> np.ndarray:
+        """Where the spaces of the normalized text are (its word boundaries); found once, as matching asks
+        for them twice (rule distances and context windows)."""
+        if self._spaces is None:
+            self._spaces = np.flatnonzero(self.codes == _SPACE)
+        return self._spaces
 
     def _deleted(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per step, last to first: the indexes it deleted, and how many kept characters precede each."""
