@@ -21,7 +21,7 @@ from crawler.feedstate import UNHEALTHY_AFTER
 from crawler.language import normalise_lang_tag
 from crawler.schedule import next_due
 from crawler.source import Children, Discovered, Entries, read_source
-from newswatch.config import CrawlerSettings
+from newswatch.config import CrawlerSettings, web_url
 from newswatch.errors import FeedError
 from newswatch.fetch import Fetched, fetch_url
 
@@ -89,14 +89,11 @@ class Opml:
 
 
 def _web_url(value: str) -> str | None:
-    """``value`` as an http(s) URL with a lower-case scheme, or None if it is not one."""
+    """``value`` as an http(s) URL with a lower-case scheme (as feeds.yaml takes it), or None if it is not one."""
     try:
-        parts = urlsplit(value.strip())
+        return web_url(value)
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.scheme.lower() + value.strip()[len(parts.scheme):]
 
 
 def parse_opml(body: bytes, source: str = "OPML") -> Opml:

@@ -35,6 +35,20 @@ SECRET_ENV = {
 _SECRET_KEYS = {"password": "NEWSWATCH_SMTP_PASSWORD / NEWSWATCH_ES_PASSWORD", "api_key": "NEWSWATCH_ES_API_KEY"}
 
 
+def web_url(value: str) -> str:
+    """``value`` (stripped) as an http(s) URL with a lower-case scheme; ValueError saying why it is not one."""
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        raise ValueError("must start with http:// or https://")
+    try:
+        host = urlsplit(value.strip()).hostname
+    except ValueError as error:  # "http://[oops/rss": the crawl could not even make its request
+        raise ValueError(f"not a valid URL ({error})") from None
+    if not host:
+        raise ValueError("has no host name")
+    return f"{scheme.lower()}://{rest}"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -55,16 +69,7 @@ class Feed(_Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        scheme, sep, rest = value.strip().partition("://")
-        if not sep or scheme.lower() not in ("http", "https"):
-            raise ValueError("must start with http:// or https://")
-        try:
-            host = urlsplit(value.strip()).hostname
-        except ValueError as error:  # "http://[oops/rss": the crawl could not even make its request
-            raise ValueError(f"not a valid URL ({error})") from None
-        if not host:
-            raise ValueError("has no host name")
-        return f"{scheme.lower()}://{rest}"
+        return web_url(value)
 
     # The language is the fallback of every article's detected language, and both appear in digests: a
     # name ("Arabic") would pass silently into every article it is used for.
