@@ -44,7 +44,7 @@ class FeedRun:
     dates: list[datetime] = field(default_factory=list)
     stamps: dict[str, str] = field(default_factory=dict)
     remember: dict = field(default_factory=dict)
-    retries: dict[str, int] = field(default_factory=dict)  # article id -> page retries left
+    retries: dict[str, int] = field(init=False)  # article id -> page retries left, from the prior state
 
     def __post_init__(self) -> None:
         self.retries = dict((self.prior or {}).get("page_retries", {}))
