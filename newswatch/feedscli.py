@@ -30,11 +30,18 @@ def _feed(entry: dict, origin: str) -> Feed:
         raise ConfigError(f"{origin}: feed {entry.get('url')}: {problems}") from None
 
 
+def _known_urls(config) -> set[str]:
+    """The canonical forms of the URLs feeds.yaml lists."""
+    from crawler.urls import canonical_url
+
+    return {canonical_url(f.url) for f in config.feeds}
+
+
 def _configured(config, urls) -> str | None:
     """The first of ``urls`` that feeds.yaml lists already (compared canonically), if any."""
     from crawler.urls import canonical_url
 
-    known = {canonical_url(f.url) for f in config.feeds}
+    known = _known_urls(config)
     return next((url for url in urls if canonical_url(url) in known), None)
 
 
@@ -45,7 +52,7 @@ def _add_to_config(config, entries: list[dict], origin: str) -> tuple[list[Feed]
     from crawler.sources import append_feeds
     from crawler.urls import canonical_url
 
-    known_urls = {canonical_url(f.url) for f in config.feeds}
+    known_urls = _known_urls(config)
     known_ids = {f.id for f in config.feeds}
     added, written, skipped = [], [], []
     for entry in entries:
