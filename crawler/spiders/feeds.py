@@ -160,34 +160,34 @@ class FeedsSpider(scrapy.Spider):
         return iter(())
 
     def parse_article(self, response, run: FeedRun, entry: FeedEntry):
-        feed = run.feed
         if not isinstance(response, scrapy.http.TextResponse):
-            log.warning("article_fallback feed=%s url=%s reason=not an HTML page", feed.id, response.url)
-            self.crawler.stats.inc_value("newswatch/articles/from_feed")
-            run.page_done(entry_article_id(entry), stored_from_page=False)
-            yield article_from_entry(feed, entry, _now())
+            yield self._from_feed(run, entry, response.url, "not an HTML page")
             return
         html = decode_html(response.body, _header(response, "Content-Type"))
         try:
-            article = article_from_page(feed, entry, html, response.url, _now())
+            article = article_from_page(run.feed, entry, html, response.url, _now())
         except Exception as exc:
             # Not only ExtractionError: whatever a page does to the extractors, the feed item stands in.
             if not isinstance(exc, NewswatchError):
                 log.debug("article_internal_error url=%s", response.url, exc_info=True)
                 exc = f"internal error: {exc!r}"
-            log.warning("article_fallback feed=%s url=%s reason=%s", feed.id, response.url, exc)
-            self.crawler.stats.inc_value("newswatch/articles/from_feed")
-            article = article_from_entry(feed, entry, _now())
-        run.page_done(article.id, stored_from_page=article.source == "page")
+            yield self._from_feed(run, entry, response.url, exc)
+            return
+        run.page_done(article.id, stored_from_page=True)
         yield article
 
     def article_failed(self, failure: Failure):
         run, entry = failure.request.cb_kwargs["run"], failure.request.cb_kwargs["entry"]
-        log.warning("article_fallback feed=%s url=%s reason=%s", run.feed.id, entry.link, self._reason(failure))
-        self.crawler.stats.inc_value("newswatch/articles/from_feed")
         transient = is_transient(failure, max_body_bytes=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        yield self._from_feed(run, entry, entry.link, self._reason(failure), transient)
+
+    def _from_feed(self, run: FeedRun, entry: FeedEntry, url: str, reason, transient: bool = False):
+        """The feed item's stand-in for a page that could not be had, with one warning line; the page is owed
+        a retry when the failure may pass (crawler.feedrun)."""
+        log.warning("article_fallback feed=%s url=%s reason=%s", run.feed.id, url, reason)
+        self.crawler.stats.inc_value("newswatch/articles/from_feed")
         run.page_done(entry_article_id(entry), stored_from_page=False, transient=transient)
-        yield article_from_entry(run.feed, entry, _now())
+        return article_from_entry(run.feed, entry, _now())
 
     def source_failed(self, failure: Failure):
         kwargs, request = failure.request.cb_kwargs, failure.request
