@@ -5,23 +5,25 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from alerts import cadence
-from alerts.context import source_health, watch_trends
-from alerts.deliver import AppriseNotifier
-from alerts.digest import Digest, build_digest
-from alerts.outbox import deliver_pending
-from alerts.render import build_message, message_id_for, render_digest
-from alerts.watchlist import compile_watches
-from newswatch.alertspec import Recipient
-from newswatch.config import Config
-from newswatch.errors import NewswatchError, StoreConflict
-from newswatch.models import QueuedDigest
-from newswatch.store import Store
-from newswatch.watchspec import Watch
+from alerts.delivery.notify import AppriseNotifier
+from alerts.delivery.queue import deliver_pending
+from alerts.digests import cadence
+from alerts.digests.build import Digest, build_digest
+from alerts.digests.health import source_health
+from alerts.digests.render import build_message, message_id_for, render_digest
+from alerts.digests.trends import watch_trends
+from alerts.matching.compile import compile_watches
+from newswatch.core.config import Config
+from newswatch.core.config.recipients import Recipient
+from newswatch.core.config.watches import Watch
+from newswatch.core.errors import NewswatchError, StoreConflict
+from newswatch.core.models import QueuedDigest
+from newswatch.core.store import Store
+from newswatch.core.times import aware, iso, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +125,7 @@ def queue_due_digests(config: Config, store: Store, *, now: datetime, trigger: s
         # An empty period sends nothing unless asked; never for immediate alerts, which run every minute.
         wants_empty = recipient.send_empty and recipient.cadence != "immediate" and served is not None
         if digest.is_empty and not wants_empty:
-            store.set_cursor(cadence.cursor_name(recipient.name), now.isoformat())
+            store.set_cursor(cadence.cursor_name(recipient.name), iso(now))
             continue
         entry = compose(config, recipient, digest)
         try:
@@ -131,7 +133,7 @@ def queue_due_digests(config: Config, store: Store, *, now: datetime, trigger: s
         except StoreConflict as exc:  # a concurrent pass (e.g. --send-now during a tick) took these hits
             log.warning("digest_skipped recipient=%s reason=%s", recipient.name, exc)
             continue
-        store.set_cursor(cadence.cursor_name(recipient.name), now.isoformat())
+        store.set_cursor(cadence.cursor_name(recipient.name), iso(now))
         queued += 1
         log.info("digest_queued recipient=%s digest=%s hits=%d stories=%d",
                  recipient.name, entry.id, len(entry.hit_keys), digest.story_count)
@@ -158,7 +160,7 @@ def run_alerts(
     """
     if trigger not in cadence.TRIGGERS:
         raise NewswatchError(f"unknown alerts trigger {trigger!r} (expected one of {', '.join(cadence.TRIGGERS)})")
-    now = _aware(now or datetime.now(timezone.utc))
+    now = aware(now or utc_now())
     report = AlertsReport(trigger=trigger)
     report.articles, report.new_hits = match_new_articles(config, store, now=now)
     report.queued = queue_due_digests(config, store, now=now, trigger=trigger)
@@ -185,7 +187,7 @@ def preview_digests(
     chosen = [r for r in config.recipients if recipient is None or r.name == recipient]
     if recipient is not None and not chosen:
         raise NewswatchError(f"no recipient named {recipient!r} in {config.config_dir / 'recipients.yaml'}")
-    now = _aware(now or datetime.now(timezone.utc))
+    now = aware(now or utc_now())
     match_new_articles(config, store, now=now)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -197,7 +199,3 @@ def preview_digests(
             path.write_text(body, encoding="utf-8")
             written.append(path)
     return written
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

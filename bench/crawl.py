@@ -8,7 +8,7 @@ Pages per second = article pages / (crawl seconds, from Scrapy's own spider open
 start-up is excluded, + matching seconds). Bare extraction: trafilatura.bare_extraction (with metadata,
 trafilatura's default settings) on the same pages, read into memory first, in a fresh process like the
 crawl's, once before and once after the crawl (the mean: the machine's speed drifts). Feed parsing:
-crawler.feeds.parse_feed against feedparser.parse on the same feed files, in turn, best of 5 each.
+crawler.parsing.feeds.parse_feed against feedparser.parse on the same feed files, in turn, best of 5 each.
 
 The site is served from this process (the crawl's is another, so they share no interpreter lock) over
 HTTP/1.1 keep-alive, feed f on its own host 127.0.0.(f+1). Each run checks that the crawl stored every page
@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 import functools
 import html as htmllib
-import os
 import io
 import json
+import os
 import random
 import re
 import statistics
@@ -43,10 +43,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SEED = ROOT / "newswatch" / "demo_site" / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
+SEED = ROOT / "newswatch" / "demo" / "site" / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
 CORPUS = [SEED, *sorted((ROOT / "tests" / "fixtures" / "site" / "wire").glob("*.html")),
-          ROOT / "newswatch" / "demo_site" / "2017" / "07" / "10" / "mossoul-liberee.html",
-          ROOT / "newswatch" / "demo_site" / "2017" / "11" / "05" / "deir-ezzor-ar.html"]
+          ROOT / "newswatch" / "demo" / "site" / "2017" / "07" / "10" / "mossoul-liberee.html",
+          ROOT / "newswatch" / "demo" / "site" / "2017" / "11" / "05" / "deir-ezzor-ar.html"]
 
 
 class Quiet(SimpleHTTPRequestHandler):
@@ -175,9 +175,9 @@ def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
-    from newswatch.config import load_config
-    from newswatch.crawlrun import crawl_in_process
-    from newswatch.logs import setup_logging
+    from newswatch.core.config import load_config
+    from newswatch.core.logs import setup_logging
+    from newswatch.service.crawl import crawl_in_process
 
     config = load_config(config_dir)
     setup_logging(config.settings.log_level)
@@ -261,10 +261,10 @@ def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple
     the baseline is the mean of the two around the crawl), then the feed parsers, on the same pages."""
     import feedparser
 
-    from alerts.watchlist import compile_watches
-    from crawler.feeds import parse_feed
-    from newswatch.config import load_config
-    from newswatch.store.sqlite import SqliteStore
+    from alerts.matching.compile import compile_watches
+    from crawler.parsing.feeds import parse_feed
+    from newswatch.core.config import load_config
+    from newswatch.core.store.sqlite import SqliteStore
 
     before = _child("--bare", str(listing))
     crawl = _child("--child", str(config_dir), *(["--local"] if local else []), *(["--stages"] if stages else []))

@@ -26,8 +26,8 @@ from elasticsearch import Elasticsearch, helpers
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from newswatch.models import Article  # noqa: E402
-from newswatch.store.elastic import ElasticStore  # noqa: E402
+from newswatch.core.models import Article  # noqa: E402
+from newswatch.core.store.elastic import ElasticStore  # noqa: E402
 
 SENTENCES = [
     "Syrian government forces and their allies retook the last towns held by the jihadists in Deir Ezzor province.",

@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from alerts import watchlist  # noqa: E402
-from alerts.gazetteer import load_places  # noqa: E402
-from newswatch.textnorm import NormalizedText, normalize_many  # noqa: E402
-from newswatch.watchspec import Watch, WatchList  # noqa: E402
+from alerts.matching import compile as watchlist  # noqa: E402
+from alerts.matching.gazetteer import load_places  # noqa: E402
+from newswatch.core.config.watches import Watch, WatchList  # noqa: E402
+from newswatch.core.textnorm import NormalizedText, normalize_many  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "matching"
 SHIPPED_WATCHES = ROOT / "config" / "watches.yaml"

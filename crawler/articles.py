@@ -7,8 +7,8 @@ from datetime import datetime
 from crawler.extract import extract_article
 from crawler.language import detect_language
 from crawler.urls import article_id, canonical_url, preferred_url
-from newswatch.config import Feed
-from newswatch.models import Article, FeedEntry
+from newswatch.core.config.feeds import Feed
+from newswatch.core.models import Article, FeedEntry
 
 
 def entry_article_id(entry: FeedEntry) -> str:

@@ -10,8 +10,8 @@ The MinHash is datasketch's "affine32" scheme (crc32 of each shingle, MurmurHash
 128 permutations a*h+b mod 2^32 with odd a), written here in numpy: datasketch itself imports scipy
 (~1 s per crawl process, a crawl being a fresh process) for what is ~20 lines here.
 
-Signatures live in a crawler-owned sidecar SQLite file (var/crawler/clusters.db) so clusters survive
-restarts; a crawl loads those of the last WINDOW into its in-memory band index. Stored signatures must stay
+Signatures live in the store (both backends), so clusters survive restarts and a crawl on another machine
+sees them; a crawl loads those of the last WINDOW into its in-memory band index. Stored signatures must stay
 comparable: changing the shingling or hashing changes every value (tests/test_crawl_cost.py pins them).
 """
 
@@ -20,13 +20,14 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-import sqlite3
 import zlib
 from collections import defaultdict
 from datetime import datetime, timedelta
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+
+from newswatch.core.models import ClusterSignature
 
 log = logging.getLogger(__name__)
 
@@ -89,69 +90,57 @@ def _bands(sig: np.ndarray) -> list[bytes]:
     return [bytes((i,)) + raw[i * _BAND_BYTES : (i + 1) * _BAND_BYTES] for i in range(BANDS)]
 
 
-class Clusterer:
-    """Assigns cluster ids, remembering every signature in a sidecar SQLite file at ``path``."""
+class SignatureSource(Protocol):
+    """Where the signatures of earlier crawls are read from: the store."""
 
-    def __init__(self, path: Path, now: datetime, threshold: float = THRESHOLD):
-        self.path, self.now, self.threshold = Path(path), now, threshold
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS signatures (article_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, "
-            "url TEXT, added TEXT NOT NULL, signature BLOB)"
-        )
-        self.db.execute("CREATE INDEX IF NOT EXISTS signatures_url ON signatures(url)")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # a lost last commit only means articles re-clustered
-        # Rows are written in one transaction per store batch (commit()), not one each: a commit per article
-        # cost ~0.1 ms of file writes on the reactor thread.
-        self._buckets: dict[bytes, list[str]] | None = None  # band key -> article ids
-        self._clusters: dict[str, str] = {}  # article id -> cluster id, for indexed signatures
+    def signatures_since(self, since: datetime) -> list[ClusterSignature]: ...
+
+
+class Clusterer:
+    """Assigns cluster ids against the signatures of the last WINDOW (read from ``source`` at first use), and
+    collects the signatures it makes for the caller to store (:meth:`take_new`), before their articles."""
+
+    def __init__(self, source: SignatureSource, now: datetime, threshold: float = THRESHOLD):
+        self.source, self.now, self.threshold = source, now, threshold
+        self._buckets: dict[bytes, list[str]] | None = None  # band key -> article ids; None until loaded
+        self._clusters: dict[str, str] = {}  # article id -> cluster id, for every known article
+        self._by_url: dict[str, str] = {}  # canonical URL -> cluster id of the first article stored under it
         self._signatures: dict[str, np.ndarray] = {}
+        self._new: list[ClusterSignature] = []
 
     def _index(self) -> dict[bytes, list[str]]:
         """The band index of the window's signatures, loaded on first use."""
         if self._buckets is None:
             self._buckets = defaultdict(list)
-            since = (self.now - WINDOW).isoformat()
-            rows = self.db.execute(
-                "SELECT article_id, cluster_id, signature FROM signatures WHERE added >= ? AND signature IS NOT NULL",
-                (since,),
-            )
-            for article_id, cluster_id, blob in rows:
-                sig = np.frombuffer(blob, dtype=np.uint32)
-                self._remember(article_id, cluster_id, sig, _bands(sig))
+            for known in self.source.signatures_since(self.now - WINDOW):
+                sig = np.frombuffer(known.signature, dtype=np.uint32) if known.signature else None
+                self._remember(known.article_id, known.cluster_id, known.url, sig, _bands(sig) if sig is not None else [])
         return self._buckets
 
-    def _remember(self, article_id: str, cluster: str, sig: np.ndarray, keys: list[bytes]) -> None:
-        for key in keys:
-            self._buckets[key].append(article_id)
-        self._clusters[article_id], self._signatures[article_id] = cluster, sig
+    def _remember(self, article_id: str, cluster: str, url: str | None, sig: np.ndarray | None,
+                  keys: list[bytes]) -> None:
+        self._clusters.setdefault(article_id, cluster)
+        if url:
+            self._by_url.setdefault(url, cluster)
+        if sig is not None and article_id not in self._signatures:
+            self._signatures[article_id] = sig
+            for key in keys:
+                self._buckets[key].append(article_id)
 
     def assign(self, article_id: str, url: str, text: str) -> str:
         """The cluster id of an article, recording it: the cluster it already has (a re-fetch), that of an
         article with the same canonical URL, that of its most similar earlier copy, or its own id."""
-        row = self.db.execute("SELECT cluster_id FROM signatures WHERE article_id=?", (article_id,)).fetchone()
-        if row:
-            return row[0]
-        row = self.db.execute("SELECT cluster_id FROM signatures WHERE url=? LIMIT 1", (url,)).fetchone()
+        self._index()
+        if article_id in self._clusters:
+            return self._clusters[article_id]
         sig = signature(text)
         keys = _bands(sig) if sig is not None else []
-        cluster = row[0] if row else None
+        cluster = self._by_url.get(url)
         if cluster is None and sig is not None:
             cluster = self._nearest(sig, keys)
         cluster = cluster or article_id
-        blob = None
-        if sig is not None:
-            blob = sig.tobytes()
-            self._index()
-            self._remember(article_id, cluster, sig, keys)
-        if not self.db.in_transaction:
-            self.db.execute("BEGIN")
-        self.db.execute(
-            "INSERT OR IGNORE INTO signatures (article_id, cluster_id, url, added, signature) VALUES (?,?,?,?,?)",
-            (article_id, cluster, url, self.now.isoformat(), blob),
-        )
+        self._remember(article_id, cluster, url, sig, keys)
+        self._new.append(ClusterSignature(article_id, cluster, url, self.now, sig.tobytes() if sig is not None else None))
         return cluster
 
     def _nearest(self, sig: np.ndarray, keys: list[bytes]) -> str | None:
@@ -166,13 +155,8 @@ class Clusterer:
                 best, best_score = candidate, score
         return self._clusters[best] if best else None
 
-    def commit(self) -> None:
-        """Make the rows recorded so far durable. The crawl calls this before writing each batch of articles
-        to the store, so a stored article's signature is never lost to a crash (crawler.pipelines)."""
-        if self.db.in_transaction:
-            self.db.execute("COMMIT")
-
-    def close(self) -> None:
-        """Save what is pending and release the sidecar file."""
-        self.commit()
-        self.db.close()
+    def take_new(self) -> list[ClusterSignature]:
+        """The signatures assigned since the last call, for the store. The crawl writes them before each
+        batch of articles (crawler.pipelines), so a stored article's signature is never lost to a crash."""
+        new, self._new = self._new, []
+        return new

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -18,7 +18,8 @@ from trafilatura.utils import load_html
 
 from crawler.charset import decode_html
 from crawler.language import detect_language
-from newswatch.errors import ExtractionError
+from newswatch.core.errors import ExtractionError
+from newswatch.core.times import parse_utc
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +61,9 @@ class Extracted:
     canonical_url: str | None = None
 
 
-def _to_utc(value: str | None) -> datetime | None:
-    """Parse an htmldate date string (ISO 8601, date or date-time) into an aware UTC datetime."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        log.debug("date_unparsable value=%s", value)
-        return None
-    # A bare date or naive time carries no zone: read it as UTC rather than as the crawler's local time.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def _text_date(tree: HtmlElement, url: str | None) -> datetime | None:
     """htmldate's extensive search (bylines, text patterns) for a page whose markup states no date."""
-    found = _to_utc(find_date(tree, extensive_search=True, original_date=True, url=url))
+    found = parse_utc(find_date(tree, extensive_search=True, original_date=True, url=url))
     # With nothing better, htmldate returns the footer's copyright year (or a bare year) as 1 January: such a
     # guess is worse than no date, since the feed's own date would then be overridden.
     if found is not None and (found.month, found.day) == (1, 1):
@@ -145,7 +133,7 @@ def extract_article(html: str, url: str) -> Extracted:
     return Extracted(
         title=(meta.title or "").strip(),
         text=document.text.strip(),
-        published=_to_utc(meta.date) or _text_date(tree, source_url),
+        published=parse_utc(meta.date) or _text_date(tree, source_url),
         language=detect_language(document.text, _declared_language(tree)),
         author=meta.author or None,
         canonical_url=_canonical_link(tree, url),

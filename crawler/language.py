@@ -8,6 +8,8 @@ import re
 
 import pycld2
 
+from newswatch.core.web import language_code
+
 log = logging.getLogger(__name__)
 
 # The opening of an article settles its language. CLD2 (compiled C++, its tables in the library: nothing to
@@ -31,14 +33,6 @@ _MIN_LETTERS = 40
 _CURRENT_CODES = {"iw": "he", "jw": "jv"}
 
 
-def normalise_lang_tag(tag: str | None) -> str | None:
-    """Return the ISO 639-1 code of a BCP 47 tag such as ``"en-GB"`` or ``"ar_SY"``; None if it has none."""
-    if not tag:
-        return None
-    primary = tag.strip().replace("_", "-").split("-")[0].lower()
-    return primary if len(primary) == 2 and primary.isalpha() else None
-
-
 def detect_language(text: str, declared: str | None = None) -> str | None:
     """Return the ISO 639-1 code of the language ``text`` is written in.
 
@@ -47,7 +41,7 @@ def detect_language(text: str, declared: str | None = None) -> str | None:
     names no two-letter language.
     Returns None when neither gives an answer.
     """
-    fallback = normalise_lang_tag(declared)
+    fallback = language_code(declared)
     sample = _REFUSED.sub(" ", text[:_SCORED_CHARS]).strip()
     if not sample or (fallback and sum(map(str.isalpha, sample[:_MIN_LETTERS * 2])) < _MIN_LETTERS):
         return fallback

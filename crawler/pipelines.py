@@ -12,10 +12,10 @@ from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
-from crawler.context import CrawlContext, crawl_context
-from crawler.feedrun import FeedRun, FeedRuns
-from newswatch.models import Article
-from newswatch.store import Store
+from crawler.polling.run import FeedRun, FeedRuns
+from crawler.session import CrawlSession
+from newswatch.core.models import Article, ClusterSignature
+from newswatch.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +23,17 @@ log = logging.getLogger(__name__)
 class ClusterPipeline:
     """Sets ``cluster_id`` on each article (crawler.clusters): the id of the first copy of its story seen."""
 
-    def __init__(self, context: CrawlContext):
-        self.context = context
+    def __init__(self, session: CrawlSession):
+        self.session = session
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ClusterPipeline:
-        return cls(crawl_context(crawler))
+        return cls(crawler.spider.session)
 
     def process_item(self, item):
         if not isinstance(item, Article):
             return item
-        cluster = self.context.clusterer.assign(item.id, item.url, item.text)
+        cluster = self.session.clusterer.assign(item.id, item.url, item.text)
         if cluster != item.id:
             log.info("article_clustered feed=%s url=%s cluster=%s", item.feed_id, item.url, cluster)
         return dataclasses.replace(item, cluster_id=cluster)
@@ -43,17 +43,17 @@ class StorePipeline:
     """Buffers articles and writes each batch with one ``store.add_articles`` call off the reactor thread.
 
     After each batch, the feeds whose every article is now stored get their new state saved (see
-    crawler.feedrun): a killed crawl loses at most the unwritten batch, and the next crawl polls those
+    crawler.polling.run): a killed crawl loses at most the unwritten batch, and the next crawl polls those
     feeds again and fetches exactly what is missing: nothing is lost, nothing is stored twice.
-    ``before_write`` runs on the reactor thread before each batch is written: the crawl commits the
-    clusterer's signatures there, so every stored article has its signature saved.
+    ``signatures`` gives, on the reactor thread, the cluster signatures made since the last batch; they are
+    stored before the batch's articles, so every stored article has its signature saved.
     """
 
     def __init__(self, store: Store, batch_size: int = 100, flush_seconds: float = 5.0, stats=None,
                  runs: FeedRuns | None = None, commit: Callable[[FeedRun], None] | None = None,
-                 before_write: Callable[[], None] | None = None):
+                 signatures: Callable[[], list[ClusterSignature]] | None = None):
         self.store, self.batch_size, self.flush_seconds, self.stats = store, batch_size, flush_seconds, stats
-        self.runs, self.commit, self.before_write = runs or FeedRuns(), commit, before_write
+        self.runs, self.commit, self.signatures = runs or FeedRuns(), commit, signatures
         self.batch: list[Article] = []
         self.batch_started = 0.0
         self._timer: task.LoopingCall | None = None
@@ -63,15 +63,15 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        settings, context = crawler.settings, crawl_context(crawler)
+        settings, session = crawler.settings, crawler.spider.session
         return cls(
-            context.store,
+            session.store,
             batch_size=settings.getint("NEWSWATCH_BATCH_SIZE", 100),
             flush_seconds=settings.getfloat("NEWSWATCH_FLUSH_SECONDS", 5.0),
             stats=crawler.stats,
-            runs=context.runs,
-            commit=context.commit,
-            before_write=context.save_clusters,
+            runs=session.runs,
+            commit=session.commit,
+            signatures=session.new_signatures,
         )
 
     def open_spider(self) -> None:
@@ -103,10 +103,9 @@ class StorePipeline:
                 await self._write(batch)
 
     async def _write(self, batch: list[Article]) -> None:
-        if self.before_write is not None:
-            self.before_write()
+        signatures = self.signatures() if self.signatures is not None else []
         # The store may block (retries, fsync); keep the reactor responsive.
-        written = await asyncio.to_thread(self.store.add_articles, batch)
+        written = await asyncio.to_thread(self._store, signatures, batch)
         log.info("articles_stored count=%d changed=%d", len(batch), written)
         if self.stats:
             self.stats.inc_value("newswatch/articles/stored", len(batch))
@@ -114,6 +113,11 @@ class StorePipeline:
         for run in self.runs.stored(batch):  # on the reactor thread: FeedRuns is not shared with threads
             if self.commit is not None:
                 await asyncio.to_thread(self.commit, run)
+
+    def _store(self, signatures: list[ClusterSignature], batch: list[Article]) -> int:
+        if signatures:
+            self.store.add_signatures(signatures)
+        return self.store.add_articles(batch)
 
     async def close_spider(self) -> None:
         if self._timer and self._timer.running:

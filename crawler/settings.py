@@ -1,7 +1,8 @@
 """Scrapy settings of the newswatch crawler; per-deployment values come from config/settings.yaml.
 
-`FeedsSpider.update_settings` copies the user's crawler settings (User-Agent, concurrency, timeouts, body
-limit, robots.txt) over these defaults, so `scrapy crawl feeds` and `newswatch crawl` behave the same.
+The spider lays the user's crawler settings (User-Agent, concurrency, timeouts, body
+limit, robots.txt: crawler.spiders.feeds.user_settings) over these defaults, so `scrapy crawl feeds` and
+`newswatch crawl` behave the same.
 """
 
 import os
@@ -58,7 +59,7 @@ SPIDER_MIDDLEWARES = {
 
 ITEM_PIPELINES = {"crawler.pipelines.ClusterPipeline": 400, "crawler.pipelines.StorePipeline": 500}
 EXTENSIONS = {"crawler.extensions.CrawlReport": 500}
-# Feeds are polled with their own conditional requests (crawler.feedstate); Scrapy's HTTP cache stays off.
+# Feeds are polled with their own conditional requests (crawler.polling.state); Scrapy's HTTP cache stays off.
 HTTPCACHE_ENABLED = False
 
 FEED_EXPORT_ENCODING = "utf-8"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newswatch.localserver import serve_site
-from newswatch.logs import quiet_libraries
+from newswatch.core.logs import quiet_libraries
+from newswatch.demo.server import serve_site
 
 pytest_plugins = [f"tests.plugins.{p.stem}" for p in Path(__file__).with_name("plugins").glob("[a-z]*.py")]
 
@@ -32,7 +32,7 @@ def _library_log_levels():
 
 
 FIXTURES = Path(__file__).with_name("fixtures")
-DEMO_SITE = ROOT / "newswatch" / "demo_site"
+DEMO_SITE = ROOT / "newswatch" / "demo" / "site"
 
 
 def write_config(folder: Path, *, feeds=(), watches=None, recipients=None, settings=None) -> Path:

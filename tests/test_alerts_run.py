@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from alerts import cadence, list_outbox, preview_digests, retry_outbox, run_alerts, send_now
-from alerts.outbox import format_outbox
-from newswatch.alertspec import Recipient
-from newswatch.config import load_config
-from newswatch.errors import ConfigError
-from newswatch.models import Article
-from newswatch.store.sqlite import SqliteStore
+from alerts.delivery.queue import format_queue, list_queue, retry_queue
+from alerts.digests import cadence
+from alerts.run import preview_digests, run_alerts, send_now
+from newswatch.core.config import load_config
+from newswatch.core.config.recipients import Recipient
+from newswatch.core.errors import ConfigError
+from newswatch.core.models import Article
+from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, write_config
 from tests.plugins.smtp import SAMPLE_WATCHES, RecordingHandler, sample_articles
 
@@ -157,8 +158,8 @@ def closed_port() -> int:
 
 def test_retry_delay_backs_off_exponentially(config_dir):
     """Each failure doubles the wait before the next attempt, up to the configured maximum."""
-    from alerts.deliver import retry_delay
-    from newswatch.alertspec import DeliverySettings
+    from alerts.delivery.queue import retry_delay
+    from newswatch.core.config.settings import DeliverySettings
 
     settings = DeliverySettings(retry_first_seconds=60, retry_max_seconds=3600)
     assert [retry_delay(n, settings).total_seconds() for n in range(1, 9)] == [
@@ -229,7 +230,7 @@ def test_empty_period_sends_nothing_unless_asked(config_dir):
 
 def test_unknown_trigger_is_a_user_error(config_dir):
     """run_alerts refuses a trigger it does not know with a NewswatchError."""
-    from newswatch.errors import NewswatchError
+    from newswatch.core.errors import NewswatchError
 
     config, store = make_project(config_dir)
     with pytest.raises(NewswatchError, match="unknown alerts trigger 'sometimes'"):
@@ -266,7 +267,7 @@ def test_preview_writes_html_and_text_without_queuing(config_dir, tmp_path):
 
 def test_preview_of_unknown_recipient_is_a_user_error(config_dir, tmp_path):
     """Previewing a recipient that is not configured names them in a NewswatchError."""
-    from newswatch.errors import NewswatchError
+    from newswatch.core.errors import NewswatchError
 
     config, store = make_project(config_dir)
     with pytest.raises(NewswatchError, match="no recipient named 'zoe'"):
@@ -288,18 +289,18 @@ def test_outbox_list_and_retry(config_dir, smtp_server):
     down = {**smtp_server.settings(), "smtp": {**smtp_server.settings()["smtp"], "port": closed_port()}}
     config, store = make_project(config_dir, delivery=down)
     run_alerts(config, store, now=NOW, trigger="tick")
-    (row,) = list_outbox(store)
+    (row,) = list_queue(store)
     assert row.sent is None and row.attempts == 1 and "Connection refused" in row.last_error
     assert row.subject.startswith("Deir Ezzor 2") and row.hits > 0
-    assert "waiting (retry 2017-11-05 09:01)" in format_outbox([row])[0]
+    assert "waiting (retry 2017-11-05 09:01)" in format_queue([row])[0]
     config = with_env(load_config(write_config(config_dir, watches=SAMPLE_WATCHES,
                                                settings={"delivery": smtp_server.settings()}), env={}),
                       smtp_server.env())
-    result = retry_outbox(config, store, now=NOW + timedelta(seconds=1))
+    result = retry_queue(config, store, now=NOW + timedelta(seconds=1))
     assert result.sent == 1 and len(smtp_server.handler.messages) == 1
-    (row,) = list_outbox(store)
+    (row,) = list_queue(store)
     assert row.sent == NOW + timedelta(seconds=1)
-    assert format_outbox([]) == ["outbox empty: no digest queued or sent yet"]
+    assert format_queue([]) == ["outbox empty: no digest queued or sent yet"]
 
 
 # -- SIGKILL while sending: run the pass in a child process and kill it at a chosen SMTP stage
@@ -307,8 +308,8 @@ def test_outbox_list_and_retry(config_dir, smtp_server):
 CHILD = """
 import sys
 from alerts.run import run_alerts
-from newswatch.config import load_config
-from newswatch.store.sqlite import SqliteStore
+from newswatch.core.config import load_config
+from newswatch.core.store.sqlite import SqliteStore
 
 config = load_config(sys.argv[1])
 store = SqliteStore(config.path(config.settings.storage.sqlite.path))

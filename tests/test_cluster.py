@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from crawler.charset import decode_html
-from crawler.clusters import THRESHOLD, Clusterer, shingles, signature, similarity
+from crawler.clusters import THRESHOLD, WINDOW, Clusterer, shingles, signature, similarity
 from crawler.extract import extract_article
+from newswatch.core.store.sqlite import SqliteStore
 
 FIXTURES = Path(__file__).with_name("fixtures")
-SEED_PAGE = Path(__file__).resolve().parents[1] / "newswatch" / "demo_site" / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
+SEED_PAGE = Path(__file__).resolve().parents[1] / "newswatch" / "demo" / "site" / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
 COPIES = {  # the seed AFP story, republished
     "gulf-daily-daesh-towns": "other site boilerplate, 'Read more' links, a dateline and a credit line",
     "kurdistan-post-daesh": "light edits: spellings, reworded phrases, last four paragraphs cut, a credit added",
@@ -41,34 +42,45 @@ def test_the_threshold_separates_copies_from_a_story_on_the_same_town(texts: dic
     assert all(name in texts[OTHER] for name in ("Deir Ezzor", "Daesh", "Abu Kamal", "SDF"))
 
 
-def test_copies_join_the_cluster_of_the_first_seen_and_the_other_story_stays_apart(tmp_path: Path, texts):
+@pytest.fixture
+def store(tmp_path: Path):
+    with SqliteStore(tmp_path / "newswatch.db") as store:
+        yield store
+
+
+def test_copies_join_the_cluster_of_the_first_seen_and_the_other_story_stays_apart(store, texts):
     """The first article seen is the representative: every later copy gets its id as cluster_id."""
-    clusterer = Clusterer(tmp_path / "clusters.db", NOW)
+    clusterer = Clusterer(store, NOW)
     assert clusterer.assign("seed", "https://a.example/seed", texts["seed"]) == "seed"
     for name in COPIES:
         assert clusterer.assign(name, f"https://b.example/{name}", texts[name]) == "seed", COPIES[name]
     assert clusterer.assign(OTHER, "https://b.example/other", texts[OTHER]) == OTHER
-    clusterer.close()
 
 
-def test_clusters_survive_a_restart_and_a_refetch_keeps_its_cluster(tmp_path: Path, texts):
-    """Signatures persist in the sidecar file: after a restart a copy still joins; a re-fetch keeps its id."""
-    first = Clusterer(tmp_path / "clusters.db", NOW)
+def test_clusters_survive_a_restart_and_a_refetch_keeps_its_cluster(store, texts):
+    """Signatures persist in the store: after a restart a copy still joins; a re-fetch keeps its id."""
+    first = Clusterer(store, NOW)
     first.assign("beirut", "https://b.example/beirut", texts["beirut-times-deir-ezzor"])
-    first.close()
-    again = Clusterer(tmp_path / "clusters.db", NOW)
+    store.add_signatures(first.take_new())
+    again = Clusterer(store, NOW)
     assert again.assign("seed", "https://a.example/seed", texts["seed"]) == "beirut"
     assert again.assign("beirut", "https://b.example/beirut", "completely rewritten " * 40) == "beirut"
-    again.close()
 
 
-def test_short_texts_stay_alone_unless_they_share_a_canonical_url(tmp_path: Path, texts):
+def test_signatures_older_than_the_window_are_not_compared(store, texts):
+    """A copy of a story first seen more than WINDOW ago starts a cluster of its own."""
+    first = Clusterer(store, NOW - WINDOW - timedelta(hours=1))
+    first.assign("beirut", "https://b.example/beirut", texts["beirut-times-deir-ezzor"])
+    store.add_signatures(first.take_new())
+    assert Clusterer(store, NOW).assign("seed", "https://a.example/seed", texts["seed"]) == "seed"
+
+
+def test_short_texts_stay_alone_unless_they_share_a_canonical_url(store, texts):
     """A feed summary is too short to compare; the same canonical URL is the same story all the same."""
-    clusterer = Clusterer(tmp_path / "clusters.db", NOW)
+    clusterer = Clusterer(store, NOW)
     assert clusterer.assign("long", "https://a.example/story", texts["seed"]) == "long"
     assert clusterer.assign("summary", "https://c.example/s", texts["seed"][:150]) == "summary"
     assert clusterer.assign("amp", "https://a.example/story", "Short AMP version") == "long"
-    clusterer.close()
 
 
 def test_the_estimate_tracks_the_true_jaccard_similarity(texts: dict[str, str]):

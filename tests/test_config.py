@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from newswatch.config import load_config
-from newswatch.errors import ConfigError
+from newswatch.core.config import load_config
+from newswatch.core.errors import ConfigError
 from tests.conftest import ROOT, newswatch, write_config
 
 
@@ -99,7 +99,7 @@ def test_missing_config_folder(tmp_path: Path):
 
 def test_feed_ids_are_ascii_slugs_of_the_name():
     """A feed without an id gets an ASCII slug of its name (diacritics folded), or a URL hash for a non-Latin name."""
-    from newswatch.config import Feed
+    from newswatch.core.config.feeds import Feed
 
     assert Feed(name="Libération — International", url="https://x.example/rss").id == "liberation-international"
     assert Feed(name="Al Jazeera Arabic (الجزيرة نت)", url="https://x.example/rss").id == "al-jazeera-arabic"
@@ -111,7 +111,7 @@ def test_feed_ids_are_ascii_slugs_of_the_name():
 def test_feed_language_and_country_are_codes(config_dir: Path):
     """A language or country written as a name is refused with the form expected; codes are normalised
     (AR -> ar, sy -> SY), and so is the case of the URL's scheme."""
-    from newswatch.config import Feed
+    from newswatch.core.config.feeds import Feed
 
     feed = Feed(name="X", url="HTTPS://x.example/rss", language="AR", country="sy")
     assert (feed.url, feed.language, feed.country) == ("https://x.example/rss", "ar", "SY")

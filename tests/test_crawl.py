@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crawler.feedrun import PAGE_RETRIES
-from newswatch.config import load_config
-from newswatch.store.sqlite import SqliteStore
+from crawler.polling.run import PAGE_RETRIES
+from newswatch.core.config import load_config
+from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, newswatch, write_config
 
 SEED_TITLE = "Daesh loses last towns in face of twin Syria, Iraq assaults"
@@ -43,7 +43,7 @@ def test_crawl_stores_extracted_articles_and_feed_fallback(config_dir: Path, dem
     assert len(fallback) == 1 and "Raqqa" in fallback[0].text
     assert "article_fallback feed=demo-wire" in result.stderr and "reason=HTTP 404" in result.stderr
     state = store.get_feed_state("demo-wire")
-    assert state["consecutive_failures"] == 0 and state["items_seen"] == 5
+    assert state.consecutive_failures == 0 and state.items_seen == 5
 
 
 def test_recrawl_polls_only_due_feeds_and_asks_conditionally(config_dir: Path, demo_site: str):
@@ -52,14 +52,14 @@ def test_recrawl_polls_only_due_feeds_and_asks_conditionally(config_dir: Path, d
     write_config(config_dir, feeds=[{"name": "Demo Wire", "url": f"{demo_site}/feed.xml"}])
     newswatch("crawl", config_dir=config_dir)
     state = _store(config_dir).get_feed_state("demo-wire")
-    assert state["next_due"] > state["last_success"] and state["last_modified"]
-    assert list(state["page_retries"].values()) == [PAGE_RETRIES]  # the missing page
+    assert state.next_due > state.last_success and state.last_modified
+    assert list(state.page_retries.values()) == [PAGE_RETRIES]  # the missing page
     again = newswatch("crawl", config_dir=config_dir)
     assert again.returncode == 0 and "crawl_planned feeds=1 due=0" in again.stderr
     for _ in range(PAGE_RETRIES):
         retry = newswatch("crawl", "--all", config_dir=config_dir)
         assert "new=0 updated=0 retried=1" in retry.stderr and "feed_unchanged" not in retry.stderr
-    assert _store(config_dir).get_feed_state("demo-wire")["page_retries"] == {}
+    assert _store(config_dir).get_feed_state("demo-wire").page_retries == {}
     forced = newswatch("crawl", "--all", config_dir=config_dir)
     assert forced.returncode == 0
     assert "feed_unchanged feed=demo-wire" in forced.stderr and "reason=HTTP 304" in forced.stderr
@@ -75,7 +75,7 @@ def test_home_page_is_followed_to_its_advertised_feed(config_dir: Path, demo_sit
     assert f"feed_discovered feed=levant url={demo_site}/ feed_url={demo_site}/feed.xml" in result.stderr
     store = _store(config_dir)
     assert store.count_articles() == 5
-    assert store.get_feed_state("levant")["resolved_url"] == f"{demo_site}/feed.xml"
+    assert store.get_feed_state("levant").resolved_url == f"{demo_site}/feed.xml"
 
 
 def test_dead_and_malformed_feeds_are_logged_once_and_the_run_goes_on(config_dir: Path, demo_site: str):
@@ -97,8 +97,8 @@ def test_dead_and_malformed_feeds_are_logged_once_and_the_run_goes_on(config_dir
     assert len(broken_lines) == 1
     store = _store(config_dir)
     assert store.count_articles() == 5
-    assert store.get_feed_state("dead-site")["consecutive_failures"] == 1
-    assert store.get_feed_state("broken-feed")["last_error"]
+    assert store.get_feed_state("dead-site").consecutive_failures == 1
+    assert store.get_feed_state("broken-feed").last_error
 
 
 def test_scrapy_crawl_feeds_works_from_the_project_root(config_dir: Path, demo_site: str):

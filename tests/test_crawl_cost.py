@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pycld2
 import pytest
 from scrapy.utils.misc import is_generator_with_return_value
-
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
@@ -21,8 +19,9 @@ from crawler.extract import _DATE_OPTIONS, _metadata, extract_file
 from crawler.language import detect_language
 from crawler.pipelines import StorePipeline
 from crawler.spiders.feeds import FeedsSpider
-from newswatch.errors import ExtractionError
-from newswatch.models import Article
+from newswatch.core.errors import ExtractionError
+from newswatch.core.models import Article
+from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import DEMO_SITE, FIXTURES
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
@@ -92,32 +91,26 @@ def _article(n: int) -> Article:
     return Article(id=f"a{n}", url=f"https://a.example/{n}", title=f"T{n}", text=ARABIC, feed_id="f", outlet="F")
 
 
-def test_signatures_are_committed_before_their_articles_are_stored(tmp_path: Path):
-    """Sidecar rows are written once per store batch, and before it: a stored article never lacks its
-    signature after a crash."""
-    path = tmp_path / "clusters.db"
-    clusterer = Clusterer(path, NOW)
+def test_signatures_are_stored_before_their_articles(tmp_path: Path):
+    """The signatures clustered so far are written once per store batch, and before it: a stored article
+    never lacks its signature after a crash."""
     visible: list[int] = []
 
-    def count() -> int:
-        with sqlite3.connect(path) as other:
-            return other.execute("SELECT COUNT(*) FROM signatures").fetchone()[0]
-
-    class Store:
+    class Recording(SqliteStore):
         def add_articles(self, batch):
-            visible.append(count())
-            return len(batch)
+            visible.append(len(self.signatures_since(NOW)))
+            return super().add_articles(batch)
 
-    pipeline = StorePipeline(Store(), batch_size=2, before_write=clusterer.commit)
+    store = Recording(tmp_path / "newswatch.db")
+    clusterer = Clusterer(store, NOW)
+    pipeline = StorePipeline(store, batch_size=2, signatures=clusterer.take_new)
 
     async def crawl():
         for n in range(2):
             clusterer.assign(f"a{n}", f"https://a.example/{n}", ARABIC)
-            assert count() == 0  # pending until the batch is written
+            assert store.signatures_since(NOW) == []  # pending until the batch is written
             await pipeline.process_item(_article(n))
 
     asyncio.run(crawl())
-    assert visible == [2]
-    clusterer.assign("a2", "https://a.example/2", ARABIC)
-    clusterer.close()
-    assert count() == 3  # close saves what is pending
+    assert visible == [2] and store.count_articles() == 2
+    store.close()

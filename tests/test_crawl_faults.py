@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.feedrun import PAGE_RETRIES
-from newswatch.config import load_config
-from newswatch.store.sqlite import SqliteStore
+from crawler.polling.run import PAGE_RETRIES
+from newswatch.core.config import load_config
+from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import DEMO_SITE, FIXTURES, newswatch, write_config
 
 SEED = "/2017/11/04/daesh-loses-last-towns.html"
@@ -261,9 +261,9 @@ def test_a_crawl_over_every_fault_stores_the_good_and_logs_each_bad_once(config_
     assert articles["/wire/deir-ezzor-bakeries.html"].cluster_id == articles["/wire/deir-ezzor-bakeries.html"].id
 
     states = store.all_feed_states()
-    assert all(states[f]["consecutive_failures"] == 1 and states[f]["healthy"] for f in BAD_FEEDS)
-    assert states["sitemaps"]["items_seen"] == 2 and states["empty"]["last_items"] == 0
-    assert states["dupes"]["last_items"] == 4
+    assert all(states[f].consecutive_failures == 1 and states[f].healthy for f in BAD_FEEDS)
+    assert states["sitemaps"].items_seen == 2 and states["empty"].last_items == 0
+    assert states["dupes"].last_items == 4
     store.close()
 
     # Next poll: validators (304) and the body hash (the server whose ETag always changes) say "unchanged",
@@ -277,7 +277,7 @@ def test_a_crawl_over_every_fault_stores_the_good_and_logs_each_bad_once(config_
     assert [p for p in requests[before:] if p.endswith(".html")] == ["/2017/11/03/raqqa-reconstruction.html"]
     store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
     assert store.count_articles() == len(expected)
-    assert all(store.get_feed_state(f)["consecutive_failures"] == 2 for f in BAD_FEEDS)
+    assert all(store.get_feed_state(f).consecutive_failures == 2 for f in BAD_FEEDS)
     store.close()
 
 
@@ -301,7 +301,7 @@ def test_malformed_links_and_an_html5_home_page_lose_nothing_else(config_dir: Pa
     assert all(a.source == "page" for a in articles.values())
     assert articles["/fault/bad-canonical.html"].language == "fr"
     state = store.get_feed_state("home")
-    assert state["consecutive_failures"] == 0 and state["last_success"] and state["last_items"] == 2
+    assert state.consecutive_failures == 0 and state.last_success and state.last_items == 2
     store.close()
 
 
@@ -341,5 +341,5 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_on_later_polls
     final = {a.url.removeprefix(base): a for a in store.articles_after(None, limit=10)[0]}
     assert final["/fault/late-page.html"].source == "page" and final["/fault/late-page.html"].language == "fr"
     assert final["/fault/gone-page.html"].source == "feed" and store.count_articles() == 3
-    assert store.get_feed_state("late")["page_retries"] == {}
+    assert store.get_feed_state("late").page_retries == {}
     store.close()

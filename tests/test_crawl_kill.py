@@ -11,8 +11,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from newswatch.config import load_config
-from newswatch.store.sqlite import SqliteStore
+from newswatch.core.config import load_config
+from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, newswatch, write_config
 
 ARTICLES = 30
@@ -98,7 +98,7 @@ def test_sigkill_mid_crawl_then_rerun_stores_each_article_once(config_dir: Path)
         articles = store.articles_after(None, limit=1000)[0]
         assert len(articles) == ARTICLES == len({a.id for a in articles}) == len({a.url for a in articles})
         assert all(a.source == "page" and a.cluster_id == a.id for a in articles)
-        assert store.get_feed_state("gated")["items_seen"] == ARTICLES
+        assert store.get_feed_state("gated").items_seen == ARTICLES
         store.close()
         fetched_twice = {p for p in server.pages if server.pages.count(p) > 1}
         assert len(server.pages) - len(fetched_twice) == ARTICLES  # only pages cut off by the kill again

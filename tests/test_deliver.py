@@ -1,4 +1,4 @@
-"""Tests of alerts.deliver: SMTP (STARTTLS, implicit TLS, AUTH) against real aiosmtpd servers, and the outbox."""
+"""Tests of alerts.delivery.transports: SMTP (STARTTLS, implicit TLS, AUTH) against real aiosmtpd servers, and the outbox."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from alerts.deliver import OutboxDeliverer, SmtpDeliverer, eml_name, make_deliverer
-from newswatch.alertspec import DeliverySettings, SmtpSettings
-from newswatch.errors import DeliveryFailed
-from newswatch.models import QueuedDigest
+from alerts.delivery.transports import EmlFolderTransport, SmtpTransport, eml_name, make_transport
+from newswatch.core.config.settings import DeliverySettings, SmtpSettings
+from newswatch.core.errors import DeliveryFailed
+from newswatch.core.models import QueuedDigest
 from tests.plugins.smtp import RecordingHandler
 
 CREATED = datetime(2017, 11, 5, 7, 0, tzinfo=timezone.utc)
@@ -28,12 +28,12 @@ def queued(digest_id: str = "nw.0123456789abcdef@example.org", to: str = "analys
                         message=bytes(message), created=CREATED)
 
 
-def deliverer(server, **overrides) -> SmtpDeliverer:
+def transport(server, **overrides) -> SmtpTransport:
     settings = SmtpSettings(**{**server.settings()["smtp"], **overrides})
-    return SmtpDeliverer(settings, username=server.username, password=server.password)
+    return SmtpTransport(settings, username=server.username, password=server.password)
 
 
-def send(smtp: SmtpDeliverer, digest: QueuedDigest) -> None:
+def send(smtp: SmtpTransport, digest: QueuedDigest) -> None:
     with smtp.session() as session:
         session.send(digest)
 
@@ -42,7 +42,7 @@ def send(smtp: SmtpDeliverer, digest: QueuedDigest) -> None:
 def test_smtp_sends_over_tls_with_auth_and_keeps_the_message_id(smtp_server_factory, security):
     """STARTTLS and implicit TLS with AUTH deliver the stored message unchanged, to the To address."""
     server = smtp_server_factory(security)
-    send(deliverer(server), queued())
+    send(transport(server), queued())
     (message,) = server.handler.parsed()
     assert message["Message-ID"] == "<nw.0123456789abcdef@example.org>"
     assert server.handler.envelopes == [("newswatch@example.org", ["analyst@example.org"])]
@@ -53,14 +53,14 @@ def test_plain_smtp_without_auth(smtp_server_factory):
     """security: none talks plain SMTP, and logs in only when credentials are set."""
     server = smtp_server_factory("none")
     settings = SmtpSettings(**{**server.settings()["smtp"], "security": "none"})
-    send(SmtpDeliverer(settings), queued())
+    send(SmtpTransport(settings), queued())
     assert len(server.handler.messages) == 1
 
 
 def test_wrong_password_is_one_line_delivery_failure(smtp_server_factory):
     """Rejected credentials raise DeliveryFailed carrying the server's 535 reply, on one line."""
     server = smtp_server_factory("starttls")
-    bad = SmtpDeliverer(SmtpSettings(**server.settings()["smtp"]), username=server.username, password="wrong")
+    bad = SmtpTransport(SmtpSettings(**server.settings()["smtp"]), username=server.username, password="wrong")
     with pytest.raises(DeliveryFailed, match=r"^SMTP 127\.0\.0\.1:\d+: 535 ") as error:
         send(bad, queued())
     assert "\n" not in str(error.value) and server.handler.messages == []
@@ -71,14 +71,14 @@ def test_server_that_needs_auth_refuses_anonymous_clients(smtp_server_factory, s
     """Without credentials (environment unset) a server requiring AUTH refuses the mail: DeliveryFailed."""
     server = smtp_server_factory(security)
     with pytest.raises(DeliveryFailed, match="530"):
-        send(SmtpDeliverer(SmtpSettings(**server.settings()["smtp"])), queued())
+        send(SmtpTransport(SmtpSettings(**server.settings()["smtp"])), queued())
 
 
 def test_untrusted_certificate_is_refused(smtp_server_factory):
     """A server certificate not signed by a trusted CA fails delivery instead of sending in the clear."""
     server = smtp_server_factory("starttls")
     with pytest.raises(DeliveryFailed, match="CERTIFICATE_VERIFY_FAILED"):
-        send(deliverer(server, ca_file=None), queued())
+        send(transport(server, ca_file=None), queued())
     assert server.handler.messages == []
 
 
@@ -86,7 +86,7 @@ def test_server_refusing_data_is_a_delivery_failure(smtp_server_factory):
     """A temporary 451 reply to DATA raises DeliveryFailed with that reply."""
     server = smtp_server_factory("starttls", RecordingHandler(data_reply="451 4.3.0 Try again later"))
     with pytest.raises(DeliveryFailed, match="451 4.3.0 Try again later"):
-        send(deliverer(server), queued())
+        send(transport(server), queued())
 
 
 def test_server_down_is_a_delivery_failure():
@@ -96,7 +96,7 @@ def test_server_down_is_a_delivery_failure():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    down = SmtpDeliverer(SmtpSettings(host="127.0.0.1", port=port, security="starttls", timeout=5))
+    down = SmtpTransport(SmtpSettings(host="127.0.0.1", port=port, security="starttls", timeout=5))
     with pytest.raises(DeliveryFailed, match="Connection refused"):
         send(down, queued())
 
@@ -104,7 +104,7 @@ def test_server_down_is_a_delivery_failure():
 def test_outbox_writes_named_eml_files_atomically(tmp_path):
     """The outbox writes <created>-<recipient>-<short id>.eml with the exact message and no temp file left."""
     digest = queued()
-    with OutboxDeliverer(tmp_path / "outbox").session() as session:
+    with EmlFolderTransport(tmp_path / "outbox").session() as session:
         path = session.send(digest)
         again = session.send(digest)
     assert path == again == tmp_path / "outbox" / "20171105T070000Z-analyst-0123456789.eml"
@@ -123,13 +123,13 @@ def test_unwritable_outbox_is_a_delivery_failure(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(DeliveryFailed, match="outbox"):
-        with OutboxDeliverer(blocker / "outbox").session():
+        with EmlFolderTransport(blocker / "outbox").session():
             pass
 
 
-def test_make_deliverer_follows_the_method(tmp_path):
+def test_make_transport_follows_the_method(tmp_path):
     """delivery.method picks the outbox (folder resolved against the project) or SMTP."""
-    outbox = make_deliverer(DeliverySettings(), root=tmp_path, username=None, password=None)
-    assert isinstance(outbox, OutboxDeliverer) and outbox.folder == tmp_path / "var" / "outbox"
-    smtp = make_deliverer(DeliverySettings(method="smtp"), root=tmp_path, username="u", password="p")
-    assert isinstance(smtp, SmtpDeliverer) and smtp.username == "u"
+    outbox = make_transport(DeliverySettings(), root=tmp_path, username=None, password=None)
+    assert isinstance(outbox, EmlFolderTransport) and outbox.folder == tmp_path / "var" / "outbox"
+    smtp = make_transport(DeliverySettings(method="smtp"), root=tmp_path, username="u", password="p")
+    assert isinstance(smtp, SmtpTransport) and smtp.username == "u"

@@ -1,12 +1,14 @@
-"""Tests of alerts.digest (owed hits → Digest) and alerts.context (trends, source health)."""
+"""Tests of alerts.digests.build (owed hits → Digest) and alerts.digests.trends (trends, source health)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from alerts.context import source_health, trend_from_days
-from alerts.digest import build_digest, highlight, safe_url, text_direction
-from newswatch.models import Article, Hit, OwedHit
+from alerts.digests.build import build_digest, highlight, safe_url, text_direction
+from alerts.digests.health import source_health
+from alerts.digests.trends import trend_from_days
+from newswatch.core.feedstate import FeedState
+from newswatch.core.models import Article, Hit, OwedHit
 from tests.plugins.smtp import sample_articles
 
 NOW = datetime(2017, 11, 5, 9, 0, tzinfo=timezone.utc)
@@ -38,7 +40,7 @@ def test_sections_follow_watch_order_and_hold_one_entry_per_story():
     assert [s.watch for s in digest.sections] == ["Deir Ezzor", "Daesh"]
     deir = digest.sections[0]
     assert deir.story_count == 2 and deir.hit_count == 3
-    assert sorted(e.outlet for e in deir.entries) == ["The Levant Monitor", "مرصد المشرق"]
+    assert sorted(e.outlet for e in deir.stories) == ["The Levant Monitor", "مرصد المشرق"]
     assert set(digest.hit_keys) == {item.hit.key for item in items}
 
 
@@ -48,7 +50,7 @@ def test_story_cluster_is_one_entry_with_also_reported_by():
     items = [owed(a["gulf-1"], "Deir Ezzor", "Deir Ezzor"), owed(a["levant-1"], "Deir Ezzor", "Deir Ezzor")]
     section = build_digest("analyst", items, generated=NOW).sections[0]
     assert section.story_count == 1
-    (entry,) = section.entries
+    (entry,) = section.stories
     assert entry.outlet == "The Levant Monitor"  # published first
     assert entry.also_reported_by == (("Gulf Wire", "https://gulf-wire.example/news/syria-army-retakes-deir-ezzor"),)
     assert set(entry.hit_keys) == {item.hit.key for item in items}
@@ -57,7 +59,7 @@ def test_story_cluster_is_one_entry_with_also_reported_by():
 def test_entry_carries_title_outlet_language_times_and_link():
     """An entry has title, outlet, language, published time, first-seen time and the article link."""
     a = articles()
-    (entry,) = build_digest("r", [owed(a["mashriq-1"], "Daesh", "داعش")], generated=NOW).sections[0].entries
+    (entry,) = build_digest("r", [owed(a["mashriq-1"], "Daesh", "داعش")], generated=NOW).sections[0].stories
     assert entry.title == a["mashriq-1"].title
     assert (entry.outlet, entry.language) == ("مرصد المشرق", "ar")
     assert entry.published == a["mashriq-1"].published
@@ -82,7 +84,7 @@ def test_snippet_falls_back_to_text_around_the_hit():
     """A hit stored without a sentence still gets a snippet: the text around its offsets."""
     a = articles()
     item = owed(a["levant-1"], "SDF", "SDF", sentence="")
-    (entry,) = build_digest("r", [item], generated=NOW).sections[0].entries
+    (entry,) = build_digest("r", [item], generated=NOW).sections[0].stories
     assert "(SDF)" in entry.snippets[0].text
     assert ("SDF", True) in entry.snippets[0].parts
 
@@ -111,7 +113,7 @@ def test_stories_beyond_the_limit_stay_owed_for_the_next_digest():
     digest = build_digest("r", items, generated=NOW, limit_per_watch=1)
     section = digest.sections[0]
     assert section.story_count == 2 and section.hidden_count == 1
-    assert section.entries[0].outlet == "مرصد المشرق"  # newest first
+    assert section.stories[0].outlet == "مرصد المشرق"  # newest first
     assert digest.hit_keys == (items[1].hit.key,)
 
 
@@ -140,9 +142,10 @@ def test_trend_says_first_mention_in_n_days_or_ever():
 
 
 def test_source_health_lists_failing_and_silent_feeds_only():
-    """Unhealthy feeds and feeds without news for too long are listed; healthy and never-crawled ones are not."""
+    """Unhealthy feeds and feeds without news for too long are listed; healthy and never-crawled ones are not.
+    States are read as stored, partial or with unreadable values."""
     recent, old = (NOW - timedelta(hours=1)).isoformat(), (NOW - timedelta(days=4)).isoformat()
-    states = {
+    stored = {
         "ok": {"last_success": recent, "consecutive_failures": 0, "healthy": True, "name": "Fine Feed"},
         "down": {"last_success": old, "last_error": "HTTP 503\r\nService Unavailable", "consecutive_failures": 6,
                  "healthy": False, "name": "Broken Wire"},
@@ -150,6 +153,7 @@ def test_source_health_lists_failing_and_silent_feeds_only():
         "new-fail": {"consecutive_failures": 1, "last_error": "DNS lookup failed"},
         "junk": {"last_success": "not a date", "consecutive_failures": "x"},
     }
+    states = {feed_id: FeedState.from_json(state) for feed_id, state in stored.items()}
     names = {key: key.title() for key in [*states, "never"]}
     listed = source_health(states, names, now=NOW, silent_after=timedelta(hours=48))
     assert [(f.feed_id, f.status) for f in listed] == [
@@ -164,7 +168,7 @@ def test_snippet_does_not_repeat_the_title():
     article = a["gulf-1"]
     title_hit = OwedHit(Hit(article.id, "Deir Ezzor", "Deir Ezzor", 35, 45, "title", article.title), article, NOW)
     both = [title_hit, owed(article, "Deir Ezzor", "Deir Ezzor")]
-    (entry,) = build_digest("r", both, generated=NOW).sections[0].entries
+    (entry,) = build_digest("r", both, generated=NOW).sections[0].stories
     assert [s.text for s in entry.snippets] == [article.text]
-    (alone,) = build_digest("r", [title_hit], generated=NOW).sections[0].entries
+    (alone,) = build_digest("r", [title_hit], generated=NOW).sections[0].stories
     assert [s.text for s in alone.snippets] == [article.title]

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts import run_alerts
-from newswatch.config import load_config
-from newswatch.store.sqlite import SqliteStore
+from alerts.run import run_alerts
+from newswatch.core.config import load_config
+from newswatch.core.feedstate import FeedState
+from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, write_config
 from tests.plugins.smtp import sample_articles
 
@@ -81,16 +82,16 @@ def has_colour(rows: list[bytes], rgb: tuple[int, int, int], channels: int, tole
 
 def demo_digest_html(config_dir: Path) -> str:
     """The HTML part of the digest the demo writes: demo watches, demo-like articles, one failing feed."""
-    watches = yaml.safe_load((ROOT / "newswatch" / "demo_watches.yaml").read_text(encoding="utf-8"))["watches"]
+    watches = yaml.safe_load((ROOT / "newswatch" / "demo" / "watches.yaml").read_text(encoding="utf-8"))["watches"]
     feeds = [{"id": "levant", "name": "The Levant Monitor", "url": "http://127.0.0.1:8000/feed.xml"},
              {"id": "syria-wire", "name": "Syria Wire", "url": "http://127.0.0.1:8001/rss"}]
     recipients = [{"name": "demo", "email": "analyst@example.org", "timezone": "Asia/Damascus"}]
     config = load_config(write_config(config_dir, feeds=feeds, watches=watches, recipients=recipients), env={})
     store = SqliteStore(config.path(config.settings.storage.sqlite.path))
     store.add_articles(sample_articles(NOW - timedelta(minutes=20)))
-    store.set_feed_state("syria-wire", {"name": "Syria Wire", "healthy": False, "consecutive_failures": 6,
+    store.set_feed_state("syria-wire", FeedState.from_json({"name": "Syria Wire", "healthy": False, "consecutive_failures": 6,
                                         "last_success": (NOW - timedelta(days=2)).isoformat(),
-                                        "last_error": "HTTP 503 Service Unavailable"})
+                                        "last_error": "HTTP 503 Service Unavailable"}))
     (path,) = run_alerts(config, store, now=NOW).written
     store.close()
     message = message_from_bytes(path.read_bytes(), policy=policy.default)

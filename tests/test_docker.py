@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from newswatch.config import load_config
+from newswatch.core.config import load_config
 from tests.conftest import ROOT
 
 DOCKER = shutil.which("docker")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 from pydantic import BaseModel
 
-from newswatch.alertspec import Recipient
 from newswatch.cli import cli
-from newswatch.config import Feed, Settings
-from newswatch.configdoc import render
-from newswatch.watchspec import Watch
+from newswatch.core.config.feeds import Feed
+from newswatch.core.config.recipients import Recipient
+from newswatch.core.config.reference import render
+from newswatch.core.config.settings import Settings
+from newswatch.core.config.watches import Watch
 from tests.conftest import ROOT
 
 
@@ -21,9 +22,9 @@ def _models(model: type[BaseModel]):
 
 
 def test_configuration_reference_is_current():
-    """docs/configuration.md equals what `python -m newswatch.configdoc` renders now."""
+    """docs/configuration.md equals what `python -m newswatch.core.config.reference` renders now."""
     assert (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8") == render(), (
-        "regenerate with: .venv/bin/python -m newswatch.configdoc > docs/configuration.md")
+        "regenerate with: .venv/bin/python -m newswatch.core.config.reference > docs/configuration.md")
 
 
 def test_every_config_field_has_a_description():

@@ -12,11 +12,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from newswatch.config import load_config
-from newswatch.errors import StoreUnavailable
-from newswatch.models import Article
-from newswatch.store.elastic import ElasticStore
-from newswatch.textnorm import normalize
+from newswatch.core.config import load_config
+from newswatch.core.errors import StoreUnavailable
+from newswatch.core.feedstate import FeedState
+from newswatch.core.models import Article, ClusterSignature
+from newswatch.core.store.elastic import ElasticStore
+from newswatch.core.textnorm import normalize
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.timeout(600)
@@ -63,10 +64,10 @@ def stored_ids(store: ElasticStore) -> list[str]:
 
 
 def test_templates_are_installed_once_and_restored_at_start(open_es, es_client, caplog):
-    """Start-up installs the four templates, leaves them alone when current, and restores a deleted one."""
-    caplog.set_level(logging.INFO, "newswatch.store.elastic")
+    """Start-up installs the five templates, leaves them alone when current, and restores a deleted one."""
+    caplog.set_level(logging.INFO, "newswatch.core.store.elastic")
     store = open_es()
-    names = [f"{store.base}{n}" for n in ("articles", "digests", "hits", "state")]
+    names = [f"{store.base}{n}" for n in ("articles", "digests", "hits", "signatures", "state")]
     installed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("es_template_installed")]
     assert installed == [f"es_template_installed name={n}" for n in names]
     before = es_client.indices.get_index_template(name=f"{store.base}*")["index_templates"]
@@ -252,15 +253,18 @@ def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_
     """With the node stopped, batches go to the spool (one warning); after restart the next batch replays them first."""
     caplog.set_level(logging.INFO)
     store = open_es()
+    signature = ClusterSignature("a0012", "a0001", "https://news.example/12", datetime.now(timezone.utc), b"\x07" * 512)
     store.add_articles(articles(0, 10))
-    store.set_feed_state("wire", {"etag": "v1"})
+    store.set_feed_state("wire", FeedState(etag="v1"))
     store.flush()  # the first ten are in before the outage (add_articles does not wait for its bulk)
     es_node.stop()
     try:
         assert store.add_articles(articles(10, 10)) == 0
         assert store.add_articles(articles(20, 10)) == 0
-        store.set_feed_state("wire", {"etag": "v2"})
-        assert store.get_feed_state("wire") == {"etag": "v2"}
+        store.set_feed_state("wire", FeedState(etag="v2"))
+        assert store.get_feed_state("wire") == FeedState(etag="v2")
+        store.add_signatures([signature])
+        assert store.signatures_since(signature.added) == [signature]  # the spooled one, for this machine
         assert store.known_ids(["a0015", "a0099"]) == {"a0015"}
         with pytest.raises(StoreUnavailable):
             store.count_articles()
@@ -275,7 +279,8 @@ def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_
     assert store.spool.count() == 0
     ids = stored_ids(store)
     assert ids == [a.id for a in articles(0, 40)]  # all of them, once each, in the order they were crawled
-    assert store.get_feed_state("wire") == {"etag": "v2"} and store.all_feed_states() == {"wire": {"etag": "v2"}}
+    assert store.get_feed_state("wire") == FeedState(etag="v2") and store.all_feed_states() == {"wire": FeedState(etag="v2")}
+    assert store.spool.signatures() == [] and store.signatures_since(signature.added) == [signature]
 
 
 def test_spool_left_at_close_is_replayed_at_the_next_start(open_es, es_node, caplog):

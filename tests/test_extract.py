@@ -10,11 +10,12 @@ import pytest
 
 from crawler.charset import decode_html
 from crawler.extract import extract_article, extract_file
-from crawler.language import detect_language, normalise_lang_tag
-from newswatch.errors import ExtractionError
+from crawler.language import detect_language
+from newswatch.core.errors import ExtractionError
+from newswatch.core.web import language_code
 
 ARTICLES = Path(__file__).with_name("fixtures") / "articles"
-DEMO_SITE = Path(__file__).resolve().parents[1] / "newswatch" / "demo_site"
+DEMO_SITE = Path(__file__).resolve().parents[1] / "newswatch" / "demo" / "site"
 BASE = "http://127.0.0.1:8765"
 SEED = "2017/11/04/daesh-loses-last-towns.html"
 
@@ -133,7 +134,7 @@ def test_language_falls_back_to_the_declared_language():
     assert detect_language("Abu Kamal", "en-GB") == "en"
     assert detect_language("", "ar_SY") == "ar"
     assert detect_language("   ") is None
-    assert normalise_lang_tag("FR-fr") == "fr" and normalise_lang_tag("und") is None
+    assert language_code("FR-fr") == "fr" and language_code("und") is None
 
 
 def test_language_of_text_holding_characters_the_identifier_refuses():

@@ -1,4 +1,4 @@
-"""Tests for crawler.feeds: RSS/Atom/sitemap parsing into FeedEntry values, errors, autodiscovery, JSON."""
+"""Tests for crawler.parsing.feeds: RSS/Atom/sitemap parsing into FeedEntry values, errors, autodiscovery, JSON."""
 
 from __future__ import annotations
 
@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from crawler.feeds import (
-    discover_feeds,
-    feed_kind,
-    feed_to_json,
-    parse_feed,
-    parse_sitemap,
-    sitemap_children,
-)
-from newswatch.errors import FeedError
+from crawler.parsing.feeds import discover_feeds, feed_kind, feed_to_json, parse_feed
+from crawler.parsing.sitemaps import parse_sitemap, sitemap_index_entries
+from newswatch.core.errors import FeedError
 
 FEEDS = Path(__file__).with_name("fixtures") / "feeds"
-DEMO_SITE = Path(__file__).resolve().parents[1] / "newswatch" / "demo_site"
+DEMO_SITE = Path(__file__).resolve().parents[1] / "newswatch" / "demo" / "site"
 FEED_URL = "https://feeds.example.com/path/feed.xml"
 
 
@@ -172,16 +166,16 @@ def test_gzipped_sitemap_is_read():
 
 
 def test_sitemap_index_lists_child_sitemaps_and_is_not_a_urlset():
-    """sitemap_children returns the absolute child URLs; parse_sitemap refuses an index with a reason."""
+    """sitemap_index_entries gives the absolute child URLs; parse_sitemap refuses an index with a reason."""
     body = fixture("sitemap_index.xml")
-    assert sitemap_children(body, "https://news.example.com/sitemap.xml") == [
+    assert [link for link, _ in sitemap_index_entries(body, "https://news.example.com/sitemap.xml")] == [
         "https://news.example.com/sitemaps/news.xml",
         "https://news.example.com/sitemaps/2017-11.xml.gz",
     ]
     with pytest.raises(FeedError, match="not a sitemap: got a sitemap index"):
         parse_sitemap(body, "https://news.example.com/sitemap.xml")
     with pytest.raises(FeedError, match="not a sitemap index: got a sitemap"):
-        sitemap_children(fixture("sitemap.xml"), "https://news.example.com/sitemap.xml")
+        sitemap_index_entries(fixture("sitemap.xml"), "https://news.example.com/sitemap.xml")
 
 
 @pytest.mark.parametrize(
@@ -249,7 +243,7 @@ def test_a_malformed_link_loses_only_its_own_item(caplog):
     body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
             b"<item><title>Bad</title><link>http://[oops/story</link></item>"
             b"<item><title>Good</title><link>/good.html</link></item></channel></rss>")
-    with caplog.at_level("WARNING", logger="crawler.feeds"):
+    with caplog.at_level("WARNING", logger="crawler.parsing.feeds"):
         entries = parse_feed(body, FEED_URL)
     assert [e.link for e in entries] == ["https://feeds.example.com/good.html"]
     assert [r.getMessage() for r in caplog.records] == [

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crawler.feedstate import UNHEALTHY_AFTER, record_failure, record_success
-from newswatch.config import CrawlerSettings, load_config
-from newswatch.store.sqlite import SqliteStore
+from crawler.polling.state import record_failure, record_success
+from newswatch.core.config import load_config
+from newswatch.core.config.settings import CrawlerSettings
+from newswatch.core.feedstate import UNHEALTHY_AFTER
+from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import DEMO_SITE, newswatch, write_config
 
 FEED = (DEMO_SITE / "feed.xml").read_bytes()

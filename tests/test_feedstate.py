@@ -12,23 +12,17 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.articles import entry_article_id
-from crawler.feedrun import PAGE_RETRIES, FeedRun, FeedRuns
-from crawler.feedstate import (
-    UNHEALTHY_AFTER,
-    body_digest,
-    conditional_headers,
-    full_fetch,
-    record_failure,
-    record_success,
-)
-from crawler.limits import content_refusal, is_transient
-from crawler.schedule import MAX_INTERVAL, MIN_INTERVAL, due_feeds, failure_backoff, is_due, poll_interval
-from crawler.seen import select_entries
-from crawler.source import Children, Discovered, Entries, read_source
+from crawler.failures import classify_failure, content_refusal
+from crawler.parsing.source import Children, Discovered, Entries, read_source
+from crawler.polling.intervals import MAX_INTERVAL, MIN_INTERVAL, due_feeds, failure_backoff, is_due, poll_interval
+from crawler.polling.run import PAGE_RETRIES, FeedRun, FeedRuns
+from crawler.polling.selection import select_entries
+from crawler.polling.state import body_digest, conditional_headers, full_fetch, record_failure, record_success
 from crawler.urls import preferred_url
-from newswatch.config import Feed
-from newswatch.errors import FeedError
-from newswatch.models import Article, FeedEntry
+from newswatch.core.config.feeds import Feed
+from newswatch.core.errors import FeedError
+from newswatch.core.feedstate import UNHEALTHY_AFTER, FeedState
+from newswatch.core.models import Article, FeedEntry
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 FEEDS = Path(__file__).with_name("fixtures") / "feeds"
@@ -65,12 +59,12 @@ def test_failures_back_off_exponentially_and_mark_the_feed_unhealthy():
     state = record_success(None, name="F", now=NOW, items=3, new_items=3, interval=timedelta(hours=1))
     for n in range(1, UNHEALTHY_AFTER + 1):
         state = record_failure(state, name="F", now=NOW, reason="HTTP 500")
-        assert state["healthy"] is (n < UNHEALTHY_AFTER)
-        assert state["next_due"] == (NOW + failure_backoff(n)).isoformat()
-    assert state["last_success"] == NOW.isoformat() and state["items_seen"] == 3
+        assert state.healthy is (n < UNHEALTHY_AFTER)
+        assert state.next_due == NOW + failure_backoff(n)
+    assert state.last_success == NOW and state.items_seen == 3
     recovered = record_success(state, name="F", now=NOW, items=3, new_items=1, interval=timedelta(hours=1))
-    assert recovered["healthy"] and recovered["consecutive_failures"] == 0 and recovered["items_seen"] == 4
-    assert recovered["last_error"] == "HTTP 500"  # kept for `feeds status`
+    assert recovered.healthy and recovered.consecutive_failures == 0 and recovered.items_seen == 4
+    assert recovered.last_error == "HTTP 500"  # kept for `feeds status`
 
 
 def test_due_feeds_respects_next_due_slack_enabled_all_and_one():
@@ -78,8 +72,7 @@ def test_due_feeds_respects_next_due_slack_enabled_all_and_one():
     even disabled."""
     feeds = [Feed(name="A", url="https://a/"), Feed(name="B", url="https://b/"), Feed(name="C", url="https://c/"),
              Feed(name="D", url="https://d/", enabled=False)]
-    states = {"a": {"next_due": (NOW + timedelta(hours=1)).isoformat()},
-              "b": {"next_due": (NOW + timedelta(minutes=5)).isoformat()}}
+    states = {"a": FeedState(next_due=NOW + timedelta(hours=1)), "b": FeedState(next_due=NOW + timedelta(minutes=5))}
     ids = lambda found: [f.id for f in found]  # noqa: E731
     assert ids(due_feeds(feeds, states, NOW)) == ["c"]
     assert ids(due_feeds(feeds, states, NOW, slack=timedelta(minutes=7.5))) == ["b", "c"]
@@ -91,13 +84,14 @@ def test_due_feeds_respects_next_due_slack_enabled_all_and_one():
 
 def test_conditional_headers_come_from_the_last_full_fetch_of_the_same_url():
     """ETag and Last-Modified are replayed for the same URL, not for another, and not after a day."""
-    state = full_fetch("https://x/rss", '"v1"', "Tue, 17 Nov 2026 10:00:00 GMT", body_digest(b"body"), NOW)
+    fields = full_fetch("https://x/rss", '"v1"', "Tue, 17 Nov 2026 10:00:00 GMT", body_digest(b"body"), NOW)
+    state = FeedState(**fields)
     assert conditional_headers(state, "https://x/rss", NOW + timedelta(hours=1)) == {
         "If-None-Match": '"v1"', "If-Modified-Since": "Tue, 17 Nov 2026 10:00:00 GMT"}
     assert conditional_headers(state, "https://x/other", NOW) == {}
     assert conditional_headers(state, "https://x/rss", NOW + timedelta(hours=25)) == {}  # a full fetch a day
-    assert conditional_headers({**state, "kind": "sitemapindex"}, "https://x/rss", NOW) == {}
-    assert conditional_headers(full_fetch("https://x/rss", None, None, "h", NOW), "https://x/rss", NOW) == {}
+    assert conditional_headers(FeedState(**fields, kind="sitemapindex"), "https://x/rss", NOW) == {}
+    assert conditional_headers(FeedState(**full_fetch("https://x/rss", None, None, "h", NOW)), "https://x/rss", NOW) == {}
 
 
 def _entry(n: int, updated: datetime | None = None) -> FeedEntry:
@@ -127,10 +121,10 @@ def test_a_feed_run_is_saved_only_when_its_last_article_is_stored():
     assert runs.close("wire") is None  # the feed request itself; two articles still open
     article = lambda e: Article(id=entry_article_id(e), url=e.link, title="", text="", feed_id="wire", outlet="W")  # noqa: E731
     assert runs.stored([article(entries[0])]) == []
-    assert runs.stored([article(entries[1])]) == [run] and runs.get("wire") is None
+    assert runs.stored([article(entries[1])]) == [run] and "wire" not in runs.open
     state = run.state()
-    assert state["items_seen"] == 2 and state["last_items"] == 2 and state["interval_minutes"] == 30.0
-    assert set(state["entry_updates"]) == {entry_article_id(e) for e in entries}
+    assert state.items_seen == 2 and state.last_items == 2 and state.interval_minutes == 30.0
+    assert set(state.entry_updates) == {entry_article_id(e) for e in entries}
 
 
 def test_a_page_owed_a_retry_is_fetched_again_until_its_retries_are_spent():
@@ -149,16 +143,16 @@ def test_a_page_owed_a_retry_is_fetched_again_until_its_retries_are_spent():
         assert run.retries == {ids[0]: left}
     run.page_done(ids[0], stored_from_page=False, transient=True)
     assert run.retries == {}
-    later = FeedRun(feed, {"page_retries": {ids[0]: 2, ids[1]: 1}}, NOW)
+    later = FeedRun(feed, FeedState(page_retries={ids[0]: 2, ids[1]: 1}), NOW)
     later.page_done(ids[0], stored_from_page=True)
     later.stamps = {ids[1]: ""}
-    assert later.state()["page_retries"] == {ids[1]: 1}
+    assert later.state().page_retries == {ids[1]: 1}
     later.stamps = {}
-    assert later.state()["page_retries"] == {}  # no longer in the feed
+    assert later.state().page_retries == {}  # no longer in the feed
     # ... unless a child sitemap that lists it failed this time: then it was not seen, and is kept.
-    partial = FeedRun(feed, {"page_retries": {ids[1]: 1}, "entry_updates": {ids[1]: "x"}}, NOW)
+    partial = FeedRun(feed, FeedState(page_retries={ids[1]: 1}, entry_updates={ids[1]: "x"}), NOW)
     partial.partial = True
-    assert (partial.state()["page_retries"], partial.state()["entry_updates"]) == ({ids[1]: 1}, {ids[1]: "x"})
+    assert (partial.state().page_retries, partial.state().entry_updates) == ({ids[1]: 1}, {ids[1]: "x"})
 
 
 @pytest.mark.parametrize(("status", "passing"), [(404, True), (429, True), (500, True), (503, True),
@@ -168,13 +162,13 @@ def test_http_failures_that_may_pass(status: int, passing: bool):
     request = Request("https://w/a.html")
     failure = Failure(HttpError(Response(request.url, status=status, request=request), "x"))
     failure.request = request
-    assert is_transient(failure) is passing
+    assert classify_failure(failure).transient is passing
     refused = Failure(IgnoreRequest("Forbidden by robots.txt"))
     refused.request = request
-    assert not is_transient(refused)
+    assert not classify_failure(refused).transient
     timeout = Failure(TimeoutError("took longer than 20 s"))
     timeout.request = request
-    assert is_transient(timeout)
+    assert classify_failure(timeout).transient
 
 @pytest.mark.parametrize(("content_type", "role", "refused"), [
     ("text/html; charset=utf-8", "article", False), ("application/xhtml+xml", "article", False),

@@ -1,15 +1,16 @@
-"""Tests for alerts.match: spans, boundaries, offsets, overlaps, case, context and sentences."""
+"""Tests for alerts.matching.scan: spans, boundaries, offsets, overlaps, case, context and sentences."""
 
 from pathlib import Path
 
 import pytest
 
-from alerts import matcher as matcher_module
-from alerts.match import case_ok
-from alerts.matcher import sentence_around
-from alerts.watchlist import CACHE_ENV, compile_watches
-from newswatch.models import Article
-from newswatch.watchspec import Alias, Watch
+from alerts.matching import matcher as matcher_module
+from alerts.matching.compile import CACHE_ENV, compile_watches
+from alerts.matching.matcher import sentence_around
+from alerts.matching.scan import case_ok
+from newswatch.core.config.watches import Alias, Watch
+from newswatch.core.models import Article
+
 
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path, monkeypatch):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts.watchlist import compile_watches
-from newswatch.watchspec import WatchList
+from alerts.matching.compile import compile_watches
+from newswatch.core.config.watches import WatchList
 
 EVAL = Path(__file__).parent / "fixtures" / "matching" / "eval.yaml"
 GOLD = re.compile(r"\[\[(?P<surface>[^|\]]+)\|(?P<watch>[^\]]+)\]\]")

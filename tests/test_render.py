@@ -1,4 +1,4 @@
-"""Tests of alerts.render: the multipart message, its escaping, links, headers and stable Message-ID."""
+"""Tests of alerts.digests.render: the multipart message, its escaping, links, headers and stable Message-ID."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from html.parser import HTMLParser
 
-from alerts.digest import FeedHealth, Trend, build_digest
-from alerts.render import build_message, header_safe, message_id_for, render_digest
-from newswatch.models import Article, Hit, OwedHit
+from alerts.digests.build import FeedHealth, Trend, build_digest
+from alerts.digests.render import build_message, header_safe, message_id_for, render_digest
+from newswatch.core.models import Article, Hit, OwedHit
 from tests.plugins.smtp import sample_articles
 
 NOW = datetime(2017, 11, 5, 9, 0, tzinfo=timezone.utc)

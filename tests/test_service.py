@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from newswatch.config import load_config
-from newswatch.store.sqlite import SqliteStore
+from newswatch.core.config import load_config
+from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, write_config
 
 

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from newswatch.errors import StoreConflict
-from newswatch.models import Article, Hit, QueuedDigest
-from newswatch.store.sqlite import SqliteStore
+from newswatch.core.errors import StoreConflict
+from newswatch.core.models import Article, Hit, QueuedDigest
+from newswatch.core.store.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 

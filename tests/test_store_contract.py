@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from newswatch.config import load_config
-from newswatch.models import Article, Hit, QueuedDigest
-from newswatch.store import open_store
+from newswatch.core.config import load_config
+from newswatch.core.feedstate import FeedState
+from newswatch.core.models import Article, ClusterSignature, Hit, QueuedDigest
+from newswatch.core.store import open_store
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.timeout(600)
@@ -196,12 +198,43 @@ def test_pending_digests_oldest_first_and_sent_newest_first(store):
 
 def test_feed_state_round_trips(store):
     """set_feed_state replaces one feed's state; all_feed_states lists every feed."""
-    store.set_feed_state("wire", {"etag": "x", "failures": 0})
-    store.set_feed_state("wire", {"etag": "y", "failures": 1})
-    store.set_feed_state("other", {"etag": None})
-    assert store.get_feed_state("wire") == {"etag": "y", "failures": 1}
+    store.set_feed_state("wire", FeedState(etag="x", consecutive_failures=0))
+    changed = FeedState(etag="y", consecutive_failures=1, next_due=NOW, entry_updates={"a": "2026-03-14"})
+    store.set_feed_state("wire", changed)
+    store.set_feed_state("other", FeedState())
+    assert store.get_feed_state("wire") == changed
     assert store.get_feed_state("missing") is None
-    assert store.all_feed_states() == {"wire": {"etag": "y", "failures": 1}, "other": {"etag": None}}
+    assert store.all_feed_states() == {"wire": changed, "other": FeedState()}
+
+
+def test_signatures_are_kept_once_and_read_back_for_a_window(store):
+    """add_signatures keeps the first signature of an article; signatures_since gives those of the window,
+    oldest first, with their bytes (or None for a text too short to compare)."""
+    old = ClusterSignature("art001", "art001", "https://news.example/1", NOW - timedelta(days=20), b"\x01" * 512)
+    recent = ClusterSignature("art002", "art001", "https://news.example/2", NOW - timedelta(hours=2), b"\x02" * 512)
+    short = ClusterSignature("art003", "art003", None, NOW - timedelta(hours=1))
+    store.add_signatures([old, recent])
+    store.add_signatures([short, ClusterSignature("art002", "art002", None, NOW, b"\x03" * 512)])
+    assert store.signatures_since(NOW - timedelta(days=14)) == [recent, short]
+    assert store.signatures_since(NOW - timedelta(days=30))[0] == old
+
+
+def test_cluster_signatures_of_the_old_sidecar_file_move_into_the_store(reopen, config_dir):
+    """A store written before signatures moved into it: its var/crawler/clusters.db is read into the store
+    at open, and renamed so that it is read once."""
+    sidecar = config_dir.parent / "var" / "crawler" / "clusters.db"
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(sidecar) as db:
+        db.execute("CREATE TABLE signatures (article_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, url TEXT, "
+                   "added TEXT NOT NULL, signature BLOB)")
+        db.execute("INSERT INTO signatures VALUES (?,?,?,?,?)",
+                   ("art001", "art000", "https://news.example/1", (NOW - timedelta(days=1)).isoformat(), b"\x01" * 8))
+    db.close()
+    store = reopen()
+    assert store.signatures_since(NOW - timedelta(days=2)) == [
+        ClusterSignature("art001", "art000", "https://news.example/1", NOW - timedelta(days=1), b"\x01" * 8)]
+    assert not sidecar.exists() and sidecar.with_name("clusters.db.migrated").exists()
+    assert len(reopen().signatures_since(NOW - timedelta(days=2))) == 1
 
 
 def test_restart_keeps_everything(reopen):
@@ -209,13 +242,15 @@ def test_restart_keeps_everything(reopen):
     store = reopen()
     store.add_articles([article(1), article(2)])
     store.add_hits([Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)], NOW)
-    store.set_feed_state("wire", {"etag": "x"})
+    store.set_feed_state("wire", FeedState(etag="x"))
+    store.add_signatures([ClusterSignature("art001", "art001", "https://news.example/1", NOW)])
     _, cursor = store.articles_after(None)
     store.set_cursor("alerts", cursor)
     store.queue_digest(QueuedDigest(id="<d1>", recipient="bo@example.org", hit_keys=(), message=b"m", created=NOW))
 
     store = reopen()
-    assert store.count_articles() == 2 and store.get_feed_state("wire") == {"etag": "x"}
+    assert store.count_articles() == 2 and store.get_feed_state("wire") == FeedState(etag="x")
+    assert [s.article_id for s in store.signatures_since(NOW)] == ["art001"]
     assert store.articles_after(store.get_cursor("alerts")) == ([], cursor)
     assert [o.hit.article_id for o in store.owed_hits("ana@example.org")] == ["art001"]
     assert [d.id for d in store.pending_digests()] == ["<d1>"]

@@ -7,11 +7,11 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crawler.feedrun import FeedRun, FeedRuns
 from crawler.pipelines import StorePipeline
-from newswatch.config import Feed
-from newswatch.models import Article
-from newswatch.store.sqlite import SqliteStore
+from crawler.polling.run import FeedRun, FeedRuns
+from newswatch.core.config.feeds import Feed
+from newswatch.core.models import Article
+from newswatch.core.store.sqlite import SqliteStore
 
 
 class SlowDiskStore(SqliteStore):
@@ -57,5 +57,5 @@ def test_close_waits_for_the_timer_flush_then_saves_the_feed_state(tmp_path: Pat
 
     asyncio.run(crawl_end())
     assert store.count_articles() == 1
-    assert store.get_feed_state(feed.id)["last_items"] == 0
+    assert store.get_feed_state(feed.id).last_items == 0
     store.close()

@@ -1,9 +1,9 @@
-"""Tests for newswatch.textnorm: normalization and offsets back to the original text."""
+"""Tests for newswatch.core.textnorm: normalization and offsets back to the original text."""
 
 import numpy as np
 import pytest
 
-from newswatch.textnorm import NormalizedText, normalize, normalize_with_offsets
+from newswatch.core.textnorm import NormalizedText, normalize, normalize_with_offsets
 
 
 @pytest.mark.parametrize(

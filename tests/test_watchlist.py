@@ -1,15 +1,15 @@
-"""Tests for alerts.watchlist: spelling variants, expansion, explain, compile errors and caching."""
+"""Tests for alerts.matching.compile: spelling variants, expansion, explain, compile errors and caching."""
 
 import pickle
 
 import pytest
 
-from alerts import watchlist
-from alerts.gazetteer import find_place, load_groups, load_places
-from alerts.spellings import key_variants
-from alerts.watchlist import CACHE_ENV, build_matcher, compile_watches, explain
-from newswatch.errors import ConfigError
-from newswatch.watchspec import Watch
+from alerts.matching import compile as watchlist
+from alerts.matching.compile import CACHE_ENV, build_matcher, compile_watches, explain
+from alerts.matching.gazetteer import find_place, load_groups, load_places
+from alerts.matching.spellings import key_variants
+from newswatch.core.config.watches import Watch
+from newswatch.core.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
+from typing import Any
 
 import scrapy
 from scrapy import signals
@@ -13,24 +14,22 @@ from twisted.python.failure import Failure
 
 from crawler.articles import article_from_entry, article_from_page, entry_article_id
 from crawler.charset import decode_html
-from crawler.context import crawl_context
-from crawler.feedrun import FeedRun
-from crawler.feedstate import body_digest, conditional_headers, full_fetch, record_failure
-from crawler.limits import BYTES_META, REFUSAL_META, content_refusal, failure_reason, is_transient
-from crawler.schedule import due_feeds
-from crawler.scrapy_settings import apply_config
-from crawler.seen import select_entries
-from crawler.source import Children, Discovered, read_source
-from newswatch.config import load_config
-from newswatch.errors import NewswatchError
-from newswatch.models import FeedEntry
+from crawler.failures import BYTES_META, REFUSAL_META, RequestFailure, classify_failure, content_refusal
+from crawler.parsing.source import Children, Discovered, read_source
+from crawler.polling.intervals import due_feeds
+from crawler.polling.run import FeedRun
+from crawler.polling.selection import select_entries
+from crawler.polling.state import body_digest, conditional_headers, full_fetch, record_failure
+from crawler.session import CrawlSession
+from newswatch.core.config import Config, load_config
+from newswatch.core.errors import NewswatchError
+from newswatch.core.feedstate import FeedState
+from newswatch.core.models import FeedEntry
+from newswatch.core.store import open_store
+from newswatch.core.times import utc_now
 
 log = logging.getLogger(__name__)
 ROLE = "newswatch_role"  # request meta: "feed", "discovered" (feed found on a page), "child" (sitemap), "article"
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _header(response, name: str) -> str | None:
@@ -38,40 +37,62 @@ def _header(response, name: str) -> str | None:
     return value.decode("latin-1") if value else None
 
 
+def user_settings(config: Config) -> dict[str, Any]:
+    """The Scrapy settings that config/settings.yaml decides, by Scrapy name, over crawler/settings.py."""
+    crawler = config.settings.crawler
+    return {
+        "USER_AGENT": crawler.user_agent,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawler.concurrent_requests_per_domain,
+        "DOWNLOAD_TIMEOUT": crawler.download_timeout,
+        "DOWNLOAD_MAXSIZE": crawler.max_body_bytes,
+        "REDIRECT_MAX_TIMES": crawler.max_redirects,
+        "ROBOTSTXT_OBEY": crawler.obey_robots_txt,
+        "NEWSWATCH_BATCH_SIZE": crawler.store_batch_size,
+        "NEWSWATCH_FLUSH_SECONDS": crawler.store_flush_seconds,
+    }
+
+
 class FeedsSpider(scrapy.Spider):
-    """Poll the enabled feeds of config/feeds.yaml that are due (``-a all=1``: every one; ``-a feed=ID``: one)."""
+    """Poll the enabled feeds of config/feeds.yaml that are due (``-a all=1``: every one; ``-a feed=ID``: one).
+
+    ``config`` is the loaded Config when `newswatch crawl` starts the crawl; under `scrapy crawl` the spider
+    loads it from the NEWSWATCH_CONFIG_DIR setting.
+    """
 
     name = "feeds"
 
-    def __init__(self, feed: str | None = None, all: str | bool | None = None, **kwargs):
+    def __init__(self, session: CrawlSession, feed: str | None = None, all: str | bool | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.session = session
         self.only_feed = feed
         self.every_feed = str(all).lower() in ("1", "true", "yes")
         self.in_flight: set[str] = set()  # article ids requested in this crawl, whichever feed listed them
 
     @classmethod
-    def update_settings(cls, settings):
-        super().update_settings(settings)
-        apply_config(settings, load_config(settings.get("NEWSWATCH_CONFIG_DIR")))
-
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
+    def from_crawler(cls, crawler, *args, config: Config | None = None, **kwargs):
+        config = config or load_config(crawler.settings.get("NEWSWATCH_CONFIG_DIR"))
+        # 'spider' priority, above crawler/settings.py's 'project' and below `-s` on the command line. The
+        # settings freeze right after this method (Crawler.crawl), so the components built then see them.
+        crawler.settings.setdict(user_settings(config), priority="spider")
+        session = CrawlSession(config=config, store=open_store(config))
+        spider = super().from_crawler(crawler, *args, session=session, **kwargs)
         crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
         crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
+        # The pipelines' close_spider (which flushes) runs before the engine stops, and so before this.
+        crawler.signals.connect(session.close, signal=signals.engine_stopped, weak=False)
         return spider
 
     async def start(self):
-        context, now = crawl_context(self.crawler), _now()
-        states = context.store.all_feed_states()
-        slack = timedelta(minutes=context.config.settings.schedule.crawl_every_minutes / 2)
-        feeds = due_feeds(context.config.feeds, states, now, only=self.only_feed, everything=self.every_feed,
-                          slack=slack)
-        log.info("crawl_planned feeds=%d due=%d", sum(f.enabled for f in context.config.feeds), len(feeds))
+        session, now = self.session, utc_now()
+        config = session.config
+        states = session.store.all_feed_states()
+        slack = timedelta(minutes=config.settings.schedule.crawl_every_minutes / 2)
+        feeds = due_feeds(config.feeds, states, now, only=self.only_feed, everything=self.every_feed, slack=slack)
+        log.info("crawl_planned feeds=%d due=%d", sum(f.enabled for f in config.feeds), len(feeds))
         for feed in feeds:
             run = FeedRun(feed, states.get(feed.id), now)
-            context.runs.start(run)
-            resolved = (run.prior or {}).get("resolved_url") if feed.kind in ("auto", "page") else None
+            session.runs.start(run)
+            resolved = run.prior.resolved_url if run.prior and feed.kind in ("auto", "page") else None
             yield self._source(run, resolved or feed.url, "feed")
 
     def _source(self, run: FeedRun, url: str, role: str) -> scrapy.Request:
@@ -82,7 +103,7 @@ class FeedsSpider(scrapy.Spider):
                               meta={ROLE: role, "feed_id": run.feed.id, "handle_httpstatus_list": [304]})
 
     def headers_received(self, headers, body_length, request, spider):
-        """Refuse a body that is not HTML/XML before downloading it (crawler.limits.content_refusal)."""
+        """Refuse a body that is not HTML/XML before downloading it (crawler.failures.content_refusal)."""
         reason = content_refusal(headers.get(b"Content-Type"), request.meta.get(ROLE))
         if reason:
             request.meta[REFUSAL_META] = reason
@@ -93,12 +114,12 @@ class FeedsSpider(scrapy.Spider):
         request.meta[BYTES_META] = request.meta.get(BYTES_META, 0) + len(data)
 
     def parse_source(self, response, run: FeedRun, role: str):
-        feed, prior = run.feed, run.prior or {}
+        feed, prior = run.feed, run.prior or FeedState()
         digest = body_digest(response.body)
         asked = response.meta.get("redirect_urls", [response.request.url])[0]  # the URL before redirects
-        same_body = prior.get("body_sha1") == digest and prior.get("validated_url") == asked
+        same_body = prior.body_sha1 == digest and prior.validated_url == asked
         if role == "feed" and (response.status == 304 or (
-                same_body and prior.get("kind") != "sitemapindex" and not run.retries)):
+                same_body and prior.kind != "sitemapindex" and not run.retries)):
             run.unchanged = True
             log.info("feed_unchanged feed=%s url=%s reason=%s", feed.id, response.url,
                      "HTTP 304" if response.status == 304 else "same body")
@@ -137,9 +158,8 @@ class FeedsSpider(scrapy.Spider):
         yield from self._close(run)
 
     def _follow(self, run: FeedRun, url: str, entries: list[FeedEntry], kind: str):
-        store = crawl_context(self.crawler).store
-        known = store.known_ids(entry_article_id(e) for e in entries)
-        selection = select_entries(entries, known, (run.prior or {}).get("entry_updates", {}), self.in_flight,
+        known = self.session.store.known_ids(entry_article_id(e) for e in entries)
+        selection = select_entries(entries, known, run.prior.entry_updates if run.prior else {}, self.in_flight,
                                    run.retries)
         run.add(entries, selection)
         why = Counter(reason for _, reason in selection.fetch)
@@ -153,10 +173,9 @@ class FeedsSpider(scrapy.Spider):
 
     def _close(self, run: FeedRun):
         """Close one unit of the run; a run with nothing left open saves its state now."""
-        context = crawl_context(self.crawler)
-        done = context.runs.close(run.feed.id)
+        done = self.session.runs.close(run.feed.id)
         if done is not None:
-            context.commit(done)
+            self.session.commit(done)
         return iter(())
 
     def parse_article(self, response, run: FeedRun, entry: FeedEntry):
@@ -165,7 +184,7 @@ class FeedsSpider(scrapy.Spider):
             return
         html = decode_html(response.body, _header(response, "Content-Type"))
         try:
-            article = article_from_page(run.feed, entry, html, response.url, _now())
+            article = article_from_page(run.feed, entry, html, response.url, utc_now())
         except Exception as exc:
             # Not only ExtractionError: whatever a page does to the extractors, the feed item stands in.
             if not isinstance(exc, NewswatchError):
@@ -178,24 +197,24 @@ class FeedsSpider(scrapy.Spider):
 
     def article_failed(self, failure: Failure):
         run, entry = failure.request.cb_kwargs["run"], failure.request.cb_kwargs["entry"]
-        transient = is_transient(failure, max_body_bytes=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
-        yield self._from_feed(run, entry, entry.link, self._reason(failure), transient)
+        failed = self._classify(failure)
+        yield self._from_feed(run, entry, entry.link, failed.reason, failed.transient)
 
     def _from_feed(self, run: FeedRun, entry: FeedEntry, url: str, reason, transient: bool = False):
         """The feed item's stand-in for a page that could not be had, with one warning line; the page is owed
-        a retry when the failure may pass (crawler.feedrun)."""
+        a retry when the failure may pass (crawler.polling.run)."""
         log.warning("article_fallback feed=%s url=%s reason=%s", run.feed.id, url, reason)
         self.crawler.stats.inc_value("newswatch/articles/from_feed")
         run.page_done(entry_article_id(entry), stored_from_page=False, transient=transient)
-        return article_from_entry(run.feed, entry, _now())
+        return article_from_entry(run.feed, entry, utc_now())
 
     def source_failed(self, failure: Failure):
         kwargs, request = failure.request.cb_kwargs, failure.request
         asked = request.meta.get("redirect_urls", [request.url])[0]  # the URL polled, not where it redirected
-        yield from self._source_error(kwargs["run"], kwargs["role"], asked, self._reason(failure))
+        yield from self._source_error(kwargs["run"], kwargs["role"], asked, self._classify(failure).reason)
 
     def _source_error(self, run: FeedRun, role: str, url: str, reason: str):
-        context, feed = crawl_context(self.crawler), run.feed
+        feed = run.feed
         if role == "child":  # one broken child sitemap does not fail the whole source
             log.warning("sitemap_failed feed=%s url=%s reason=%s", feed.id, url, reason)
             run.partial = True
@@ -203,15 +222,14 @@ class FeedsSpider(scrapy.Spider):
             return self._close(run)
         log.warning("feed_failed feed=%s url=%s reason=%s", feed.id, url, reason)
         self.crawler.stats.inc_value("newswatch/feeds/failed")
-        context.runs.drop(feed.id)
+        self.session.runs.drop(feed.id)
         # A discovered feed URL that fails is discovered afresh next time.
-        forget = ("resolved_url",) if url != feed.url else ()
-        context.store.set_feed_state(
-            feed.id, record_failure(run.prior, name=feed.name, now=run.started, reason=reason, forget=forget))
+        self.session.store.set_feed_state(feed.id, record_failure(
+            run.prior, name=feed.name, now=run.started, reason=reason, forget_resolved_url=url != feed.url))
         return iter(())
 
-    def _reason(self, failure: Failure) -> str:
+    def _classify(self, failure: Failure) -> RequestFailure:
         settings = self.crawler.settings
-        return failure_reason(failure, max_body_bytes=settings.getint("DOWNLOAD_MAXSIZE"),
-                              timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
-                              max_redirects=settings.getint("REDIRECT_MAX_TIMES"))
+        return classify_failure(failure, max_body_bytes=settings.getint("DOWNLOAD_MAXSIZE"),
+                                timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
+                                max_redirects=settings.getint("REDIRECT_MAX_TIMES"))

@@ -210,7 +210,7 @@ _ARABIC_TEXT = (
 def sample_articles(fetched: dt.datetime):
     """Four demo-like articles: an English report, a second outlet's report of the same story (one cluster),
     an Arabic report, and a football story that matches nothing."""
-    from newswatch.models import Article
+    from newswatch.core.models import Article
 
     utc = dt.timezone.utc
     return [

@@ -1,0 +1,1 @@
+"""Delivery: the persisted digest queue, and the transports that hand a digest over."""

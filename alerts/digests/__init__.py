@@ -1,0 +1,1 @@
+"""Digests: what a recipient is owed, when, and the message it becomes."""

@@ -1,0 +1,1 @@
+"""Polling feeds: when each is due, what to ask and fetch, and its state after a poll."""

@@ -1,0 +1,50 @@
+"""One crawl's open resources: the loaded config, the store, the open feed runs and the clusterer.
+
+The spider creates it from the config it is given (or loads from NEWSWATCH_CONFIG_DIR under `scrapy crawl`)
+and the pipelines take it from the spider in ``from_crawler``: config is loaded once per crawl process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from crawler.clusters import Clusterer
+from crawler.polling.run import FeedRun, FeedRuns
+from newswatch.core.config import Config
+from newswatch.core.store import Store
+from newswatch.core.times import utc_now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CrawlSession:
+    """The config, open store, open feed runs and near-duplicate clusterer of one crawl."""
+
+    config: Config
+    store: Store
+    runs: FeedRuns = field(default_factory=FeedRuns)
+    _clusterer: Clusterer | None = None
+
+    @property
+    def clusterer(self) -> Clusterer:
+        """The clusterer, made at first use (it reads the window's signatures from the store then)."""
+        if self._clusterer is None:
+            self._clusterer = Clusterer(self.store, now=utc_now())
+        return self._clusterer
+
+    def new_signatures(self) -> list:
+        """The cluster signatures made since the last call (none when nothing was clustered yet)."""
+        return self._clusterer.take_new() if self._clusterer is not None else []
+
+    def commit(self, run: FeedRun) -> None:
+        """Save the state of a finished feed run (everything it led to is stored by now)."""
+        state = run.state()
+        self.store.set_feed_state(run.feed.id, state)
+        log.info("feed_done feed=%s items=%d new=%d next_due=%s", run.feed.id, state.last_items, run.new_items,
+                 state.next_due.isoformat() if state.next_due else None)
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()

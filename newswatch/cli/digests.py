@@ -1,0 +1,81 @@
+"""`newswatch alerts`, `digest` and `outbox`: the alerts pass, digest previews and sends, the digest queue
+(docs/delivery.md). `outbox` lists and retries the persisted queue of digests, whatever the delivery method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from newswatch.cli.group import CliContext, pass_context
+from newswatch.core.errors import NewswatchError
+
+
+@click.command()
+@pass_context
+def alerts(ctx: CliContext) -> None:
+    """Run the alerts pass once: match new articles, queue and deliver digests."""
+    from alerts.run import run_alerts
+    from newswatch.core.store import open_store
+
+    with open_store(ctx.config) as store:
+        report = run_alerts(ctx.config, store)
+    for path in report.written:
+        click.echo(path)
+
+
+@click.command()
+@click.option("--preview", is_flag=True, help="Write the HTML and text each recipient would get now; send nothing.")
+@click.option("--send-now", "send", is_flag=True, help="Queue and send all owed hits now, whatever the cadence.")
+@click.option("--recipient", help="Only this recipient (with --preview).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/preview"), show_default=True,
+              help="Folder for the --preview files.")
+@pass_context
+def digest(ctx: CliContext, preview: bool, send: bool, recipient: str | None, out_dir: Path) -> None:
+    """Preview digests, or send them now outside their schedule."""
+    from alerts.run import preview_digests, send_now
+    from newswatch.core.store import open_store
+
+    if preview == send:
+        raise NewswatchError("digest: give exactly one of --preview or --send-now")
+    config = ctx.config
+    with open_store(config) as store:
+        if preview:
+            for path in preview_digests(config, store, out_dir, recipient=recipient):
+                click.echo(path)
+            return
+        report = send_now(config, store)
+    click.echo(f"digests: {report}")
+    for path in report.written:
+        click.echo(path)
+
+
+@click.group()
+def outbox() -> None:
+    """Digests waiting to be sent, and the ones sent recently."""
+
+
+@outbox.command("list")
+@click.option("--sent", "sent_limit", default=10, show_default=True, help="How many sent digests to show.")
+@pass_context
+def outbox_list(ctx: CliContext, sent_limit: int) -> None:
+    """List waiting digests (with their last error) and the latest sent ones."""
+    from alerts.delivery.queue import format_queue, list_queue
+    from newswatch.core.store import open_store
+
+    with open_store(ctx.config) as store:
+        rows = list_queue(store, sent_limit=sent_limit)
+    for line in format_queue(rows):
+        click.echo(line)
+
+
+@outbox.command("retry")
+@pass_context
+def outbox_retry(ctx: CliContext) -> None:
+    """Try every waiting digest now, ignoring its backoff."""
+    from alerts.delivery.queue import retry_queue
+    from newswatch.core.store import open_store
+
+    with open_store(ctx.config) as store:
+        result = retry_queue(ctx.config, store)
+    click.echo(f"outbox retry: sent={result.sent} failed={result.failed}")

@@ -1,0 +1,236 @@
+"""`newswatch feeds`: list, add, import/export OPML, and status of the configured sources (docs/crawler.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from newswatch.cli.group import CliContext, pass_context
+from newswatch.core.config import Config, load_config
+from newswatch.core.config.feeds import Feed
+from newswatch.core.errors import ConfigError, NewswatchError
+from newswatch.core.feedstate import UNHEALTHY_AFTER, FeedState, Health, feed_health
+from newswatch.core.times import iso, utc_now
+from newswatch.core.web import web_url
+
+
+def _feed(entry: dict, origin: str) -> Feed:
+    """``entry`` as a Feed; ConfigError naming the feed and what is wrong otherwise."""
+    try:
+        return Feed(**entry)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{origin}: feed {entry.get('url')}: {problems}") from None
+
+
+def _known_urls(config: Config) -> set[str]:
+    """The canonical forms of the URLs feeds.yaml lists."""
+    from crawler.urls import canonical_url
+
+    return {canonical_url(f.url) for f in config.feeds}
+
+
+def _configured(config: Config, urls) -> str | None:
+    """The first of ``urls`` that feeds.yaml lists already (compared canonically), if any."""
+    from crawler.urls import canonical_url
+
+    known = _known_urls(config)
+    return next((url for url in urls if canonical_url(url) in known), None)
+
+
+def _add_to_config(config: Config, entries: list[dict], origin: str) -> tuple[list[Feed], list[str]]:
+    """Append the entries whose URL is not configured yet (ids made unique) to feeds.yaml, then check the
+    config still loads (restored otherwise). Returns (added feeds, skipped URLs). Every entry is validated
+    first, so one bad entry adds nothing; ``origin`` (the command or file) names where it came from."""
+    from crawler.urls import canonical_url
+    from newswatch.cli.feedfile import append_feeds
+
+    known_urls = _known_urls(config)
+    known_ids = {f.id for f in config.feeds}
+    added, written, skipped = [], [], []
+    for entry in entries:
+        feed = _feed(entry, origin)
+        if canonical_url(feed.url) in known_urls:
+            skipped.append(feed.url)
+            continue
+        feed_id, n = feed.id, 2
+        while feed_id in known_ids:
+            feed_id, n = f"{feed.id}-{n}", n + 1
+        if feed_id != feed.id:
+            entry = {**entry, "id": feed_id}
+            feed = feed.model_copy(update={"id": feed_id})
+        known_urls.add(canonical_url(feed.url))
+        known_ids.add(feed_id)
+        added.append(feed)
+        # The keys given, with the model's normalised values (url scheme, codes' case, enabled as a bool).
+        written.append({key: getattr(feed, key) for key in entry})
+    if added:
+        path = config.config_dir / "feeds.yaml"
+        original = path.read_text(encoding="utf-8")
+        if not append_feeds(path, written):
+            click.echo(f"warning: {path} was rewritten as plain YAML: its comments and layout were not kept "
+                       "(the feeds: list has an unusual layout)", err=True)
+        try:
+            load_config(config.config_dir)
+        except ConfigError:
+            path.write_text(original, encoding="utf-8")
+            raise
+    return added, skipped
+
+
+def _checked_url(url: str) -> str:
+    """``url`` with a lower-case scheme if it is an http(s) URL; NewswatchError saying what is wrong otherwise."""
+    try:
+        return web_url(url)
+    except ValueError as exc:
+        reason = str(exc)
+    if reason.startswith("must start"):
+        # A bare host ("example.com/news") most likely meant the web site; a path or file:// is a local file.
+        bare = "://" not in url and not url.startswith(("/", ".", "~"))
+        hint = f"; did you mean https://{url}?" if bare else ""
+        raise NewswatchError(f"{url}: feeds add takes an http:// or https:// URL{hint}")
+    raise NewswatchError(f"{url}: {'not a valid URL (no host name)' if reason == 'has no host name' else reason}")
+
+
+@click.group()
+def feeds() -> None:
+    """Manage and inspect the news sources."""
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_context
+def list_feeds(ctx: CliContext, as_json: bool) -> None:
+    """List the configured feeds."""
+    records = [f.model_dump() for f in ctx.config.feeds]
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "name", "kind", "lang", "country", "enabled", "url")
+    for r in records:
+        table.add_row(r["id"], r["name"], r["kind"], r["language"] or "", r["country"] or "",
+                      "yes" if r["enabled"] else "no", r["url"])
+    Console(width=200).print(table)
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--name", help="Outlet name (default: the feed's own title).")
+@click.option("--language", help="ISO 639-1 language (default: what the feed declares).")
+@click.option("--country", help="ISO 3166 country code.")
+@pass_context
+def add(ctx: CliContext, url: str, name: str | None, language: str | None, country: str | None) -> None:
+    """Find the feed behind URL (an http(s) feed, sitemap, or page advertising its feed) and add it.
+
+    A URL that feeds.yaml lists already, or that leads there (redirects, a configured page's feed), is
+    refused. After a permanent redirect (301/308) the new URL is the one stored."""
+    from newswatch.cli.feedfile import find_feed
+
+    config = ctx.config
+    feeds_file = config.config_dir / "feeds.yaml"
+    url = _checked_url(url)
+    # Before fetching: a listed feed that is down now is still listed.
+    if _configured(config, [url]):
+        raise NewswatchError(f"{url} is already in {feeds_file}")
+    found = find_feed(url, utc_now(), config.settings.crawler)
+    entry = found.entry
+    entry.update({k: v for k, v in (("name", name), ("language", language), ("country", country)) if v})
+    duplicate = _configured(config, [*found.urls, entry["url"]])
+    if duplicate:
+        raise NewswatchError(f"{url} is already in {feeds_file} (as {duplicate})")
+    added, skipped = _add_to_config(config, [entry], "feeds add")
+    if skipped:
+        raise NewswatchError(f"{entry['url']} is already in {feeds_file}")
+    feed = added[0]
+    click.echo(f"added {feed.id}: {feed.name} <{feed.url}> kind={feed.kind} language={feed.language or '-'}")
+
+
+@feeds.command("import")
+@click.argument("opml_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@pass_context
+def import_opml(ctx: CliContext, opml_file: Path) -> None:
+    """Add the feeds of an OPML file (those not configured yet).
+
+    Reads xmlUrl (any case) and what `feeds export` adds (id, kind, country, enabled); outlines with no
+    http(s) xmlUrl are skipped and counted."""
+    from newswatch.cli.feedfile import parse_opml
+
+    opml = parse_opml(opml_file.read_bytes(), str(opml_file))
+    added, already = _add_to_config(ctx.config, opml.feeds, str(opml_file))
+    for feed in added:
+        click.echo(f"added {feed.id}: {feed.url}")
+    for reason in opml.skipped:
+        click.echo(f"skipped {reason}")
+    summary = f"{len(added)} added, {len(already)} already configured"
+    if opml.skipped:
+        summary += f", {len(opml.skipped)} skipped: no usable xmlUrl"
+    click.echo(summary)
+
+
+@feeds.command("export")
+@pass_context
+def export_opml(ctx: CliContext) -> None:
+    """Print the configured feeds as OPML 2.0 (id, kind, country, enabled as newswatch: attributes)."""
+    from newswatch.cli.feedfile import to_opml
+
+    sys.stdout.write(to_opml(ctx.config.feeds, utc_now()))
+
+
+@feeds.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_context
+def status(ctx: CliContext, as_json: bool) -> None:
+    """Per feed: health, last success, last error, items seen, next due time (UTC).
+
+    Health is ok, failing (n) after n failures in a row, UNHEALTHY from 5, never polled or disabled."""
+    from newswatch.core.store import open_store
+
+    with open_store(ctx.config) as store:
+        states = store.all_feed_states()
+    rows = status_rows(ctx.config.feeds, states, utc_now())
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "health", "last success", "last error", "fails", "items seen", "next due")
+    for r in rows:
+        error = f"{_utc(r['last_error_at'])} {r['last_error']}" if r["last_error"] else ""
+        health = f"failing ({r['consecutive_failures']})" if r["health"] == Health.FAILING else r["health"]
+        table.add_row(r["id"], health, _utc(r["last_success"]) or "never", error,
+                      str(r["consecutive_failures"]), str(r["items_seen"]),
+                      "now" if r["due_now"] else _utc(r["next_due"]))
+    Console(width=200).print(table)
+    unhealthy = sum(r["health"] == Health.UNHEALTHY for r in rows)
+    failing = sum(r["health"] == Health.FAILING for r in rows)
+    due = sum(r["due_now"] for r in rows)
+    click.echo(f"{len(rows)} feeds, {unhealthy} unhealthy, {failing} failing, {due} due now")
+
+
+def status_rows(feeds: list[Feed], states: Mapping[str, FeedState], now: datetime) -> list[dict]:
+    """One JSON-ready row per configured feed for `feeds status`: health (core.feedstate.feed_health), last
+    success and error, items seen, next due (times in ISO 8601, UTC)."""
+    rows = []
+    for feed in feeds:
+        state = states.get(feed.id)
+        known = state or FeedState()
+        rows.append({
+            "id": feed.id, "name": feed.name, "health": feed_health(state, feed.enabled).value,
+            "last_success": iso(known.last_success), "last_error": known.last_error,
+            "last_error_at": iso(known.last_error_at),
+            "consecutive_failures": known.consecutive_failures, "unhealthy_after": UNHEALTHY_AFTER,
+            "items_seen": known.items_seen, "next_due": iso(known.next_due),
+            "due_now": feed.enabled and (known.next_due is None or known.next_due <= now),
+        })
+    return rows
+
+
+def _utc(stamp: str | None) -> str:
+    """An ISO time of a status row as ``2026-11-04 09:15 UTC``: without its zone a time reads as local."""
+    return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M UTC") if stamp else ""

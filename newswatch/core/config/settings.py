@@ -1,0 +1,118 @@
+"""config/settings.yaml: storage, schedule, crawler limits, delivery (docs/configuration.md, docs/delivery.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, field_validator
+
+from newswatch.core.config.fields import Strict, TimeZoneName
+
+
+class SqliteSettings(Strict):
+    path: str = Field("var/newswatch.db", description="SQLite file, relative to the project folder.")
+
+
+class ElasticsearchSettings(Strict):
+    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], description="Node URLs.")
+    index_prefix: str = Field("newswatch", description="Prefix of every index, alias and template.")
+    verify_certs: bool = Field(True, description="Verify TLS certificates.")
+    ca_file: str | None = Field(None, description="CA bundle for TLS verification.")
+    request_timeout: float = Field(30, gt=0, description="Seconds before a request is abandoned.")
+    spool_dir: str = Field("var/es-spool", description="Durable queue of articles waiting for the cluster.")
+    max_retries: int = Field(
+        3, ge=0, description="Retries of a request on 429, 502-504, timeouts and connection errors."
+    )
+    bulk_chunk_size: int = Field(500, ge=1, description="Most articles sent in one bulk request.")
+    bulk_max_retries: int = Field(5, ge=0, description="Retries, with backoff, of bulk items rejected with 429.")
+    retry_backoff_seconds: float = Field(
+        1.0, gt=0, description="First wait before retrying rejected bulk items; doubles each retry (cap 30s)."
+    )
+
+
+class StorageSettings(Strict):
+    backend: Literal["sqlite", "elasticsearch"] = Field("sqlite", description="Where articles live.")
+    sqlite: SqliteSettings = Field(default_factory=SqliteSettings, description="SQLite backend settings.")
+    elasticsearch: ElasticsearchSettings = Field(
+        default_factory=ElasticsearchSettings, description="Elasticsearch backend settings."
+    )
+
+
+class ScheduleSettings(Strict):
+    timezone: TimeZoneName = Field("UTC", description="Time zone of the digest cron expression.")
+    crawl_every_minutes: float = Field(15, gt=0, description="Minutes between crawls.")
+    digest_cron: str = Field(
+        "* * * * *",
+        description="Crontab (min hour dom mon dow) of the digest job, which sends each recipient's digest when their "
+        "cadence (recipients.yaml) is due and retries waiting ones.",
+    )
+    crawl_timeout_minutes: float = Field(30, gt=0, description="A crawl running longer is stopped.")
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression ({exc})") from None
+        return value
+
+
+class CrawlerSettings(Strict):
+    user_agent: str = Field(
+        "newswatch/0.1 (+mailto:newswatch@example.org)", description="User-Agent with a contact address."
+    )
+    concurrent_requests_per_domain: int = Field(2, ge=1, description="Parallel requests per site.")
+    download_timeout: float = Field(20, gt=0, description="Seconds before a download is abandoned.")
+    max_body_bytes: int = Field(10_000_000, gt=0, description="Larger (decompressed) bodies are refused.")
+    max_redirects: int = Field(5, ge=0, description="Redirects followed for one request before giving up.")
+    obey_robots_txt: bool = Field(True, description="Obey robots.txt.")
+    store_batch_size: int = Field(100, ge=1, description="Articles written to the store in one batch.")
+    store_flush_seconds: float = Field(
+        5, gt=0, description="Seconds a partial batch of articles may wait before it is written."
+    )
+
+
+class SmtpSettings(Strict):
+    host: str = Field("localhost", description="SMTP server host.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="Transport security: none, starttls (usually port 587) or tls (implicit, port 465)."
+    )
+    timeout: float = Field(30, gt=0, description="Seconds before the connection is abandoned.")
+    ca_file: str | None = Field(
+        None, description="CA bundle to verify the server certificate with (default: the system's)."
+    )
+    verify: bool = Field(True, description="Verify the server certificate and host name (leave on).")
+
+
+class DeliverySettings(Strict):
+    method: Literal["outbox", "smtp"] = Field(
+        "outbox", description="outbox writes .eml files under var/outbox; smtp sends them."
+    )
+    sender: str = Field("newswatch <newswatch@localhost>", description="From: address of digests.")
+    outbox_dir: str = Field("var/outbox", description="Folder of .eml files (outbox method).")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server (smtp method).")
+    retry_first_seconds: float = Field(60, gt=0, description="Wait after the first failed attempt; doubles each time.")
+    retry_max_seconds: float = Field(6 * 3600, gt=0, description="Longest wait between two attempts.")
+    silent_feed_hours: float = Field(
+        48, gt=0, description="A feed with no successful fetch for this long is listed as silent in digests."
+    )
+    max_entries_per_watch: int = Field(25, ge=1, description="Stories shown per watch; the rest are counted.")
+
+    @field_validator("sender")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\r" in value or "\n" in value or "@" not in value:
+            raise ValueError("must be one address like 'newswatch <newswatch@example.org>'")
+        return value
+
+
+class Settings(Strict):
+    var_dir: str = Field("var", description="Folder for the store, outbox and logs, relative to the project.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
+    storage: StorageSettings = Field(default_factory=StorageSettings, description="The article store.")
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings, description="When jobs run.")
+    crawler: CrawlerSettings = Field(default_factory=CrawlerSettings, description="Crawler politeness/limits.")
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="How digests leave.")

@@ -1,0 +1,158 @@
+"""The article store: one small interface, with SQLite (default) and Elasticsearch backends (docs/storage.md).
+
+The crawler writes articles, their cluster signatures and its per-feed state; the alerts side reads articles
+after a cursor, writes hits, and queues/marks digests. Both backends pass the same contract tests
+(tests/test_store_contract.py). A store is a context manager: ``with open_store(config) as store: ...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from newswatch.core.feedstate import FeedState
+from newswatch.core.models import Article, ClusterSignature, Hit, OwedHit, QueuedDigest, SearchResult
+from newswatch.core.times import parse_utc
+
+if TYPE_CHECKING:
+    from newswatch.core.config import Config
+
+__all__ = ["Store", "open_store"]
+
+log = logging.getLogger(__name__)
+
+
+class Store(Protocol):
+    """What both halves of newswatch need from storage. Every write is idempotent.
+
+    The backends subclass it for the context-manager methods below; the others they define themselves.
+    """
+
+    # -- crawler side
+    def add_articles(self, articles: Sequence[Article]) -> int:
+        """Upsert a batch by ``Article.id``; returns how many were new or changed. Keeps first ``fetched``."""
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        """The subset of ``ids`` already stored (the crawler's seen set)."""
+
+    def get_article(self, article_id: str) -> Article | None:
+        """One article by id, or None."""
+
+    def get_feed_state(self, feed_id: str) -> FeedState | None:
+        """The crawler's remembered state of one feed, or None."""
+
+    def set_feed_state(self, feed_id: str, state: FeedState) -> None:
+        """Replace the remembered state of one feed."""
+
+    def all_feed_states(self) -> dict[str, FeedState]:
+        """Every remembered feed state, by feed id."""
+
+    def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
+        """Keep near-duplicate signatures; one already kept for an article is not replaced."""
+
+    def signatures_since(self, since: datetime) -> list[ClusterSignature]:
+        """The signatures added at or after ``since`` (the clustering window), oldest first."""
+
+    # -- search
+    def search(
+        self, query: str, *, since: datetime | None = None, watch: str | None = None, limit: int = 20
+    ) -> list[SearchResult]:
+        """Full-text search, newest first among equals; ``watch`` keeps articles with a hit of that watch."""
+
+    # -- alerts side
+    def articles_after(self, cursor: str | None, limit: int = 500) -> tuple[list[Article], str | None]:
+        """Articles written or changed after ``cursor`` (None: from the start), oldest first, and the cursor
+        to resume from (unchanged when nothing is new)."""
+
+    def get_cursor(self, name: str) -> str | None:
+        """A named cursor's saved value."""
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        """Save a named cursor."""
+
+    def add_hits(self, hits: Sequence[Hit], found: datetime) -> int:
+        """Store hits, ignoring ones already stored (by ``Hit.key``); returns how many were new."""
+
+    def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
+        """Hits of ``watches`` (None: all) not yet put in any digest for ``recipient``, and of an article and
+        watch none of whose hits was: a story is owed once per watch, however often its text changes (its
+        page replacing the feed item it was first stored from, an update)."""
+
+    def mention_times(self, watch: str, since: datetime) -> list[datetime]:
+        """One time per distinct article with a hit of ``watch``: its ``published``, else ``fetched``; only
+        times at or after ``since``, oldest first (digest trends)."""
+
+    def queue_digest(self, digest: QueuedDigest) -> None:
+        """Persist a rendered digest and assign its hits to it, atomically, before it is sent."""
+
+    def pending_digests(self) -> list[QueuedDigest]:
+        """Queued digests not yet accepted by the mail server, oldest first."""
+
+    def mark_digest_sent(self, digest_id: str, when: datetime) -> None:
+        """Record that the server accepted the digest (the ledger entry)."""
+
+    def note_digest_failure(self, digest_id: str, error: str, next_attempt: datetime) -> None:
+        """Count a failed attempt and when to retry."""
+
+    def sent_digests(self, limit: int = 50) -> list[QueuedDigest]:
+        """The most recently sent digests, newest first."""
+
+    def count_articles(self) -> int:
+        """How many articles are stored."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_store(config: Config) -> Store:
+    """Open the configured backend; raises StoreUnavailable when it cannot be reached.
+
+    Cluster signatures that an older version kept beside the store (var/crawler/clusters.db) move into it.
+    """
+    storage = config.settings.storage
+    if storage.backend == "elasticsearch":
+        from newswatch.core.store.elastic import ElasticStore
+
+        store: Store = ElasticStore.from_config(config)
+    else:
+        from newswatch.core.store.sqlite import SqliteStore
+
+        store = SqliteStore(config.path(storage.sqlite.path))
+    try:
+        migrate_cluster_sidecar(store, config.path(config.settings.var_dir) / "crawler" / "clusters.db")
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def migrate_cluster_sidecar(store: Store, sidecar: Path) -> int:
+    """Move the signatures of the old sidecar file into ``store``, then rename the file ``*.migrated`` (kept,
+    not deleted, for an operator to remove). Returns how many rows moved; 0 when there is no sidecar."""
+    if not sidecar.exists():
+        return 0
+    db = sqlite3.connect(sidecar)
+    try:
+        rows = db.execute("SELECT article_id, cluster_id, url, added, signature FROM signatures").fetchall()
+    except sqlite3.Error as exc:
+        log.warning("cluster_sidecar_unreadable path=%s reason=%s", sidecar, exc)
+        rows = []
+    finally:
+        db.close()  # a clean close folds its -wal file back into it
+    signatures = [ClusterSignature(article_id, cluster_id, url, parse_utc(added), blob)
+                  for article_id, cluster_id, url, added, blob in rows if parse_utc(added) is not None]
+    for start in range(0, len(signatures), 1000):
+        store.add_signatures(signatures[start : start + 1000])
+    sidecar.rename(sidecar.with_name(sidecar.name + ".migrated"))
+    log.info("cluster_sidecar_migrated path=%s signatures=%d", sidecar, len(signatures))
+    return len(signatures)

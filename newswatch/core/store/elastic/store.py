@@ -1,0 +1,311 @@
+"""ElasticStore: the Store interface over an Elasticsearch cluster (docs/storage.md)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from elasticsearch import Elasticsearch
+
+from newswatch.core.errors import StoreUnavailable
+from newswatch.core.feedstate import FeedState
+from newswatch.core.models import Article, ClusterSignature, Hit, OwedHit, QueuedDigest, SearchResult
+from newswatch.core.store import Store
+from newswatch.core.store.elastic.cluster import Cluster, bulk, connect, each, guarded_updates
+from newswatch.core.store.elastic.documents import (
+    HIGHLIGHT,
+    fragment,
+    hit_doc,
+    owed_from,
+    signature_from,
+)
+from newswatch.core.store.elastic.indices import ArticleIndices, create_index, install_templates
+from newswatch.core.store.elastic.queue import DigestQueue
+from newswatch.core.store.elastic.spool import Spool
+from newswatch.core.store.elastic.writer import BulkWriter, now_us
+from newswatch.core.textnorm import normalize
+from newswatch.core.times import from_iso, iso
+
+if TYPE_CHECKING:
+    from newswatch.core.config import Config
+
+class ElasticStore(Store):
+    """Store in an Elasticsearch cluster; articles the cluster cannot take wait in a local spool."""
+
+    def __init__(self, client: Elasticsearch, *, prefix: str = "newswatch", spool_path: Path | str,
+                 chunk_size: int = 500, bulk_retries: int = 5, backoff: float = 1.0):
+        self.es = client
+        self.base = prefix if prefix.endswith(("-", "_", ".")) else prefix + "-"
+        self.alias, self.hits_index = self.base + "articles", self.base + "hits"
+        self.digests_index, self.state_index = self.base + "digests", self.base + "state"
+        self.signatures_index = self.base + "signatures"
+        self.bulk_retries, self.backoff = bulk_retries, backoff
+        self._closed = False
+        self.spool = Spool(spool_path)
+        self.indices = ArticleIndices(client, self.alias)
+        # After an outage the monthly indices are listed again: they may have changed meanwhile.
+        self.cluster = Cluster(client, self.spool, on_down=self.indices.forget)
+        self.hosts = self.cluster.hosts
+        self.writer = BulkWriter(client, self.cluster, self.indices, self.spool, state_index=self.state_index,
+                                 signatures_index=self.signatures_index, chunk_size=chunk_size,
+                                 bulk_retries=bulk_retries, backoff=backoff)
+        self.digests = DigestQueue(client, self.digests_index, self.hits_index, retries=bulk_retries, backoff=backoff)
+        try:
+            with self.cluster.unavailable_raises():
+                self.es.options(request_timeout=10).cluster.health()  # a bare node has no `GET /`
+                install_templates(self.es, self.base)
+                for index in (self.hits_index, self.digests_index, self.state_index, self.signatures_index):
+                    create_index(self.es, index)
+                self.indices.ensure_write_index()
+        except BaseException:
+            self.spool.close()
+            raise
+        self.replay_spool()
+
+    @classmethod
+    def from_config(cls, config: Config) -> ElasticStore:
+        """The store configured in settings.yaml; raises StoreUnavailable when the cluster does not answer."""
+        s = config.settings.storage.elasticsearch
+        client = connect(config)
+        return cls(client, prefix=s.index_prefix, spool_path=config.path(s.spool_dir) / "spool.sqlite3",
+                   chunk_size=s.bulk_chunk_size, bulk_retries=s.bulk_max_retries, backoff=s.retry_backoff_seconds)
+
+    # -- crawler side
+    def add_articles(self, articles: Sequence[Article]) -> int:
+        """Upsert by id; returns how many are new or changed. The bulk request runs in the background while
+        the caller builds its next batch; reads and close() wait for it, and what it cannot write is spooled."""
+        return self.writer.add_articles(articles)
+
+    def flush(self) -> None:
+        """Wait until every article given to add_articles is in the cluster or in the spool."""
+        with self.writer.lock:
+            self.writer.drain()
+
+    def replay_spool(self) -> int:
+        """Send what waits in the spool, oldest first, now; returns how many articles the cluster took."""
+        return self.writer.replay_spool()
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        self.flush()
+        ids = list(dict.fromkeys(ids))
+        ok, found = (self.cluster.attempt(self.indices.lookup, ids, source=False) if self.cluster.available()
+                     else (False, None))
+        # Down: only the spooled ones; the crawler then re-fetches some known pages, which are harmless upserts.
+        return (set(found) if ok else set()) | self.spool.ids(ids)
+
+    def get_article(self, article_id: str) -> Article | None:
+        self.flush()
+        with self.cluster.unavailable_raises():
+            hit = self.indices.lookup([article_id], source_excludes=["normalized"]).get(article_id)
+        return Article.from_record(hit["_source"]) if hit else None
+
+    def get_feed_state(self, feed_id: str) -> FeedState | None:
+        spooled = self.spool.states().get(feed_id)  # newer than the cluster's copy
+        if spooled is not None or not self.cluster.available():
+            return spooled
+        ok, doc = self.cluster.attempt(self.es.options(ignore_status=404).get, index=self.state_index,
+                                       id=f"feed:{feed_id}")
+        return FeedState.from_json(doc["_source"]["state"]) if ok and doc.get("found") else None
+
+    def set_feed_state(self, feed_id: str, state: FeedState) -> None:
+        if (feed_id in self.spool.states() or not self.cluster.available()
+                or not self.cluster.attempt(self.writer.put_feed_state, feed_id, state)[0]):
+            self.spool.put_state(feed_id, state)
+
+    def all_feed_states(self) -> dict[str, FeedState]:
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=self.state_index)
+            hits = each(self.es, self.state_index, {"term": {"kind": "feed"}}, [{"name": "asc"}])
+            states = {hit["_source"]["name"]: FeedState.from_json(hit["_source"]["state"]) for hit in hits}
+        return states | self.spool.states()
+
+    def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
+        # Down, or while older ones wait: spooled, and sent after the articles they were taken for.
+        if self.spool.signatures() or not self.cluster.available() or not self.cluster.attempt(
+                self.writer.put_signatures, signatures)[0]:
+            self.spool.add_signatures(signatures)
+
+    def signatures_since(self, since: datetime) -> list[ClusterSignature]:
+        spooled = self.spool.signatures()
+        if not self.cluster.available():  # clustering goes on with what this machine holds
+            return spooled
+        query = {"range": {"added": {"gte": iso(since)}}}
+        ok, hits = self.cluster.attempt(self._signatures, query)
+        stored = {s.article_id: s for s in (hits if ok else [])}
+        return list(stored.values()) + [s for s in spooled if s.article_id not in stored]
+
+    def _signatures(self, query: dict) -> list[ClusterSignature]:
+        self.es.indices.refresh(index=self.signatures_index)
+        order = [{"added": "asc"}, {"article_id": "asc"}]
+        return [signature_from(hit["_source"]) for hit in each(self.es, self.signatures_index, query, order)]
+
+    # -- search
+    def search(
+        self, query: str, *, since: datetime | None = None, watch: str | None = None, limit: int = 20
+    ) -> list[SearchResult]:
+        self.flush()
+        words = normalize(query).strip()
+        # Every word in title or text (like FTS5's implicit AND), matched on the normalized copies.
+        match = ({"multi_match": {"query": words, "fields": ["normalized.title", "normalized.text"],
+                                  "type": "cross_fields", "operator": "and"}} if words else {"match_all": {}})
+        filters: list[dict] = [{"range": {"dated": {"gte": iso(since)}}}] if since else []
+        filters += [{"term": {"watches": watch}}] if watch else []
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=self.alias)
+            hits = self.es.search(
+                index=self.alias, query={"bool": {"must": [match], "filter": filters}}, size=limit,
+                sort=[{"_score": "desc"}, {"dated": {"order": "desc"}}], highlight=HIGHLIGHT if words else None,
+                source_excludes=["normalized"],
+            )["hits"]["hits"]
+        results = []
+        for hit in hits:
+            article = Article.from_record(hit["_source"])
+            marked = hit.get("highlight", {}).get("normalized.text", [None])[0]
+            text = fragment(article.text, marked) if words else html.escape(article.text[:160])
+            results.append(SearchResult(article=article, score=float(hit["_score"] or 0), fragments=[text]))
+        return results
+
+    # -- alerts side
+    def articles_after(self, cursor: str | None, limit: int = 500) -> tuple[list[Article], str | None]:
+        after = None
+        if cursor:
+            seq, _, article_id = cursor.partition(":")
+            after = [int(seq), article_id]
+        # Under the lock, after the drain, none of our own writes is in flight: our lease can be ignored.
+        with self.writer.lock, self.cluster.unavailable_raises():
+            self.writer.drain()
+            cap = now_us()  # taken before the refresh: anything acknowledged earlier is visible after it
+            self.es.indices.refresh(index=[self.alias, self.state_index])
+            leases = each(self.es, self.state_index, {"bool": {
+                "filter": [{"term": {"kind": "lease"}}, {"range": {"expires": {"gt": cap}}}],
+                "must_not": [{"ids": {"values": [self.writer.lease_id]}}]}}, [{"since": "asc"}], limit=1)
+            cap = min([cap] + [lease["_source"]["since"] for lease in leases])
+            hits = self.es.search(
+                index=self.alias, query={"range": {"seq": {"lt": cap}}}, size=limit,
+                sort=[{"seq": "asc"}, {"id": "asc"}], search_after=after, source_excludes=["normalized"],
+            )["hits"]["hits"]
+        if not hits:
+            return [], cursor
+        return [Article.from_record(hit["_source"]) for hit in hits], "{}:{}".format(*hits[-1]["sort"])
+
+    def get_cursor(self, name: str) -> str | None:
+        with self.cluster.unavailable_raises():
+            doc = self.es.options(ignore_status=404).get(index=self.state_index, id=f"cursor:{name}")
+        return doc["_source"]["value"] if doc.get("found") else None
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        with self.cluster.unavailable_raises():
+            self.es.index(index=self.state_index, id=f"cursor:{name}",
+                          document={"kind": "cursor", "name": name, "value": value})
+
+    def add_hits(self, hits: Sequence[Hit], found: datetime) -> int:
+        actions = [({"create": {"_index": self.hits_index, "_id": hit.key}}, hit_doc(hit, found)) for hit in hits]
+        new, refused = 0, []
+        with self.cluster.unavailable_raises():
+            for ok, item in bulk(self.es, actions, retries=self.bulk_retries, backoff=self.backoff, max_backoff=30):
+                result = item["create"]
+                new += ok
+                if not ok and result.get("status") != 409:  # 409: stored before
+                    refused.append(f"{result['_id']}: HTTP {result.get('status')} {result.get('error')}")
+            self._note_watches(hits)
+        if refused:
+            raise StoreUnavailable(f"Elasticsearch refused {len(refused)} hits, e.g. {refused[0]}")
+        return new
+
+    def _note_watches(self, hits: Sequence[Hit]) -> None:
+        """Add the hits' watch names to their articles (the --watch filter); the article's seq stays."""
+        self.flush()
+        wanted: dict[str, set[str]] = {}
+        for hit in hits:
+            wanted.setdefault(hit.article_id, set()).add(hit.watch)
+        for _ in range(3):  # 409: the article was rewritten meanwhile; read it again
+            stored = self.indices.lookup(wanted, source_includes=["watches"])
+            actions = [
+                ({"update": {"_index": doc["_index"], "_id": i, "if_seq_no": doc["_seq_no"],
+                             "if_primary_term": doc["_primary_term"]}},
+                 {"doc": {"watches": sorted(set(doc["_source"].get("watches") or []) | wanted[i])}})
+                for i, doc in stored.items() if not wanted[i] <= set(doc["_source"].get("watches") or [])
+            ]
+            wanted = {i: wanted[i] for i in guarded_updates(self.es, actions, retries=self.bulk_retries,
+                                                            backoff=self.backoff)}
+            if not wanted:
+                return
+
+    def mention_times(self, watch: str, since: datetime) -> list[datetime]:
+        # Articles carry the names of the watches with a hit in them (see _note_watches), and ``dated`` is
+        # published-else-fetched: one filtered, sorted read of the articles, no join with the hits index.
+        self.flush()
+        query = {"bool": {"filter": [{"term": {"watches": watch}}, {"range": {"dated": {"gte": iso(since)}}}]}}
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=self.alias)
+            hits = each(self.es, self.alias, query, [{"dated": "asc"}, {"id": "asc"}], source_includes=["dated"])
+            return [from_iso(hit["_source"]["dated"]) for hit in hits]
+
+    def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
+        query: dict = {"bool": {"must_not": [{"term": {"delivered_to": recipient}}]}}
+        if watches is not None:
+            if not watches:
+                return []
+            query["bool"]["filter"] = [{"terms": {"watch": list(watches)}}]
+        self.flush()
+        with self.cluster.unavailable_raises():
+            self.digests.assign_pending()
+            self.es.indices.refresh(index=self.hits_index)
+            hits = [hit["_source"] for hit in each(self.es, self.hits_index, query, [{"key": "asc"}])]
+            sent = self._sent_pairs(recipient, {hit["article_id"] for hit in hits})
+            hits = [hit for hit in hits if (hit["article_id"], hit["watch"]) not in sent]
+            articles = self.indices.lookup({hit["article_id"] for hit in hits}, source_excludes=["normalized"])
+        owed = [owed_from(hit, articles[hit["article_id"]]["_source"]) for hit in hits if hit["article_id"] in articles]
+        owed.sort(key=lambda o: (o.hit.watch, o.article.published or o.article.fetched, o.hit.article_id,
+                                 o.hit.field, o.hit.start))
+        return owed
+
+    def _sent_pairs(self, recipient: str, article_ids: Collection[str]) -> set[tuple[str, str]]:
+        """The (article, watch) pairs among ``article_ids`` that ``recipient`` was already given a hit of:
+        owed once per article and watch, so new hits of a changed article's text are not news."""
+        sent: set[tuple[str, str]] = set()
+        ids = sorted(article_ids)
+        for start in range(0, len(ids), 1000):
+            query = {"bool": {"filter": [{"term": {"delivered_to": recipient}},
+                                         {"terms": {"article_id": ids[start:start + 1000]}}]}}
+            sent.update((hit["_source"]["article_id"], hit["_source"]["watch"]) for hit in
+                        each(self.es, self.hits_index, query, [{"key": "asc"}], source_includes=["article_id", "watch"]))
+        return sent
+
+    def queue_digest(self, digest: QueuedDigest) -> None:
+        with self.cluster.unavailable_raises():
+            self.digests.queue(digest)
+
+    def pending_digests(self) -> list[QueuedDigest]:
+        with self.cluster.unavailable_raises():
+            return self.digests.pending()
+
+    def sent_digests(self, limit: int = 50) -> list[QueuedDigest]:
+        with self.cluster.unavailable_raises():
+            return self.digests.sent(limit)
+
+    def mark_digest_sent(self, digest_id: str, when: datetime) -> None:
+        with self.cluster.unavailable_raises():
+            self.digests.mark_sent(digest_id, when)
+
+    def note_digest_failure(self, digest_id: str, error: str, next_attempt: datetime) -> None:
+        with self.cluster.unavailable_raises():
+            self.digests.note_failure(digest_id, error, next_attempt)
+
+    def count_articles(self) -> int:
+        self.flush()
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=self.alias)
+            return self.es.count(index=self.alias)["count"]
+
+    def close(self) -> None:
+        with self.writer.lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.writer.close()
+            self.spool.close()
+            self.es.close()

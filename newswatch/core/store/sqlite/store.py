@@ -1,0 +1,279 @@
+"""SqliteStore: the Store interface over one SQLite file (docs/storage.md)."""
+
+from __future__ import annotations
+
+import html
+import json
+import sqlite3
+import threading
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from newswatch.core.errors import StoreConflict
+from newswatch.core.feedstate import FeedState
+from newswatch.core.models import ARTICLE_FIELDS, Article, ClusterSignature, Hit, OwedHit, QueuedDigest, SearchResult
+from newswatch.core.store import Store
+from newswatch.core.store.sqlite.database import Transaction, open_database
+from newswatch.core.times import from_iso, iso, utc_now
+
+SCHEMA = Path(__file__).with_name("schema.sql")
+_ARTICLE_COLUMNS = ", ".join(ARTICLE_FIELDS)
+# Sentinels FTS5 wraps around matched terms; replaced by <mark> only after the fragment is HTML-escaped.
+_OPEN, _CLOSE = "\x02", "\x03"
+
+
+def _fts_query(query: str) -> str:
+    """Quote each word so user input can never be FTS5 syntax (a stray quote or AND would be an error)."""
+    words = [w.replace('"', '""') for w in query.split()]
+    return " ".join(f'"{w}"' for w in words)
+
+
+class SqliteStore(Store):
+    """Store in one SQLite file (WAL mode, so the crawl process writes while the service reads)."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._db = open_database(self.path, SCHEMA, synchronous="NORMAL", what="SQLite store")
+        self._lock = threading.RLock()  # one connection, used from the reactor's and the pipeline's threads
+
+    def _tx(self) -> Transaction:
+        return Transaction(self._db, self._lock)
+
+    # -- crawler side
+    def add_articles(self, articles: Sequence[Article]) -> int:
+        changed = 0
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM articles").fetchone()[0]
+            for article in articles:
+                seq += 1
+                cursor = db.execute(
+                    f"""INSERT INTO articles ({_ARTICLE_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    ON CONFLICT(id) DO UPDATE SET
+                      url=excluded.url, title=excluded.title, text=excluded.text, feed_id=excluded.feed_id,
+                      outlet=excluded.outlet, published=COALESCE(excluded.published, articles.published),
+                      language=excluded.language, author=excluded.author, source=excluded.source,
+                      cluster_id=COALESCE(articles.cluster_id, excluded.cluster_id), seq=excluded.seq
+                    WHERE (articles.title IS NOT excluded.title OR articles.text IS NOT excluded.text)
+                      AND NOT (excluded.source = 'feed' AND articles.source = 'page')""",
+                    (
+                        article.id, article.url, article.title, article.text, article.feed_id, article.outlet,
+                        iso(article.published), iso(article.fetched or utc_now()),
+                        article.language, article.author, article.source, article.cluster_id, seq,
+                    ),
+                )
+                changed += cursor.rowcount
+        return changed
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
+                found.update(row[0] for row in rows)
+        return found
+
+    def get_article(self, article_id: str) -> Article | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id=?", (article_id,)).fetchone()
+        return Article.from_record(row) if row else None
+
+    def get_feed_state(self, feed_id: str) -> FeedState | None:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM feed_state WHERE feed_id=?", (feed_id,)).fetchone()
+        return FeedState.from_json(json.loads(row[0])) if row else None
+
+    def set_feed_state(self, feed_id: str, state: FeedState) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO feed_state (feed_id, state) VALUES (?, ?) "
+                "ON CONFLICT(feed_id) DO UPDATE SET state=excluded.state",
+                (feed_id, json.dumps(state.to_json())),
+            )
+
+    def all_feed_states(self) -> dict[str, FeedState]:
+        with self._lock:
+            rows = self._db.execute("SELECT feed_id, state FROM feed_state").fetchall()
+        return {row[0]: FeedState.from_json(json.loads(row[1])) for row in rows}
+
+    def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO signatures (article_id, cluster_id, url, added, signature) VALUES (?,?,?,?,?)",
+                [(s.article_id, s.cluster_id, s.url, iso(s.added), s.signature) for s in signatures],
+            )
+
+    def signatures_since(self, since: datetime) -> list[ClusterSignature]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT article_id, cluster_id, url, added, signature FROM signatures WHERE added >= ? "
+                "ORDER BY added, article_id", (iso(since),),
+            ).fetchall()
+        return [ClusterSignature(r[0], r[1], r[2], from_iso(r[3]), r[4]) for r in rows]
+
+    # -- search
+    def search(
+        self, query: str, *, since: datetime | None = None, watch: str | None = None, limit: int = 20
+    ) -> list[SearchResult]:
+        where, params = ["articles_fts MATCH ?"], [_fts_query(query)]
+        if not query.strip():
+            where, params = ["1"], []
+        if since:
+            where.append("COALESCE(a.published, a.fetched) >= ?")
+            params.append(iso(since))
+        if watch:
+            where.append("EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?)")
+            params.append(watch)
+        select = "snippet(articles_fts, 1, ?, ?, '…', 16) AS frag, bm25(articles_fts) AS rank"
+        source = "articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+        if not query.strip():
+            select, source = "substr(a.text, 1, 160) AS frag, 0 AS rank", "articles a"
+        sql = (
+            f"SELECT a.*, {select} FROM {source} WHERE {' AND '.join(where)} "
+            "ORDER BY rank, COALESCE(a.published, a.fetched) DESC LIMIT ?"
+        )
+        args = ([_OPEN, _CLOSE] if query.strip() else []) + params + [limit]
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        results = []
+        for row in rows:
+            fragment = html.escape(row["frag"] or "").replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+            results.append(SearchResult(article=Article.from_record(row), score=-float(row["rank"]), fragments=[fragment]))
+        return results
+
+    # -- alerts side
+    def articles_after(self, cursor: str | None, limit: int = 500) -> tuple[list[Article], str | None]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ARTICLE_COLUMNS}, seq FROM articles WHERE seq > ? ORDER BY seq LIMIT ?",
+                (int(cursor or 0), limit),
+            ).fetchall()
+        if not rows:
+            return [], cursor
+        return [Article.from_record(row) for row in rows], str(rows[-1]["seq"])
+
+    def get_cursor(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM cursors WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                (name, value),
+            )
+
+    def add_hits(self, hits: Sequence[Hit], found: datetime) -> int:
+        new = 0
+        with self._tx() as db:
+            for hit in hits:
+                new += db.execute(
+                    "INSERT OR IGNORE INTO hits (key, article_id, watch, matched, start, end, field, sentence, found) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    (hit.key, hit.article_id, hit.watch, hit.matched, hit.start, hit.end, hit.field,
+                     hit.sentence, iso(found)),
+                ).rowcount
+        return new
+
+    def mention_times(self, watch: str, since: datetime) -> list[datetime]:
+        sql = (
+            "SELECT COALESCE(a.published, a.fetched) AS dated FROM articles a "
+            "WHERE EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?) "
+            "AND COALESCE(a.published, a.fetched) >= ? ORDER BY dated, a.id"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (watch, iso(since))).fetchall()
+        return [from_iso(row["dated"]) for row in rows]
+
+    def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
+        sql = (
+            f"SELECT h.*, {', '.join('a.' + c + ' AS a_' + c for c in _ARTICLE_COLUMNS.split(', '))} "
+            "FROM hits h JOIN articles a ON a.id = h.article_id "
+            # Owed once per article and watch: when an article's text changes (its page replacing the feed
+            # item it was stored from, an update) its new hits of a watch already sent are not news.
+            "WHERE NOT EXISTS (SELECT 1 FROM hits h2 JOIN digest_hits d ON d.hit_key = h2.key AND d.recipient = ? "
+            "WHERE h2.article_id = h.article_id AND h2.watch = h.watch)"
+        )
+        params: list = [recipient]
+        if watches is not None:
+            names = list(watches)
+            if not names:
+                return []
+            sql += f" AND h.watch IN ({','.join('?' * len(names))})"
+            params += names
+        sql += " ORDER BY h.watch, COALESCE(a.published, a.fetched), h.article_id, h.field, h.start"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        owed = []
+        for row in rows:
+            article = Article.from_record(row, prefix="a_")
+            hit = Hit(
+                article_id=row["article_id"], watch=row["watch"], matched=row["matched"], start=row["start"],
+                end=row["end"], field=row["field"], sentence=row["sentence"],
+            )
+            owed.append(OwedHit(hit=hit, article=article, found=from_iso(row["found"])))
+        return owed
+
+    def queue_digest(self, digest: QueuedDigest) -> None:
+        try:
+            self._queue_digest(digest)
+        except sqlite3.IntegrityError:
+            # The (recipient, hit) key is taken: another alerts pass queued these hits first; they are owed once.
+            raise StoreConflict(f"digest {digest.id}: some of its hits are already queued for {digest.recipient}") from None
+
+    def _queue_digest(self, digest: QueuedDigest) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO digests (id, recipient, message, created, attempts) VALUES (?,?,?,?,0)",
+                (digest.id, digest.recipient, digest.message, iso(digest.created)),
+            )
+            db.executemany(
+                "INSERT INTO digest_hits (recipient, hit_key, digest_id) VALUES (?,?,?)",
+                [(digest.recipient, key, digest.id) for key in digest.hit_keys],
+            )
+
+    def pending_digests(self) -> list[QueuedDigest]:
+        return self._digests("WHERE sent IS NULL ORDER BY created, id")
+
+    def sent_digests(self, limit: int = 50) -> list[QueuedDigest]:
+        return self._digests(f"WHERE sent IS NOT NULL ORDER BY sent DESC LIMIT {int(limit)}")
+
+    def _digests(self, clause: str) -> list[QueuedDigest]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM digests {clause}").fetchall()
+            keys: dict[str, list[str]] = {}
+            for row in rows:
+                keys[row["id"]] = [
+                    r[0] for r in self._db.execute("SELECT hit_key FROM digest_hits WHERE digest_id=?", (row["id"],))
+                ]
+        return [
+            QueuedDigest(
+                id=row["id"], recipient=row["recipient"], hit_keys=tuple(keys[row["id"]]), message=row["message"],
+                created=from_iso(row["created"]), attempts=row["attempts"], last_error=row["last_error"],
+                next_attempt=from_iso(row["next_attempt"]), sent=from_iso(row["sent"]),
+            )
+            for row in rows
+        ]
+
+    def mark_digest_sent(self, digest_id: str, when: datetime) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE digests SET sent=?, last_error=NULL WHERE id=?", (iso(when), digest_id))
+
+    def note_digest_failure(self, digest_id: str, error: str, next_attempt: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE digests SET attempts=attempts+1, last_error=?, next_attempt=? WHERE id=?",
+                (error, iso(next_attempt), digest_id),
+            )
+
+    def count_articles(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

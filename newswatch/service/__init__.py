@@ -1,0 +1,1 @@
+"""The service: the scheduler and the crawl child process it runs."""
