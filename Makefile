@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test demo es-node chromium lint-imports clean
+.PHONY: install run test test-fast lint demo es-node chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,8 +30,19 @@ es-node:
 chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium: not installed (need root for apt-get)"; }
 
-test: install es-node chromium
+# The linter, the formatter and the import contracts (the floors of README.md, "How it is built").
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+# Everything: the lint, then every test (a real Elasticsearch node, Chromium, child processes).
+test: install es-node chromium lint
 	$(PY) -m pytest
+
+# The unit layer, for the edit-test loop: no Elasticsearch node, no Chromium, no child processes (< 1 min).
+test-fast: install
+	$(PY) -m pytest -m "not slow" -q
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from elasticsearch import Elasticsearch, helpers
@@ -43,7 +43,7 @@ SENTENCES = [
 def make_articles(count: int, seed: int = 7) -> list[Article]:
     """``count`` articles of 20-40 sentences (about 2-5 KB), mixed English, French and Arabic."""
     rng = random.Random(seed)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     return [
         Article(
             id=uuid.UUID(int=rng.getrandbits(128)).hex, url=f"https://news.example/{n}",

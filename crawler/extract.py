@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # - favor_precision / favor_recall change what is kept more than the speed; neither is set (balanced).
 # - deduplicate stays False: it is ~3x slower and its process-wide cache would drop a page seen before,
 #   which breaks re-extracting the same page.
-# - with_metadata=False, and _metadata() below instead: trafilatura's metadata pass also works out the site
+# - with_metadata=False, and page_metadata() below instead: trafilatura's metadata pass also works out the site
 #   name, categories, tags and licence, which are not stored (~0.4 ms a page).
 # Fewer characters than this is a stub, an error page or a bare menu, not an article (trafilatura's
 # default of 1 would accept a lone nav label).
@@ -46,7 +46,7 @@ _TRAFILATURA_OPTIONS: dict[str, Any] = {
 }
 # The markup-only date pass (cheap); htmldate's extensive text-pattern search runs only when it finds
 # nothing (_text_date).
-_DATE_OPTIONS = {"original_date": True, "extensive_search": False}
+DATE_OPTIONS = {"original_date": True, "extensive_search": False}
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _text_date(tree: HtmlElement, url: str | None) -> datetime | None:
     return found
 
 
-def _metadata(tree: HtmlElement, url: str | None) -> Document:
+def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     """Title, author and date as trafilatura's ``extract_metadata`` finds them (same steps, same order),
     without the fields newswatch does not keep (tests/test_crawl_cost.py compares the two)."""
     document = examine_meta(tree)
@@ -85,7 +85,7 @@ def _metadata(tree: HtmlElement, url: str | None) -> Document:
     document.title = document.title or extract_title(tree)
     document.author = document.author or extract_author(tree)
     document.url = document.url or extract_url(tree, url)
-    document.date = find_date(tree, url=document.url, **_DATE_OPTIONS)
+    document.date = find_date(tree, url=document.url, **DATE_OPTIONS)
     document.clean_and_trim()
     return document
 
@@ -128,7 +128,7 @@ def extract_article(html: str, url: str) -> Extracted:
         document = bare_extraction(tree, url=source_url, fast=False, **_TRAFILATURA_OPTIONS)
     if document is None or not (document.text or "").strip():
         raise ExtractionError(f"no article text found in {url or 'the page'}")
-    meta = _metadata(tree, source_url)  # trafilatura worked on a copy: the tree is still the whole page
+    meta = page_metadata(tree, source_url)  # trafilatura worked on a copy: the tree is still the whole page
 
     return Extracted(
         title=(meta.title or "").strip(),

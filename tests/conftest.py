@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from newswatch.cli import cli
 from newswatch.core.logs import quiet_libraries
 from newswatch.demo.server import serve_site
 
@@ -36,7 +40,8 @@ DEMO_SITE = ROOT / "newswatch" / "demo" / "site"
 
 
 def write_config(folder: Path, *, feeds=(), watches=None, recipients=None, settings=None) -> Path:
-    """Write a config folder (settings/feeds/watches/recipients YAML) and return it."""
+    """Write a config folder (settings/feeds/watches/recipients YAML) and return it. The watches default to
+    tests/fixtures/watches.yaml (a copy of the shipped ones, so that editing config/ changes no test)."""
     folder.mkdir(parents=True, exist_ok=True)
     base = {"storage": {"sqlite": {"path": "var/newswatch.db"}}, "delivery": {"outbox_dir": "var/outbox"}}
     for key, value in (settings or {}).items():
@@ -45,7 +50,7 @@ def write_config(folder: Path, *, feeds=(), watches=None, recipients=None, setti
         "settings.yaml": base,
         "feeds.yaml": {"feeds": list(feeds)},
         "watches.yaml": {"watches": watches if watches is not None else yaml.safe_load(
-            (ROOT / "config" / "watches.yaml").read_text(encoding="utf-8"))["watches"]},
+            (FIXTURES / "watches.yaml").read_text(encoding="utf-8"))["watches"]},
         "recipients.yaml": {"recipients": recipients if recipients is not None else [
             {"name": "analyst", "email": "analyst@example.org"}]},
     }
@@ -75,7 +80,8 @@ def demo_site(tmp_path: Path):
 
 def newswatch(*args: str, config_dir: Path | None = None, input: str | None = None, timeout: float = 180,
               env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the `newswatch` command in a child process, as a user would, and capture its output."""
+    """Run the `newswatch` command in a child process, as a user would, and capture its output (for what
+    needs a process of its own: a crawl, whose reactor cannot restart, the service, the demo)."""
     command = [sys.executable, "-m", "newswatch"]
     if config_dir is not None:
         command += ["--config", str(config_dir)]
@@ -83,3 +89,42 @@ def newswatch(*args: str, config_dir: Path | None = None, input: str | None = No
     full_env.pop("NEWSWATCH_CONFIG_DIR", None)
     return subprocess.run(command + list(args), capture_output=True, text=True, input=input, timeout=timeout,
                           cwd=ROOT, env=full_env)
+
+
+def run_cli(*args: str, config_dir: Path | None = None, input: str | None = None,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the `newswatch` command in this process with click's runner; the answer has the fields of a child
+    process's (returncode, stdout, stderr), its log lines included in stderr."""
+    command = (["--config", str(config_dir)] if config_dir is not None else []) + list(args)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    runner = CliRunner(env={"NEWSWATCH_CONFIG_DIR": None, **(env or {})})
+    previous = os.getcwd()
+    os.chdir(ROOT)  # as the child processes run: relative paths (var/preview...) are the project's
+    try:
+        result = runner.invoke(cli, command, input=input, catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+        # the command's log handler wrote to the runner's stream, which is gone now
+        root.handlers[:], root.level = handlers, level
+    return subprocess.CompletedProcess(["newswatch", *command], result.exit_code, result.stdout, result.stderr)
+
+
+def start_service(config_dir: Path) -> subprocess.Popen:
+    """`newswatch run` in a child process, its output (log lines) readable line by line from ``stdout``."""
+    env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG_DIR"}
+    return subprocess.Popen([sys.executable, "-m", "newswatch", "--config", str(config_dir), "run"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(process: subprocess.Popen, needle: str, seen: list[str], timeout: float = 120) -> None:
+    """Read ``process``'s output into ``seen`` until a line holds ``needle``; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if needle in line:
+            return
+    raise AssertionError(f"{needle!r} not logged; output:\n{''.join(seen)[-3000:]}")

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, write_config
 from tests.plugins.smtp import SAMPLE_WATCHES, RecordingHandler, sample_articles
 
-NOW = datetime(2017, 11, 5, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2017, 11, 5, 9, 0, tzinfo=UTC)
 
 
 def make_project(config_dir: Path, *, delivery: dict | None = None, recipients: list | None = None, watches=None):
@@ -176,18 +176,18 @@ def recipient(**fields) -> Recipient:
 def test_daily_digest_is_due_after_the_local_time_each_day():
     """A daily 07:00 Europe/Paris recipient is due once after 07:00 Paris time (06:00 UTC in winter)."""
     person = recipient(cadence="daily", at="07:00", timezone="Europe/Paris")
-    served = datetime(2017, 11, 4, 6, 0, 30, tzinfo=timezone.utc)
-    assert not cadence.is_due(person, served, datetime(2017, 11, 5, 5, 59, tzinfo=timezone.utc), "tick")
-    assert cadence.is_due(person, served, datetime(2017, 11, 5, 6, 0, tzinfo=timezone.utc), "tick")
-    assert not cadence.is_due(person, datetime(2017, 11, 5, 6, 1, tzinfo=timezone.utc),
-                              datetime(2017, 11, 5, 20, 0, tzinfo=timezone.utc), "crawl")
+    served = datetime(2017, 11, 4, 6, 0, 30, tzinfo=UTC)
+    assert not cadence.is_due(person, served, datetime(2017, 11, 5, 5, 59, tzinfo=UTC), "tick")
+    assert cadence.is_due(person, served, datetime(2017, 11, 5, 6, 0, tzinfo=UTC), "tick")
+    assert not cadence.is_due(person, datetime(2017, 11, 5, 6, 1, tzinfo=UTC),
+                              datetime(2017, 11, 5, 20, 0, tzinfo=UTC), "crawl")
 
 
 def test_weekly_and_hourly_slots():
     """Weekly digests fall on the chosen weekday and time; hourly ones on the hour."""
     weekly = recipient(cadence="weekly", weekday="friday", at="18:30", timezone="Asia/Damascus")
-    sunday = datetime(2017, 11, 5, 9, 0, tzinfo=timezone.utc)
-    assert cadence.latest_slot(weekly, sunday) == datetime(2017, 11, 3, 16, 30, tzinfo=timezone.utc)  # UTC+2 then
+    sunday = datetime(2017, 11, 5, 9, 0, tzinfo=UTC)
+    assert cadence.latest_slot(weekly, sunday) == datetime(2017, 11, 3, 16, 30, tzinfo=UTC)  # UTC+2 then
     hourly = recipient(cadence="hourly")
     assert cadence.latest_slot(hourly, sunday + timedelta(minutes=59)) == sunday
 
@@ -210,7 +210,7 @@ def test_cadence_decides_who_gets_a_digest_in_the_pass(config_dir):
     report = run_alerts(config, store, now=NOW, trigger="crawl")
     assert [d.recipient for d in store.sent_digests()] == ["fast"] and report.queued == 1
     assert run_alerts(config, store, now=NOW + timedelta(hours=12), trigger="tick").queued == 0
-    next_morning = run_alerts(config, store, now=datetime(2017, 11, 6, 7, 0, tzinfo=timezone.utc), trigger="tick")
+    next_morning = run_alerts(config, store, now=datetime(2017, 11, 6, 7, 0, tzinfo=UTC), trigger="tick")
     assert next_morning.queued == 1 and store.sent_digests()[0].recipient == "daily"
 
 
@@ -324,6 +324,7 @@ def alerts_child(config_dir: Path, server) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.slow  # alerts passes in child processes, killed
 @pytest.mark.parametrize(
     ("stage", "copies_after_kill", "sent_after_kill", "copies_in_the_end"),
     [

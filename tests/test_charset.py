@@ -84,7 +84,7 @@ def test_undecodable_bytes_never_raise():
 
 def test_unknown_declared_charset_is_ignored():
     """A bogus charset label does not stop decoding."""
-    assert decode_html("<p>Raqqa</p>".encode(), "text/html; charset=x-no-such-charset") == "<p>Raqqa</p>"
+    assert decode_html(b"<p>Raqqa</p>", "text/html; charset=x-no-such-charset") == "<p>Raqqa</p>"
 
 
 def test_utf8_page_with_a_stray_byte_stays_utf8():

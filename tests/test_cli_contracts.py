@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import DEMO_SITE, newswatch
+from tests.conftest import DEMO_SITE, run_cli
 
 SEED_PAGE = DEMO_SITE / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
 
@@ -15,7 +15,7 @@ SEED_PAGE = DEMO_SITE / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
 def test_extract_prints_one_json_object_per_file():
     """`extract --json` gives file, title, text, published (ISO 8601) and language for each page."""
     arabic = next((DEMO_SITE / "2017" / "11" / "05").glob("*.html"))
-    result = newswatch("extract", "--json", str(SEED_PAGE), str(arabic))
+    result = run_cli("extract", "--json", str(SEED_PAGE), str(arabic))
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["file"] for r in records] == [str(SEED_PAGE), str(arabic)]
@@ -28,14 +28,14 @@ def test_extract_prints_one_json_object_per_file():
 
 def test_extract_missing_file_is_one_line_not_a_traceback(tmp_path: Path):
     """A file that cannot be read gives an error line on stderr and a non-zero exit."""
-    result = newswatch("extract", "--json", str(tmp_path / "missing.html"))
+    result = run_cli("extract", "--json", str(tmp_path / "missing.html"))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "missing.html" in result.stderr
 
 
 def test_feed_prints_items_as_a_json_array():
     """`feed --json FILE` lists every item with title, link, published and summary."""
-    result = newswatch("feed", "--json", str(DEMO_SITE / "feed.xml"))
+    result = run_cli("feed", "--json", str(DEMO_SITE / "feed.xml"))
     assert result.returncode == 0, result.stderr
     items = json.loads(result.stdout)
     assert len(items) == 5
@@ -45,7 +45,7 @@ def test_feed_prints_items_as_a_json_array():
 
 def test_feed_url_served_locally(demo_site: str):
     """`feed --json URL` fetches over HTTP and resolves relative links against the feed URL."""
-    result = newswatch("feed", "--json", f"{demo_site}/feed.xml")
+    result = run_cli("feed", "--json", f"{demo_site}/feed.xml")
     assert result.returncode == 0, result.stderr
     assert all(item["link"].startswith(demo_site) for item in json.loads(result.stdout))
 
@@ -55,7 +55,7 @@ def test_feed_that_cannot_be_read_exits_2_with_one_line(tmp_path: Path, demo_sit
     page = tmp_path / "page.html"
     page.write_text("<html><body><p>not a feed</p></body></html>", encoding="utf-8")
     for source in (f"{demo_site}/broken.xml", f"{demo_site}/nope.xml", str(tmp_path / "none.xml"), str(page)):
-        result = newswatch("feed", "--json", source)
+        result = run_cli("feed", "--json", source)
         assert result.returncode == 2, source
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
@@ -69,7 +69,7 @@ def test_match_reports_hits_with_offsets_into_the_text(tmp_path: Path):
         {"name": "Daesh", "kind": "group", "aliases": ["ISIS", "Islamic State"]},
     ]}), encoding="utf-8")
     text = "Fighting near DEIR EZZOR: the Islamic State (ISIS) lost ground, Daesh said nothing."
-    result = newswatch("match", "--watchlist", str(watchlist), "--json", "-", input=text)
+    result = run_cli("match", "--watchlist", str(watchlist), "--json", "-", input=text)
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)
     assert [(h["watch"], h["matched"]) for h in hits] == [
@@ -82,6 +82,6 @@ def test_match_invalid_watchlist_names_the_key(tmp_path: Path):
     """A watchlist with a wrong key is one error line naming file and key, exit 2."""
     watchlist = tmp_path / "w.yaml"
     watchlist.write_text("watches:\n  - name: Raqqa\n    kinds: place\n", encoding="utf-8")
-    result = newswatch("match", "--watchlist", str(watchlist), "--json", "-", input="Raqqa")
+    result = run_cli("match", "--watchlist", str(watchlist), "--json", "-", input="Raqqa")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {watchlist}: watches[0].kinds: unknown key"

@@ -8,7 +8,7 @@ import pytest
 
 from newswatch.core.config import load_config
 from newswatch.core.errors import ConfigError
-from tests.conftest import ROOT, newswatch, write_config
+from tests.conftest import ROOT, run_cli, write_config
 
 
 def test_shipped_config_is_valid():
@@ -79,10 +79,10 @@ def test_recipient_naming_an_unknown_watch(config_dir: Path):
 def test_check_config_command(config_dir: Path):
     """`newswatch check-config` prints OK (exit 0) or one line per error (exit 2), never a traceback."""
     write_config(config_dir, feeds=[{"name": "A", "url": "https://a.example/rss"}])
-    ok = newswatch("check-config", config_dir=config_dir)
+    ok = run_cli("check-config", config_dir=config_dir)
     assert ok.returncode == 0 and ok.stdout.startswith("OK: ")
     write_config(config_dir, feeds=[{"name": "A", "url": "nope"}], settings={"log_level": "LOUD"})
-    bad = newswatch("check-config", config_dir=config_dir)
+    bad = run_cli("check-config", config_dir=config_dir)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     lines = bad.stderr.strip().splitlines()
@@ -92,7 +92,7 @@ def test_check_config_command(config_dir: Path):
 
 def test_missing_config_folder(tmp_path: Path):
     """A config folder that does not exist is one line and exit 2."""
-    result = newswatch("check-config", config_dir=tmp_path / "nowhere")
+    result = run_cli("check-config", config_dir=tmp_path / "nowhere")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: config folder not found (set NEWSWATCH_CONFIG_DIR or pass --config)"
 

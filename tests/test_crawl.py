@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from crawler.polling.run import PAGE_RETRIES
 from newswatch.core.config import load_config
 from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, newswatch, write_config
+
+pytestmark = pytest.mark.slow  # crawls run in child processes
 
 SEED_TITLE = "Daesh loses last towns in face of twin Syria, Iraq assaults"
 

@@ -15,7 +15,7 @@ from trafilatura.utils import load_html
 
 from crawler.charset import decode_html
 from crawler.clusters import Clusterer, signature
-from crawler.extract import _DATE_OPTIONS, _metadata, extract_file
+from crawler.extract import DATE_OPTIONS, extract_file, page_metadata
 from crawler.language import detect_language
 from crawler.pipelines import StorePipeline
 from crawler.spiders.feeds import FeedsSpider
@@ -77,7 +77,7 @@ def test_metadata_is_what_trafilatura_finds():
     for page in pages:
         for url in (None, "https://news.example/2017/11/04/story.html"):
             tree = load_html(decode_html(page.read_bytes()))
-            ours, theirs = _metadata(tree, url), extract_metadata(tree, url, _DATE_OPTIONS)
+            ours, theirs = page_metadata(tree, url), extract_metadata(tree, url, DATE_OPTIONS)
             assert (ours.title, ours.author, ours.date) == (theirs.title, theirs.author, theirs.date), page.name
 
 

@@ -17,7 +17,9 @@ import pytest
 from crawler.polling.run import PAGE_RETRIES
 from newswatch.core.config import load_config
 from newswatch.core.store.sqlite import SqliteStore
-from tests.conftest import DEMO_SITE, FIXTURES, newswatch, write_config
+from tests.conftest import DEMO_SITE, FIXTURES, newswatch, run_cli, write_config
+
+pytestmark = pytest.mark.slow  # crawls run in child processes
 
 SEED = "/2017/11/04/daesh-loses-last-towns.html"
 WIRE_COPIES = ["/wire/gulf-daily-daesh-towns.html", "/wire/kurdistan-post-daesh.html",
@@ -325,7 +327,7 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_on_later_polls
             assert first == {"/fault/late-page.html": "feed", "/fault/gone-page.html": "feed",
                              "/fault/report.pdf": "feed"}
         if len(logs) <= 2:  # a story is mailed once per watch: not again for Mosul when its page arrives
-            sent = newswatch("digest", "--send-now", config_dir=config_dir)
+            sent = run_cli("digest", "--send-now", config_dir=config_dir)
             assert sent.returncode == 0, sent.stderr
     # The page's text adds a watch the feed item lacked (Daesh: "État islamique"): that is news; Mosul is not.
     outbox = sorted(load_config(config_dir).path("var/outbox").glob("*.eml"))

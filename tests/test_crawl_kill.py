@@ -11,15 +11,17 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from newswatch.core.config import load_config
 from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, newswatch, write_config
 
+pytestmark = pytest.mark.slow  # crawls run in child processes, killed
+
 ARTICLES = 30
 SERVED_BEFORE_KILL = 8
-WORDS = ("Deir Ezzor Raqqa Abu Kamal Euphrates Hasakah Qamishli Manbij Tabqa Mayadin Busayrah Hajin Shaddadi "
-         "Tal Abyad Kobani Palmyra Homs Idlib Afrin Jarablus the army said on Friday that forces had taken "
-         "town village road bridge river border crossing militants residents aid water bread market").split()
+WORDS = ["Deir", "Ezzor", "Raqqa", "Abu", "Kamal", "Euphrates", "Hasakah", "Qamishli", "Manbij", "Tabqa", "Mayadin", "Busayrah", "Hajin", "Shaddadi", "Tal", "Abyad", "Kobani", "Palmyra", "Homs", "Idlib", "Afrin", "Jarablus", "the", "army", "said", "on", "Friday", "that", "forces", "had", "taken", "town", "village", "road", "bridge", "river", "border", "crossing", "militants", "residents", "aid", "water", "bread", "market"]
 
 
 def _page(n: int) -> bytes:

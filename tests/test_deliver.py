@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
@@ -14,7 +14,7 @@ from newswatch.core.errors import DeliveryFailed
 from newswatch.core.models import QueuedDigest
 from tests.plugins.smtp import RecordingHandler
 
-CREATED = datetime(2017, 11, 5, 7, 0, tzinfo=timezone.utc)
+CREATED = datetime(2017, 11, 5, 7, 0, tzinfo=UTC)
 
 
 def queued(digest_id: str = "nw.0123456789abcdef@example.org", to: str = "analyst@example.org") -> QueuedDigest:
@@ -122,9 +122,8 @@ def test_unwritable_outbox_is_a_delivery_failure(tmp_path):
     """An outbox folder that cannot be created raises DeliveryFailed naming it."""
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(DeliveryFailed, match="outbox"):
-        with EmlFolderTransport(blocker / "outbox").session():
-            pass
+    with pytest.raises(DeliveryFailed, match="outbox"), EmlFolderTransport(blocker / "outbox").session():
+        pass
 
 
 def test_make_transport_follows_the_method(tmp_path):

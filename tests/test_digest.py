@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from alerts.digests.build import build_digest, highlight, safe_url, text_direction
 from alerts.digests.health import source_health
@@ -11,7 +11,7 @@ from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, Hit, OwedHit
 from tests.plugins.smtp import sample_articles
 
-NOW = datetime(2017, 11, 5, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2017, 11, 5, 9, 0, tzinfo=UTC)
 
 
 def owed(article: Article, watch: str, word: str, *, sentence: str | None = None, field: str = "text") -> OwedHit:

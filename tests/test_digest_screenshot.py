@@ -7,7 +7,7 @@ import shutil
 import struct
 import subprocess
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -21,8 +21,10 @@ from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import ROOT, write_config
 from tests.plugins.smtp import sample_articles
 
+pytestmark = pytest.mark.slow  # a real headless Chromium
+
 WIDTH, HEIGHT = 760, 2600  # the whole demo digest at a phone-to-laptop width
-NOW = datetime(2017, 11, 5, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2017, 11, 5, 9, 0, tzinfo=UTC)
 # Set NEWSWATCH_UPDATE_SCREENSHOT=1 to refresh the copy kept in the docs.
 DOCS_COPY = ROOT / "docs" / "digest-screenshot.png"
 

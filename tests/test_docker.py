@@ -12,6 +12,8 @@ import pytest
 from newswatch.core.config import load_config
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # the docker client
+
 DOCKER = shutil.which("docker")
 COMPOSE_FILE = ROOT / "docker" / "docker-compose.yml"
 CONFIG_DIR = "/srv/newswatch/config"

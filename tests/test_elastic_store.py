@@ -6,7 +6,7 @@ import http.client
 import json
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -20,9 +20,9 @@ from newswatch.core.store.elastic import ElasticStore
 from newswatch.core.textnorm import normalize
 from tests.conftest import write_config
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a real Elasticsearch node
 
-NOW = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 
 
 def articles(first: int, count: int) -> list[Article]:
@@ -107,7 +107,7 @@ def test_write_alias_points_at_this_months_index(open_es, es_client):
     """New articles go through the alias into this month's index, the only write index."""
     store = open_es()
     store.add_articles(articles(0, 3))
-    month = datetime.now(timezone.utc).strftime("%Y.%m")
+    month = datetime.now(UTC).strftime("%Y.%m")
     aliases = es_client.indices.get_alias(name=store.alias)
     assert {i: a["aliases"][store.alias].get("is_write_index") for i, a in aliases.items()} == {
         f"{store.alias}-{month}": True
@@ -253,7 +253,7 @@ def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_
     """With the node stopped, batches go to the spool (one warning); after restart the next batch replays them first."""
     caplog.set_level(logging.INFO)
     store = open_es()
-    signature = ClusterSignature("a0012", "a0001", "https://news.example/12", datetime.now(timezone.utc), b"\x07" * 512)
+    signature = ClusterSignature("a0012", "a0001", "https://news.example/12", datetime.now(UTC), b"\x07" * 512)
     store.add_articles(articles(0, 10))
     store.set_feed_state("wire", FeedState(etag="v1"))
     store.flush()  # the first ten are in before the outage (add_articles does not wait for its bulk)

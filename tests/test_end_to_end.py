@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import newswatch, write_config
+
+pytestmark = pytest.mark.slow  # crawls run in child processes
 
 SEED_TITLE = "Daesh loses last towns in face of twin Syria, Iraq assaults"
 

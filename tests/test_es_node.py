@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from elasticsearch import Elasticsearch
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a real Elasticsearch node
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "es-node"
 

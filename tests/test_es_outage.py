@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, newswatch, write_config
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a real Elasticsearch node
 
 PAGES = 60
 PAGE_DELAY = 0.25  # seconds per article page: with 2 requests at a time the crawl takes about 8 s

@@ -7,8 +7,9 @@ import signal
 
 import pytest
 
-from tests.conftest import newswatch, write_config
-from tests.test_service import _start_service, _wait_for
+from tests.conftest import run_cli, start_service, wait_for, write_config
+
+pytestmark = pytest.mark.slow  # the service on a real Elasticsearch node
 
 SEED_TITLE = "Daesh loses last towns in face of twin Syria, Iraq assaults"
 
@@ -30,10 +31,10 @@ def test_service_on_elasticsearch_indexes_and_delivers(config_dir, demo_site, sm
     )
     for name, value in smtp_server.env().items():
         monkeypatch.setenv(name, value)
-    service = _start_service(config_dir)
+    service = start_service(config_dir)
     seen: list[str] = []
     try:
-        _wait_for(service, "alerts_done trigger=crawl", seen, timeout=300)
+        wait_for(service, "alerts_done trigger=crawl", seen, timeout=300)
         service.send_signal(signal.SIGTERM)
         rest, _ = service.communicate(timeout=120)
     finally:
@@ -49,7 +50,7 @@ def test_service_on_elasticsearch_indexes_and_delivers(config_dir, demo_site, sm
     text = messages[0].get_body(("plain",)).get_content()
     assert SEED_TITLE in text and "Deir Ezzor" in text and "Daesh" in text
 
-    found = newswatch("search", "Abu Kamal", "--watch", "Abu Kamal", "--json", config_dir=config_dir)
+    found = run_cli("search", "Abu Kamal", "--watch", "Abu Kamal", "--json", config_dir=config_dir)
     assert found.returncode == 0, found.stderr
     results = json.loads(found.stdout)
     assert [r["title"] for r in results] == [SEED_TITLE]

@@ -17,7 +17,7 @@ from newswatch.core.config import load_config
 from newswatch.core.config.settings import CrawlerSettings
 from newswatch.core.feedstate import UNHEALTHY_AFTER
 from newswatch.core.store.sqlite import SqliteStore
-from tests.conftest import DEMO_SITE, newswatch, write_config
+from tests.conftest import DEMO_SITE, run_cli, write_config
 
 FEED = (DEMO_SITE / "feed.xml").read_bytes()
 HOME = (DEMO_SITE / "index.html").read_bytes()
@@ -70,19 +70,19 @@ def test_add_discovers_the_feed_of_a_home_page_and_keeps_the_file_comments(confi
     """`feeds add HOME_PAGE` finds the advertised feed, names it from its title and appends it to feeds.yaml."""
     write_config(config_dir)
     path = _feeds_file(config_dir)
-    result = newswatch("feeds", "add", f"{demo_site}/", "--country", "SY", config_dir=config_dir)
+    result = run_cli("feeds", "add", f"{demo_site}/", "--country", "SY", config_dir=config_dir)
     assert result.returncode == 0, result.stderr
     assert "added the-levant-monitor-latest" in result.stdout
     assert path.read_text(encoding="utf-8").startswith("# my sources, hand-written\n")
-    feeds = json.loads(newswatch("feeds", "list", "--json", config_dir=config_dir).stdout)
+    feeds = json.loads(run_cli("feeds", "list", "--json", config_dir=config_dir).stdout)
     assert [f["id"] for f in feeds] == ["existing", "the-levant-monitor-latest"]
     added = feeds[1]
     assert added["url"] == f"{demo_site}/feed.xml" and added["kind"] == "rss"
     assert added["language"] == "en" and added["country"] == "SY"
 
-    again = newswatch("feeds", "add", f"{demo_site}/feed.xml", config_dir=config_dir)
+    again = run_cli("feeds", "add", f"{demo_site}/feed.xml", config_dir=config_dir)
     assert again.returncode == 2 and "already in" in again.stderr
-    not_a_feed = newswatch("feeds", "add", f"{demo_site}/2017/11/06/al-wehdat-win-amman-derby.html",
+    not_a_feed = run_cli("feeds", "add", f"{demo_site}/2017/11/06/al-wehdat-win-amman-derby.html",
                            config_dir=config_dir)
     assert not_a_feed.returncode == 2 and len(not_a_feed.stderr.strip().splitlines()) == 1
     assert "advertises no feed" in not_a_feed.stderr
@@ -95,7 +95,7 @@ def test_opml_export_then_import_round_trips(tmp_path: Path, config_dir: Path):
         {"name": "Enab Baladi (عنب بلدي)", "url": "https://www.enabbaladi.net/feed", "language": "ar"},
         {"name": "Rudaw & Kurdistan 24", "url": "https://www.rudaw.net/rss", "language": "en"},
     ])
-    exported = newswatch("feeds", "export", config_dir=config_dir)
+    exported = run_cli("feeds", "export", config_dir=config_dir)
     assert exported.returncode == 0 and exported.stdout.startswith("<?xml")
     opml = tmp_path / "feeds.opml"
     opml.write_text(exported.stdout, encoding="utf-8")
@@ -103,13 +103,13 @@ def test_opml_export_then_import_round_trips(tmp_path: Path, config_dir: Path):
     other = tmp_path / "other" / "config"
     write_config(other)
     _feeds_file(other)
-    imported = newswatch("feeds", "import", str(opml), config_dir=other)
+    imported = run_cli("feeds", "import", str(opml), config_dir=other)
     assert imported.returncode == 0, imported.stderr
     assert "2 added, 0 already configured" in imported.stdout
     feeds = {f.url: f for f in load_config(other).feeds}
     assert feeds["https://www.enabbaladi.net/feed"].name == "Enab Baladi (عنب بلدي)"
     assert feeds["https://www.enabbaladi.net/feed"].language == "ar"
-    assert "0 added, 2 already configured" in newswatch("feeds", "import", str(opml), config_dir=other).stdout
+    assert "0 added, 2 already configured" in run_cli("feeds", "import", str(opml), config_dir=other).stdout
 
 
 def test_status_shows_health_errors_items_seen_and_next_due(config_dir: Path):
@@ -129,14 +129,14 @@ def test_status_shows_health_errors_items_seen_and_next_due(config_dir: Path):
     store.set_feed_state("dead", dead)
     store.close()
 
-    rows = {r["id"]: r for r in json.loads(newswatch("feeds", "status", "--json", config_dir=config_dir).stdout)}
+    rows = {r["id"]: r for r in json.loads(run_cli("feeds", "status", "--json", config_dir=config_dir).stdout)}
     assert rows["good"]["health"] == "ok" and rows["good"]["items_seen"] == 20 and not rows["good"]["due_now"]
     assert rows["good"]["next_due"] == (now + timedelta(minutes=30)).isoformat()
     assert rows["dead"]["health"] == "UNHEALTHY" and rows["dead"]["last_error"] == "HTTP 503"
     assert rows["dead"]["consecutive_failures"] == 5
     assert rows["new"]["health"] == "never polled" and rows["new"]["due_now"]
     assert rows["off"]["health"] == "disabled" and not rows["off"]["due_now"]
-    table = newswatch("feeds", "status", config_dir=config_dir)
+    table = run_cli("feeds", "status", config_dir=config_dir)
     assert table.returncode == 0 and "UNHEALTHY" in table.stdout and "HTTP 503" in table.stdout
     assert "4 feeds, 1 unhealthy, 0 failing, 1 due now" in table.stdout
 
@@ -149,13 +149,13 @@ def test_add_refuses_what_is_no_web_url_in_one_line(tmp_path: Path, config_dir: 
              (tmp_path / "feed.xml").as_uri(): "http:// or https://", "http://exa mple.com/": "not a valid URL",
              "http://[::1": "not a valid URL", "http://": "not a valid URL"}
     for url, hint in hints.items():
-        _one_line_error(newswatch("feeds", "add", url, config_dir=config_dir), url, hint)
+        _one_line_error(run_cli("feeds", "add", url, config_dir=config_dir), url, hint)
     assert load_config(config_dir).feeds == []
 
     site.routes["/feed.xml"] = (200, RSS, FEED)
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/feed.xml", "--language", "Arabic", config_dir=config_dir),
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/feed.xml", "--language", "Arabic", config_dir=config_dir),
                     f"{site.url}/feed.xml", "language", "two-letter")
-    added = newswatch("feeds", "add", f"HTTP://127.0.0.1:{site.server_address[1]}/feed.xml", config_dir=config_dir)
+    added = run_cli("feeds", "add", f"HTTP://127.0.0.1:{site.server_address[1]}/feed.xml", config_dir=config_dir)
     assert added.returncode == 0, added.stderr
     assert [f.url for f in load_config(config_dir).feeds] == [f"{site.url}/feed.xml"]
 
@@ -167,15 +167,15 @@ def test_add_refuses_a_feed_listed_under_another_url(config_dir: Path, site):
                         "/moved.xml": (308, {"Location": "/new.xml"}, b""), "/new.xml": (200, RSS, FEED)})
     write_config(config_dir, feeds=[{"name": "Monitor", "url": f"{site.url}/feed.xml"},
                                     {"name": "Gone", "url": f"{site.url}/gone.xml"}])
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/old.xml", config_dir=config_dir),
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/old.xml", config_dir=config_dir),
                     "already in", f"{site.url}/feed.xml")
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/", config_dir=config_dir), "already in")
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/gone.xml", config_dir=config_dir), "already in")
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/", config_dir=config_dir), "already in")
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/gone.xml", config_dir=config_dir), "already in")
 
     write_config(config_dir, feeds=[{"name": "Monitor home", "url": f"{site.url}/", "kind": "page"}])
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/", config_dir=config_dir), "already in")
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/", config_dir=config_dir), "already in")
     # A permanent redirect says where the feed lives now: that is the URL kept.
-    moved = newswatch("feeds", "add", f"{site.url}/moved.xml", config_dir=config_dir)
+    moved = run_cli("feeds", "add", f"{site.url}/moved.xml", config_dir=config_dir)
     assert moved.returncode == 0, moved.stderr
     assert [f.url for f in load_config(config_dir).feeds] == [f"{site.url}/", f"{site.url}/new.xml"]
 
@@ -186,9 +186,9 @@ def test_add_errors_are_one_line_naming_the_url_that_failed(config_dir: Path, si
                         "/": (200, {"Content-Type": "text/html"}, HOME),
                         "/feed.xml": (200, RSS, b"<html><body>maintenance</body></html>")})
     write_config(config_dir)
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/a", config_dir=config_dir),
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/a", config_dir=config_dir),
                     f"{site.url}/a: too many redirects")
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/", config_dir=config_dir),
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/", config_dir=config_dir),
                     f"{site.url}/feed.xml (the feed {site.url}/ advertises): ")
 
 
@@ -198,28 +198,28 @@ def test_add_sends_the_configured_user_agent_and_reads_gzip_bodies_within_the_si
     write_config(config_dir, settings={"crawler": {"user_agent": agent, "max_body_bytes": 100_000}})
     site.routes["/feed.xml"] = (200, {**RSS, "Content-Encoding": "gzip"}, gzip.compress(FEED))
     site.routes["/bomb.xml"] = (200, {**RSS, "Content-Encoding": "gzip"}, gzip.compress(b" " * 5_000_000))
-    added = newswatch("feeds", "add", f"{site.url}/feed.xml", config_dir=config_dir)
+    added = run_cli("feeds", "add", f"{site.url}/feed.xml", config_dir=config_dir)
     assert added.returncode == 0, added.stderr
     assert "added the-levant-monitor-latest" in added.stdout and site.user_agents == [agent]
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/bomb.xml", config_dir=config_dir),
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/bomb.xml", config_dir=config_dir),
                     f"{site.url}/bomb.xml", "larger than 100000 bytes once decompressed")
 
     # An Arabic path and query are sent percent-encoded, as browsers and the crawler send them; a gzip body
     # cut short is one line, not a partial feed.
     site.routes["/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/rss.xml?q=%D8%B3%D9%88%D8%B1%D9%8A%D8%A7"] = (200, RSS, FEED)
-    assert newswatch("feeds", "add", f"{site.url}/أخبار/rss.xml?q=سوريا", config_dir=config_dir).returncode == 0
+    assert run_cli("feeds", "add", f"{site.url}/أخبار/rss.xml?q=سوريا", config_dir=config_dir).returncode == 0
     site.routes["/cut.xml"] = (200, {**RSS, "Content-Encoding": "gzip"}, gzip.compress(FEED)[:-100])
-    _one_line_error(newswatch("feeds", "add", f"{site.url}/cut.xml", config_dir=config_dir),
+    _one_line_error(run_cli("feeds", "add", f"{site.url}/cut.xml", config_dir=config_dir),
                     f"{site.url}/cut.xml", "gzip body is cut short")
 
     # `newswatch feed URL` runs without a config folder: it sends the crawler's default User-Agent.
-    items = newswatch("feed", "--json", f"{site.url}/feed.xml")
+    items = run_cli("feed", "--json", f"{site.url}/feed.xml")
     assert items.returncode == 0, items.stderr
     assert len(json.loads(items.stdout)) == 5 and site.user_agents[-1] == CrawlerSettings().user_agent
     # With --config, the configured one.
-    items = newswatch("feed", "--json", f"{site.url}/feed.xml", config_dir=config_dir)
+    items = run_cli("feed", "--json", f"{site.url}/feed.xml", config_dir=config_dir)
     assert items.returncode == 0 and site.user_agents[-1] == agent, items.stderr
-    _one_line_error(newswatch("feed", "--json", "http://[oops/feed.xml"), "http://[oops/feed.xml", "not a valid URL")
+    _one_line_error(run_cli("feed", "--json", "http://[oops/feed.xml"), "http://[oops/feed.xml", "not a valid URL")
 
 
 def test_export_then_import_keeps_ids_kinds_countries_and_disabled_feeds(tmp_path: Path, config_dir: Path):
@@ -230,13 +230,13 @@ def test_export_then_import_keeps_ids_kinds_countries_and_disabled_feeds(tmp_pat
              {"name": "Rudaw", "url": "https://www.rudaw.net/sitemap.xml", "kind": "sitemap", "enabled": False},
              {"name": "Home", "url": "https://home.example/", "kind": "page"}]
     write_config(config_dir, feeds=feeds)
-    exported = newswatch("feeds", "export", config_dir=config_dir).stdout
+    exported = run_cli("feeds", "export", config_dir=config_dir).stdout
     assert 'type="sitemap"' in exported and exported.count('type="rss"') == 2
     opml = tmp_path / "feeds.opml"
     opml.write_text(exported, encoding="utf-8")
 
     other = write_config(tmp_path / "other" / "config")
-    imported = newswatch("feeds", "import", str(opml), config_dir=other)
+    imported = run_cli("feeds", "import", str(opml), config_dir=other)
     assert imported.returncode == 0, imported.stderr
     assert [f.model_dump() for f in load_config(other).feeds] == [f.model_dump() for f in load_config(config_dir).feeds]
 
@@ -256,7 +256,7 @@ def test_import_matches_attribute_and_scheme_case_and_counts_what_it_skips(tmp_p
   </outline>
 </body></opml>
 """, encoding="utf-8")
-    imported = newswatch("feeds", "import", str(opml), config_dir=config_dir)
+    imported = run_cli("feeds", "import", str(opml), config_dir=config_dir)
     assert imported.returncode == 0, imported.stderr
     assert "3 added, 0 already configured, 2 skipped: no usable xmlUrl" in imported.stdout
     assert f"{opml}:7: FTP: xmlUrl 'ftp://files.example/rss' is not an http(s) URL" in imported.stdout
@@ -268,8 +268,8 @@ def test_import_matches_attribute_and_scheme_case_and_counts_what_it_skips(tmp_p
 
     broken = tmp_path / "broken.opml"
     broken.write_text("<opml><body></opml>", encoding="utf-8")
-    _one_line_error(newswatch("feeds", "import", str(broken), config_dir=config_dir), f"{broken}: not OPML (")
-    assert "<string>" not in newswatch("feeds", "import", str(broken), config_dir=config_dir).stderr
+    _one_line_error(run_cli("feeds", "import", str(broken), config_dir=config_dir), f"{broken}: not OPML (")
+    assert "<string>" not in run_cli("feeds", "import", str(broken), config_dir=config_dir).stderr
 
 
 def test_add_keeps_comments_whatever_key_items_start_with_and_warns_when_it_cannot(config_dir: Path, site):
@@ -280,13 +280,13 @@ def test_add_keeps_comments_whatever_key_items_start_with_and_warns_when_it_cann
     path = config_dir / "feeds.yaml"
     path.write_text("# my sources\nfeeds:\n# first the wires\n- url: https://example.org/rss  # AFP\n"
                     "  name: Wire\n", encoding="utf-8")
-    added = newswatch("feeds", "add", f"{site.url}/feed.xml", config_dir=config_dir)
+    added = run_cli("feeds", "add", f"{site.url}/feed.xml", config_dir=config_dir)
     assert added.returncode == 0 and "warning" not in added.stderr, added.stderr
     assert path.read_text(encoding="utf-8").startswith("# my sources\nfeeds:\n# first the wires\n")
     assert "# AFP" in path.read_text(encoding="utf-8") and len(load_config(config_dir).feeds) == 2
 
     path.write_text('# my sources\nfeeds: [{name: Wire, url: "https://example.org/rss"}]\n', encoding="utf-8")
-    rewritten = newswatch("feeds", "add", f"{site.url}/other.xml", config_dir=config_dir)
+    rewritten = run_cli("feeds", "add", f"{site.url}/other.xml", config_dir=config_dir)
     assert rewritten.returncode == 0, rewritten.stderr
     assert "warning:" in rewritten.stderr and "comments" in rewritten.stderr
     assert [f["name"] for f in yaml.safe_load(path.read_text(encoding="utf-8"))["feeds"]] == [
@@ -301,9 +301,9 @@ def test_status_says_failing_before_unhealthy_and_gives_times_in_utc(config_dir:
     store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
     store.set_feed_state("new", state)
     store.close()
-    (row,) = json.loads(newswatch("feeds", "status", "--json", config_dir=config_dir).stdout)
+    (row,) = json.loads(run_cli("feeds", "status", "--json", config_dir=config_dir).stdout)
     assert row["health"] == "failing" and row["consecutive_failures"] == 1
     assert row["unhealthy_after"] == UNHEALTHY_AFTER
-    table = newswatch("feeds", "status", config_dir=config_dir).stdout
+    table = run_cli("feeds", "status", config_dir=config_dir).stdout
     assert "failing (1)" in table and "2026-11-04 09:15 UTC HTTP 503" in table
     assert "1 feeds, 0 unhealthy, 1 failing" in table

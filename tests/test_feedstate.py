@@ -136,7 +136,7 @@ def test_a_page_owed_a_retry_is_fetched_again_until_its_retries_are_spent():
     run.page_done(ids[0], stored_from_page=False, transient=True)
     run.page_done(ids[1], stored_from_page=False, transient=False)  # refused: never owed a retry
     assert run.retries == {ids[0]: PAGE_RETRIES}
-    chosen = select_entries(entries, known=set(ids), stamps={i: "" for i in ids}, retries=run.retries)
+    chosen = select_entries(entries, known=set(ids), stamps=dict.fromkeys(ids, ""), retries=run.retries)
     assert [(e.guid, why) for e, why in chosen.fetch] == [("1", "retry")]
     for left in range(PAGE_RETRIES - 1, 0, -1):
         run.page_done(ids[0], stored_from_page=False, transient=True)

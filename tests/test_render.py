@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from html.parser import HTMLParser
 
@@ -12,7 +12,7 @@ from alerts.digests.render import build_message, header_safe, message_id_for, re
 from newswatch.core.models import Article, Hit, OwedHit
 from tests.plugins.smtp import sample_articles
 
-NOW = datetime(2017, 11, 5, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2017, 11, 5, 9, 0, tzinfo=UTC)
 HOSTILE_TITLE = 'Breaking</a><script>alert("x")</script>\r\nBcc: victim@example.org'
 HOSTILE_SENTENCE = 'Deir Ezzor <img src=x onerror="alert(1)"> & "quotes" <b>bold</b>'
 

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from newswatch.core.config import load_config
 from newswatch.core.store.sqlite import SqliteStore
-from tests.conftest import ROOT, write_config
+from tests.conftest import start_service, wait_for, write_config
 
-
-def _start_service(config_dir: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG_DIR"}
-    return subprocess.Popen([sys.executable, "-m", "newswatch", "--config", str(config_dir), "run"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_for(process: subprocess.Popen, needle: str, seen: list[str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
-        seen.append(line)
-        if needle in line:
-            return
-    raise AssertionError(f"{needle!r} not logged; output:\n{''.join(seen)[-3000:]}")
+pytestmark = pytest.mark.slow  # the service runs in a child process
 
 
 def test_service_crawls_sends_digest_and_stops_on_sigterm(config_dir: Path, demo_site: str):
@@ -40,12 +23,12 @@ def test_service_crawls_sends_digest_and_stops_on_sigterm(config_dir: Path, demo
         recipients=[{"name": "analyst", "email": "analyst@example.org", "cadence": "immediate"}],
         settings={"schedule": {"crawl_every_minutes": 60, "digest_cron": "* * * * *"}},
     )
-    service = _start_service(config_dir)
+    service = start_service(config_dir)
     seen: list[str] = []
     try:
-        _wait_for(service, "service_started", seen)
-        _wait_for(service, "crawl_done", seen)
-        _wait_for(service, "alerts_done trigger=crawl", seen)
+        wait_for(service, "service_started", seen)
+        wait_for(service, "crawl_done", seen)
+        wait_for(service, "alerts_done trigger=crawl", seen)
         service.send_signal(signal.SIGTERM)
         rest, _ = service.communicate(timeout=60)
     finally:
@@ -63,10 +46,10 @@ def test_sigterm_during_a_crawl_keeps_what_was_stored(config_dir: Path, demo_sit
     """SIGTERM while the first crawl runs: the service exits cleanly and a restart completes the crawl."""
     write_config(config_dir, feeds=[{"name": "Levant Monitor", "url": f"{demo_site}/feed.xml"}],
                  settings={"schedule": {"crawl_every_minutes": 60}})
-    service = _start_service(config_dir)
+    service = start_service(config_dir)
     seen: list[str] = []
     try:
-        _wait_for(service, "crawl_started", seen)
+        wait_for(service, "crawl_started", seen)
         time.sleep(1.5)
         service.send_signal(signal.SIGTERM)
         rest, _ = service.communicate(timeout=90)
@@ -74,9 +57,9 @@ def test_sigterm_during_a_crawl_keeps_what_was_stored(config_dir: Path, demo_sit
         if service.poll() is None:
             service.kill()
     assert service.returncode == 0, ("".join(seen) + rest)[-3000:]
-    restarted = _start_service(config_dir)
+    restarted = start_service(config_dir)
     try:
-        _wait_for(restarted, "crawl_done", [])
+        wait_for(restarted, "crawl_done", [])
         restarted.send_signal(signal.SIGTERM)
         restarted.communicate(timeout=60)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from newswatch.core.errors import StoreConflict
 from newswatch.core.models import Article, Hit, QueuedDigest
 from newswatch.core.store.sqlite import SqliteStore
 
-NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 def test_second_digest_with_the_same_hits_is_a_store_conflict(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ from tests.conftest import write_config
 
 pytestmark = pytest.mark.timeout(600)
 
-NOW = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 
 
 def article(n: int, *, text: str | None = None, source: str = "page", published: datetime | None = None) -> Article:
@@ -28,7 +28,7 @@ def article(n: int, *, text: str | None = None, source: str = "page", published:
     )
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
+@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.slow)])
 def reopen(request, config_dir):
     """A function opening the configured store (again), for each backend; every store opened is closed."""
     storage = {"backend": request.param}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from newswatch.core.textnorm import NormalizedText, normalize, normalize_with_offsets
+from newswatch.core.textnorm import NormalizedText, normalize
 
 
 @pytest.mark.parametrize(
@@ -52,13 +52,19 @@ def test_ordinary_words_that_look_like_articles_are_kept():
     assert normalize("as Syria") == "as syria"
 
 
+def _offsets(norm: NormalizedText) -> list[int]:
+    """For every normalized character, the index of the original character it came from."""
+    positions = np.arange(len(norm.text))
+    return norm.original_spans(positions, positions + 1)[0].tolist()
+
+
 @pytest.mark.parametrize(
     "text",
     ["Deir  -  Zor’s “caliphate”…", "الرَّقَّة ـ بدير الزور", "Straße ﬁ İstanbul", "De\u0301ir\u00ad x", "", "   "],
 )
 def test_offsets_point_at_the_original_characters(text):
     """Every normalized character maps to an original index whose own normalization produces it."""
-    norm, offsets = normalize_with_offsets(text)
+    norm, offsets = NormalizedText(text).text, _offsets(NormalizedText(text))
     assert len(offsets) == len(norm)
     assert offsets == sorted(offsets)
     for ch, at in zip(norm, offsets):
@@ -68,7 +74,7 @@ def test_offsets_point_at_the_original_characters(text):
 
 def test_rewritten_article_maps_to_the_article_it_replaces():
     """'ez-' rewritten as 'al ' maps back onto 'ez', so a span starting there starts at the article."""
-    norm, offsets = normalize_with_offsets("Deir ez-Zor")
+    norm, offsets = NormalizedText("Deir ez-Zor").text, _offsets(NormalizedText("Deir ez-Zor"))
     assert norm == "deir al zor"
     assert offsets[5:8] == [5, 6, 7]
 
@@ -120,11 +126,11 @@ def test_neighbouring_article_and_apostrophe_rules_do_not_interfere(raw, expecte
      "ash-Sham , l’État", "x ً y", " « Raqqa » "],
 )
 def test_span_lookups_agree_with_the_offset_map(text):
-    """original_index, original_span and original_spans (looked up position by position) agree with the
+    """original_span (looked up position by position) and original_spans (all at once) agree with the
     whole offset map."""
     norm = NormalizedText(text)
-    offsets = norm.offsets()
-    assert [norm.original_index(i) for i in range(len(norm.text))] == offsets
+    offsets = _offsets(norm)
+    assert [norm.original_span(i, i + 1)[0] for i in range(len(norm.text))] == offsets
     pairs = [(i, j) for i in range(len(norm.text)) for j in range(i + 1, len(norm.text) + 1)]
     if pairs:
         starts, ends = norm.original_spans(*(np.array(column) for column in zip(*pairs)))

@@ -55,6 +55,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if len(self.hops) >= self.limit:
+            fp.close()  # urllib closes a redirect's answer only when the redirect is followed
             raise _TooManyRedirects
         self.hops.append((code, newurl))
         return super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -104,6 +105,7 @@ def fetch_url(url: str, limits: CrawlerSettings) -> Fetched:
     except _TooManyRedirects:
         raise FeedError(f"{url}: too many redirects (more than {max_redirects})") from None
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the connection's socket, which would otherwise be left to the garbage collector
         where = f" (at {exc.url})" if exc.url and exc.url != url else ""
         raise FeedError(f"{url}: HTTP {exc.code} {' '.join(str(exc.reason).split())}{where}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:

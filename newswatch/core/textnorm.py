@@ -184,7 +184,7 @@ class NormalizedText:
     (binary search) when a span needs it, without an index array as long as the text.
     """
 
-    __slots__ = ("original", "text", "codes", "_raw", "_masks", "_gaps", "_spaces")  # _gaps: see _deleted
+    __slots__ = ("_gaps", "_masks", "_raw", "_spaces", "codes", "original", "text")  # _gaps: see _deleted
 
     def __init__(self, original: str) -> None:
         self.original = original
@@ -239,10 +239,6 @@ class NormalizedText:
             out = out - np.searchsorted(deleted, out)
         return out
 
-    def original_index(self, pos: int) -> int:
-        """Index in the original text of the character at ``pos`` in the normalized text."""
-        return int(self._to_original(np.array([pos]))[0])
-
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Original ``(start, end)`` of normalized ``[start, end)``, taking in marks that trail the last char."""
         o_start, o_last = self._to_original(np.array([start, end - 1])).tolist()
@@ -265,10 +261,6 @@ class NormalizedText:
                 o_ends[i] = self.original_span(int(starts[i]), int(ends[i]))[1]
         return o_starts, o_ends
 
-    def offsets(self) -> list[int]:
-        """For every normalized character, the index of the original character it came from."""
-        return self._to_original(np.arange(len(self.text))).tolist()
-
 
 def normalize(text: str) -> str:
     """Normalize ``text`` for matching: NFKC, case folding, Latin diacritics and Arabic tashkeel/tatweel
@@ -278,13 +270,6 @@ def normalize(text: str) -> str:
     Returns the normalized string; the same function builds the Elasticsearch normalized field.
     """
     return NormalizedText(text).text
-
-
-def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
-    """Normalize ``text`` as :func:`normalize` does; return the normalized string and, for each of its
-    characters, the index of the original character it came from."""
-    norm = NormalizedText(text)
-    return norm.text, norm.offsets()
 
 
 def normalize_many(texts: list[str]) -> list[str]:

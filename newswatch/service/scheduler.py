@@ -9,7 +9,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -78,7 +78,7 @@ def build_scheduler(config: Config, service: Service) -> BlockingScheduler:
     interval = schedule.crawl_every_minutes * 60
     scheduler.add_job(
         service.crawl_then_alerts, IntervalTrigger(seconds=interval, timezone=zone), id="crawl",
-        next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True,
+        next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
         misfire_grace_time=max(int(interval / 2), 1),
     )
     scheduler.add_job(

@@ -115,7 +115,7 @@ def make_self_signed(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "newswatch test SMTP")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name).public_key(key.public_key())
@@ -212,7 +212,7 @@ def sample_articles(fetched: dt.datetime):
     an Arabic report, and a football story that matches nothing."""
     from newswatch.core.models import Article
 
-    utc = dt.timezone.utc
+    utc = dt.UTC
     return [
         Article(id="levant-1", url="http://127.0.0.1:8000/2017/11/04/daesh-loses-last-towns.html",
                 title="Daesh loses last towns in face of twin Syria, Iraq assaults", text=_LEVANT_TEXT,

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from elasticsearch import ApiError, Elasticsearch
@@ -64,7 +64,7 @@ class ArticleIndices:
     def ensure_write_index(self) -> None:
         """Point the write alias at this month's index (created from the template); refresh our list of the
         monthly indices once a minute, so one created or dropped by another process is noticed."""
-        month = datetime.now(timezone.utc).strftime("%Y.%m")
+        month = datetime.now(UTC).strftime("%Y.%m")
         if month == self.month and time.monotonic() - self.listed_at < 60:
             return
         index = f"{self.alias}-{month}"
