@@ -41,8 +41,10 @@ class AlertsReport:
     written: list[Path] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"articles={self.articles} new_hits={self.new_hits} queued={self.queued} sent={self.sent} "
-                f"failed={self.failed}")
+        return (
+            f"articles={self.articles} new_hits={self.new_hits} queued={self.queued} sent={self.sent} "
+            f"failed={self.failed}"
+        )
 
 
 def watch_cursor(watch: Watch) -> str:
@@ -93,8 +95,13 @@ def digest_for(config: Config, store: Store, recipient: Recipient, *, now: datet
     )
     watched = sorted({item.hit.watch for item in owed})
     return build_digest(
-        recipient.name, owed, generated=now, watch_order=names, source_health=health,
-        trends=watch_trends(store, watched, now=now, zone=recipient.zone), timezone=recipient.timezone,
+        recipient.name,
+        owed,
+        generated=now,
+        watch_order=names,
+        source_health=health,
+        trends=watch_trends(store, watched, now=now, zone=recipient.zone),
+        timezone=recipient.timezone,
         limit_per_watch=delivery.max_entries_per_watch,
     )
 
@@ -105,12 +112,19 @@ def compose(config: Config, recipient: Recipient, digest: Digest) -> QueuedDiges
     message_id = message_id_for(recipient.name, digest.hit_keys, sender, digest.generated)
     rendered = render_digest(digest)
     message = build_message(
-        rendered, sender=sender, to_name=recipient.name, to_email=recipient.email, message_id=message_id,
+        rendered,
+        sender=sender,
+        to_name=recipient.name,
+        to_email=recipient.email,
+        message_id=message_id,
         date=digest.generated,
     )
     return QueuedDigest(
-        id=message_id.strip("<>"), recipient=recipient.name, hit_keys=digest.hit_keys,
-        message=message.as_bytes(policy=policy.SMTP), created=digest.generated,
+        id=message_id.strip("<>"),
+        recipient=recipient.name,
+        hit_keys=digest.hit_keys,
+        message=message.as_bytes(policy=policy.SMTP),
+        created=digest.generated,
     )
 
 
@@ -135,8 +149,13 @@ def queue_due_digests(config: Config, store: Store, *, now: datetime, trigger: s
             continue
         store.set_cursor(cadence.cursor_name(recipient.name), iso(now))
         queued += 1
-        log.info("digest_queued recipient=%s digest=%s hits=%d stories=%d",
-                 recipient.name, entry.id, len(entry.hit_keys), digest.story_count)
+        log.info(
+            "digest_queued recipient=%s digest=%s hits=%d stories=%d",
+            recipient.name,
+            entry.id,
+            len(entry.hit_keys),
+            digest.story_count,
+        )
         if recipient.notify_urls and recipient.cadence == "immediate" and not digest.is_empty:
             AppriseNotifier(recipient.notify_urls).notify(
                 title=message_subject(entry), body=f"{digest.story_count} new stories; digest {entry.id}"
@@ -176,7 +195,11 @@ def send_now(config: Config, store: Store, *, now: datetime | None = None) -> Al
 
 
 def preview_digests(
-    config: Config, store: Store, out_dir: Path | None = None, *, recipient: str | None = None,
+    config: Config,
+    store: Store,
+    out_dir: Path | None = None,
+    *,
+    recipient: str | None = None,
     now: datetime | None = None,
 ) -> list[Path]:
     """`newswatch digest --preview`: write the HTML and text each recipient would get now, queuing nothing.

@@ -44,9 +44,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SEED = ROOT / "newswatch" / "demo" / "site" / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
-CORPUS = [SEED, *sorted((ROOT / "tests" / "fixtures" / "site" / "wire").glob("*.html")),
-          ROOT / "newswatch" / "demo" / "site" / "2017" / "07" / "10" / "mossoul-liberee.html",
-          ROOT / "newswatch" / "demo" / "site" / "2017" / "11" / "05" / "deir-ezzor-ar.html"]
+CORPUS = [
+    SEED,
+    *sorted((ROOT / "tests" / "fixtures" / "site" / "wire").glob("*.html")),
+    ROOT / "newswatch" / "demo" / "site" / "2017" / "07" / "10" / "mossoul-liberee.html",
+    ROOT / "newswatch" / "demo" / "site" / "2017" / "11" / "05" / "deir-ezzor-ar.html",
+]
 
 
 class Quiet(SimpleHTTPRequestHandler):
@@ -64,9 +67,13 @@ def build_site(folder: Path, feeds: int, articles: int, seed: int = 1) -> list[P
     sites' robots.txt."""
     rng = random.Random(seed)
     template = SEED.read_text(encoding="utf-8")
-    start, end = template.index('<div class="entry-content">'), template.index("</div>", template.index('<div class="entry-content">'))
-    paragraphs = [p for path in CORPUS for p in re.findall(r"<p>(.*?)</p>", path.read_text(encoding="utf-8"))
-                  if len(p) > 80]
+    start, end = (
+        template.index('<div class="entry-content">'),
+        template.index("</div>", template.index('<div class="entry-content">')),
+    )
+    paragraphs = [
+        p for path in CORPUS for p in re.findall(r"<p>(.*?)</p>", path.read_text(encoding="utf-8")) if len(p) > 80
+    ]
     pages = []
     for f in range(feeds):
         items = []
@@ -79,12 +86,16 @@ def build_site(folder: Path, feeds: int, articles: int, seed: int = 1) -> list[P
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(html, encoding="utf-8")
             pages.append(path)
-            items.append(f"<item><title>{title}</title><link>/f{f}/a{a}.html</link><guid>f{f}a{a}</guid>"
-                         f"<pubDate>Sat, 04 Nov 2017 {a % 24:02d}:{a % 60:02d}:00 +0000</pubDate>"
-                         f"<description>{htmllib.escape(rng.choice(paragraphs))}</description></item>")
+            items.append(
+                f"<item><title>{title}</title><link>/f{f}/a{a}.html</link><guid>f{f}a{a}</guid>"
+                f"<pubDate>Sat, 04 Nov 2017 {a % 24:02d}:{a % 60:02d}:00 +0000</pubDate>"
+                f"<description>{htmllib.escape(rng.choice(paragraphs))}</description></item>"
+            )
         (folder / f"f{f}" / "feed.xml").write_text(
             f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {f}</title><link>/</link>'
-            f'{"".join(items)}</channel></rss>', encoding="utf-8")
+            f"{''.join(items)}</channel></rss>",
+            encoding="utf-8",
+        )
     # Every site serves a robots.txt, as news sites do. A 404 instead kept AutoThrottle's start delay for the
     # feed request too (it lowers a delay only on a 200): each site idled ~0.5 s more than a real one would.
     (folder / "robots.txt").write_text("User-agent: *\nDisallow: /wp-admin/\nDisallow: /search\n", encoding="utf-8")
@@ -95,8 +106,10 @@ def serve(folder: Path, hosts: int) -> tuple[list[ThreadingHTTPServer], int]:
     """One server per loopback address 127.0.0.1..N on one port: N sites, as the crawler sees hosts."""
     first = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
     port = first.server_address[1]
-    servers = [first] + [ThreadingHTTPServer((f"127.0.0.{h}", port), functools.partial(Quiet, directory=str(folder)))
-                         for h in range(2, hosts + 1)]
+    servers = [first] + [
+        ThreadingHTTPServer((f"127.0.0.{h}", port), functools.partial(Quiet, directory=str(folder)))
+        for h in range(2, hosts + 1)
+    ]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     return servers, port
@@ -134,6 +147,7 @@ def time_stages() -> dict[str, float]:
                 return function(*args, **kwargs)
             finally:
                 spent[label] += time.thread_time() - start
+
         return wrapper
 
     for label, module_name, attribute in [stage for top, parts in STAGES.items() for stage in (top, *parts)]:
@@ -158,8 +172,9 @@ def stage_table(spent: dict[str, float], main_cpu: float, process_cpu: float, pa
             table[f"- {part}"] = ms[part]
         if parts:
             table[f"- {label.split(' (')[0]}, the rest"] = ms[label] - sum(ms[part] for part, _, _ in parts)
-    table["Scrapy and the rest of the crawl thread"] = (main_cpu * 1000 / pages
-                                                        - sum(ms[label] for label, _, _ in STAGES))
+    table["Scrapy and the rest of the crawl thread"] = main_cpu * 1000 / pages - sum(
+        ms[label] for label, _, _ in STAGES
+    )
     table["other threads (store writes)"] = (process_cpu - main_cpu) * 1000 / pages
     return table
 
@@ -191,18 +206,27 @@ def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
         if local:
             crawler.settings.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
         for name, signal in (("opened", signals.spider_opened), ("closed", signals.spider_closed)):
-            crawler.signals.connect(lambda name=name, **_: (cpu.setdefault(name, time.process_time()),
-                                                            thread.setdefault(name, time.thread_time())),
-                                    signal=signal, weak=False)
+            crawler.signals.connect(
+                lambda name=name, **_: (
+                    cpu.setdefault(name, time.process_time()),
+                    thread.setdefault(name, time.thread_time()),
+                ),
+                signal=signal,
+                weak=False,
+            )
         return crawler
 
     CrawlerProcess.create_crawler = create_and_watch
     crawl_in_process(config, all_feeds=True)
     stats = crawlers[0].stats.get_stats()
     stored = stats.get("newswatch/articles/stored", 0)
-    figures = {"seconds": stats["elapsed_time_seconds"], "cpu": cpu["closed"] - cpu["opened"], "stored": stored,
-               "from_feed": stats.get("newswatch/articles/from_feed", 0),
-               "responses": stats.get("response_received_count", 0)}
+    figures = {
+        "seconds": stats["elapsed_time_seconds"],
+        "cpu": cpu["closed"] - cpu["opened"],
+        "stored": stored,
+        "from_feed": stats.get("newswatch/articles/from_feed", 0),
+        "responses": stats.get("response_received_count", 0),
+    }
     if spent is not None:
         figures["stages"] = stage_table(spent, thread["closed"] - thread["opened"], figures["cpu"], max(stored, 1))
     print(json.dumps(figures))
@@ -221,8 +245,12 @@ def bare_child(listing: str) -> None:
 def _child(*args: str) -> dict:
     """Run this file with ``args`` in a child process; its last stdout line, as JSON."""
     profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
-    child = subprocess.run([sys.executable, *(profile if args[0] == "--child" else []), __file__, *args],
-                           capture_output=True, text=True, cwd=ROOT)
+    child = subprocess.run(
+        [sys.executable, *(profile if args[0] == "--child" else []), __file__, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if child.returncode != 0:
         sys.exit(f"{args[0]} failed (exit {child.returncode}):\n{child.stderr[-3000:]}")
     return {**json.loads(child.stdout.strip().splitlines()[-1]), "log": child.stderr}
@@ -247,16 +275,19 @@ def write_config(project: Path, port: int, feeds: int) -> Path:
     config_dir = project / "config"
     config_dir.mkdir(parents=True)
     urls = [{"name": f"Feed {f}", "url": f"http://127.0.0.{f + 1}:{port}/f{f}/feed.xml"} for f in range(feeds)]
-    files = {"settings.yaml": {"storage": {"sqlite": {"path": "var/newswatch.db"}}},
-             "feeds.yaml": {"feeds": urls},
-             "watches.yaml": yaml.safe_load((ROOT / "config" / "watches.yaml").read_text(encoding="utf-8"))}
+    files = {
+        "settings.yaml": {"storage": {"sqlite": {"path": "var/newswatch.db"}}},
+        "feeds.yaml": {"feeds": urls},
+        "watches.yaml": yaml.safe_load((ROOT / "config" / "watches.yaml").read_text(encoding="utf-8")),
+    }
     for name, data in files.items():
         (config_dir / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return config_dir
 
 
-def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple[bytes, str]], local: bool,
-            stages: bool = False) -> dict:
+def one_run(
+    config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple[bytes, str]], local: bool, stages: bool = False
+) -> dict:
     """Bare extraction, crawl + match (the whole path), bare extraction again (the machine's speed drifts:
     the baseline is the mean of the two around the crawl), then the feed parsers, on the same pages."""
     import feedparser
@@ -275,27 +306,47 @@ def one_run(config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple
     # Both sides must have handled the same pages: every page fetched and extracted, none stood in for by
     # its feed item (that would skip extraction and flatter the crawl).
     if crawl["stored"] != pages or crawl["from_feed"] or len(articles) != pages:
-        sys.exit(f"the crawl did not extract every page: {crawl['stored']} stored, {crawl['from_feed']} from "
-                 f"feeds, {len(articles)} in the store\n{crawl['log'][-3000:]}")
+        sys.exit(
+            f"the crawl did not extract every page: {crawl['stored']} stored, {crawl['from_feed']} from "
+            f"feeds, {len(articles)} in the store\n{crawl['log'][-3000:]}"
+        )
     matcher = compile_watches(config.watches)
     hits = []
     match_wall, match_cpu = timed(lambda: hits.extend(matcher.match_articles(articles)))
     after = _child("--bare", str(listing))
     bare_wall, bare_cpu = (before["seconds"] + after["seconds"]) / 2, (before["cpu"] + after["cpu"]) / 2
-    ours, theirs = best_of_pairs(5, lambda: [parse_feed(b, u) for b, u in feed_bodies],
-                                 lambda: [feedparser.parse(io.BytesIO(b)) for b, _ in feed_bodies])
-    return {"crawl_s": crawl["seconds"], "match_s": match_wall, "responses": crawl["responses"], "hits": len(hits),
-            "whole": pages / (crawl["seconds"] + match_wall), "bare": pages / bare_wall,
-            "ratio": bare_wall / (crawl["seconds"] + match_wall),
-            "whole_cpu_ms": (crawl["cpu"] + match_cpu) * 1000 / pages, "bare_cpu_ms": bare_cpu * 1000 / pages,
-            "cpu_ratio": bare_cpu / (crawl["cpu"] + match_cpu), "feed_ratio": theirs / ours,
-            "stages": {**crawl.get("stages", {}), "matching (alerts, after the crawl)": match_cpu * 1000 / pages}}
+    ours, theirs = best_of_pairs(
+        5,
+        lambda: [parse_feed(b, u) for b, u in feed_bodies],
+        lambda: [feedparser.parse(io.BytesIO(b)) for b, _ in feed_bodies],
+    )
+    return {
+        "crawl_s": crawl["seconds"],
+        "match_s": match_wall,
+        "responses": crawl["responses"],
+        "hits": len(hits),
+        "whole": pages / (crawl["seconds"] + match_wall),
+        "bare": pages / bare_wall,
+        "ratio": bare_wall / (crawl["seconds"] + match_wall),
+        "whole_cpu_ms": (crawl["cpu"] + match_cpu) * 1000 / pages,
+        "bare_cpu_ms": bare_cpu * 1000 / pages,
+        "cpu_ratio": bare_cpu / (crawl["cpu"] + match_cpu),
+        "feed_ratio": theirs / ours,
+        "stages": {**crawl.get("stages", {}), "matching (alerts, after the crawl)": match_cpu * 1000 / pages},
+    }
 
 
-COLUMNS = [("crawl_s", "crawl s", "{:.2f}"), ("match_s", "match s", "{:.2f}"), ("whole", "whole pages/s", "{:.1f}"),
-           ("bare", "bare pages/s", "{:.1f}"), ("ratio", "ratio", "{:.2f}"),
-           ("whole_cpu_ms", "whole CPU ms/page", "{:.1f}"), ("bare_cpu_ms", "bare CPU ms/page", "{:.1f}"),
-           ("cpu_ratio", "CPU ratio", "{:.2f}"), ("feed_ratio", "parse_feed/feedparser", "{:.2f}")]
+COLUMNS = [
+    ("crawl_s", "crawl s", "{:.2f}"),
+    ("match_s", "match s", "{:.2f}"),
+    ("whole", "whole pages/s", "{:.1f}"),
+    ("bare", "bare pages/s", "{:.1f}"),
+    ("ratio", "ratio", "{:.2f}"),
+    ("whole_cpu_ms", "whole CPU ms/page", "{:.1f}"),
+    ("bare_cpu_ms", "bare CPU ms/page", "{:.1f}"),
+    ("cpu_ratio", "CPU ratio", "{:.2f}"),
+    ("feed_ratio", "parse_feed/feedparser", "{:.2f}"),
+]
 
 
 def main() -> None:
@@ -303,13 +354,19 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=10)
     parser.add_argument("--articles", type=int, default=50)
     parser.add_argument("--runs", type=int, default=1, help="repeat crawl + baselines; medians are printed")
-    parser.add_argument("--local", action="store_true",
-                        help="bench-only profile: AutoThrottle off (its delays follow the apparent latency of "
-                             "127.0.0.x, which is the crawl's own queueing); robots.txt, 2 requests per site "
-                             "and everything else stay stock. Never a setting of real crawls.")
-    parser.add_argument("--stages", action="store_true",
-                        help="also print the crawl's CPU ms per page by stage (wraps the STAGES functions with "
-                             "timers, which adds a little to the crawl's own figures)")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="bench-only profile: AutoThrottle off (its delays follow the apparent latency of "
+        "127.0.0.x, which is the crawl's own queueing); robots.txt, 2 requests per site "
+        "and everything else stay stock. Never a setting of real crawls.",
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also print the crawl's CPU ms per page by stage (wraps the STAGES functions with "
+        "timers, which adds a little to the crawl's own figures)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -328,21 +385,32 @@ def main() -> None:
         feed_bodies = [(p.read_bytes(), f"http://127.0.0.1/{p.name}") for p in sorted(site.glob("f*/feed.xml"))]
         servers, port = serve(site, args.feeds)
         profile = "local (AutoThrottle off)" if args.local else "stock (AutoThrottle on)"
-        print(f"pages: {len(pages)} ({args.feeds} feeds x {args.articles}); crawl settings: {profile}; whole path = "
-              f"crawl + match; bare = trafilatura.bare_extraction; ratios: whole/bare, parse_feed/feedparser")
+        print(
+            f"pages: {len(pages)} ({args.feeds} feeds x {args.articles}); crawl settings: {profile}; whole path = "
+            f"crawl + match; bare = trafilatura.bare_extraction; ratios: whole/bare, parse_feed/feedparser"
+        )
         print("| run | " + " | ".join(title for _, title, _ in COLUMNS) + " |")
         print("| ---: " * (len(COLUMNS) + 1) + "|")
         runs = []
         for number in range(1, args.runs + 1):
-            row = one_run(write_config(Path(tmp) / f"project{number}", port, args.feeds), listing, len(pages),
-                          feed_bodies, args.local, args.stages)
+            row = one_run(
+                write_config(Path(tmp) / f"project{number}", port, args.feeds),
+                listing,
+                len(pages),
+                feed_bodies,
+                args.local,
+                args.stages,
+            )
             runs.append(row)
             print(f"| {number} | " + " | ".join(fmt.format(row[key]) for key, _, fmt in COLUMNS) + " |", flush=True)
         for server in servers:
             server.shutdown()
     if args.runs > 1:
-        print("| median | " + " | ".join(fmt.format(statistics.median(r[key] for r in runs)) for key, _, fmt in COLUMNS)
-              + " |")
+        print(
+            "| median | "
+            + " | ".join(fmt.format(statistics.median(r[key] for r in runs)) for key, _, fmt in COLUMNS)
+            + " |"
+        )
     last = runs[-1]
     print(f"responses {last['responses']} (pages + feeds + robots.txt), hits {last['hits']}")
     if args.stages:

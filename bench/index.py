@@ -46,11 +46,16 @@ def make_articles(count: int, seed: int = 7) -> list[Article]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     return [
         Article(
-            id=uuid.UUID(int=rng.getrandbits(128)).hex, url=f"https://news.example/{n}",
+            id=uuid.UUID(int=rng.getrandbits(128)).hex,
+            url=f"https://news.example/{n}",
             title=rng.choice(SENTENCES)[:80],
-            text=" ".join(rng.choice(SENTENCES) for _ in range(rng.randint(20, 40))), feed_id=f"feed-{n % 40}",
-            outlet=f"Outlet {n % 40}", published=start + timedelta(minutes=n), fetched=start + timedelta(minutes=n),
-            language=rng.choice(["en", "fr", "ar"]), author="Staff",
+            text=" ".join(rng.choice(SENTENCES) for _ in range(rng.randint(20, 40))),
+            feed_id=f"feed-{n % 40}",
+            outlet=f"Outlet {n % 40}",
+            published=start + timedelta(minutes=n),
+            fetched=start + timedelta(minutes=n),
+            language=rng.choice(["en", "fr", "ar"]),
+            author="Staff",
         )
         for n in range(count)
     ]
@@ -58,8 +63,11 @@ def make_articles(count: int, seed: int = 7) -> list[Article]:
 
 def open_store(url: str, spool_dir: str) -> ElasticStore:
     """A fresh store (own client, own indices) on the node."""
-    return ElasticStore(Elasticsearch(url, request_timeout=120), prefix=f"bench-{uuid.uuid4().hex[:8]}",
-                        spool_path=Path(spool_dir) / f"{uuid.uuid4().hex}.db")
+    return ElasticStore(
+        Elasticsearch(url, request_timeout=120),
+        prefix=f"bench-{uuid.uuid4().hex[:8]}",
+        spool_path=Path(spool_dir) / f"{uuid.uuid4().hex}.db",
+    )
 
 
 def pipeline_round(url: str, articles: list[Article], batch: int, spool_dir: str) -> tuple[float, ElasticStore]:
@@ -100,15 +108,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     node = [sys.executable, str(ROOT / "scripts" / "es-node")]
-    url = args.url or subprocess.run(node + ["start", "--name", "bench"], check=True, capture_output=True,
-                                     text=True).stdout.split()[-1]
+    url = (
+        args.url
+        or subprocess.run(
+            node + ["start", "--name", "bench"], check=True, capture_output=True, text=True
+        ).stdout.split()[-1]
+    )
     es = Elasticsearch(url, request_timeout=120)
     try:
         articles = make_articles(args.articles)
         spool_dir = tempfile.mkdtemp()
         version = es.cluster.stats()["nodes"]["versions"][0]
-        print(f"node {url} Elasticsearch {version}; {len(articles)} articles "
-              f"({sum(len(a.text) for a in articles) / len(articles) / 1024:.1f} KiB text each), batch {args.batch}")
+        print(
+            f"node {url} Elasticsearch {version}; {len(articles)} articles "
+            f"({sum(len(a.text) for a in articles) / len(articles) / 1024:.1f} KiB text each), batch {args.batch}"
+        )
         drop(es, pipeline_round(url, articles[:2000], args.batch, spool_dir)[1])  # warm-up (JIT, caches): not counted
         pipeline, raw = [], []
         for n in range(args.rounds):
@@ -118,16 +132,22 @@ def main() -> None:
             drop(es, store)
             pipeline.append(len(articles) / seconds)
             raw.append(len(articles) / raw_round(es, url, docs, args.batch, spool_dir))
-            print(f"round {n + 1}: pipeline {pipeline[-1]:,.0f}/s  raw helpers.bulk {raw[-1]:,.0f}/s  "
-                  f"ratio {pipeline[-1] / raw[-1]:.2f}")
+            print(
+                f"round {n + 1}: pipeline {pipeline[-1]:,.0f}/s  raw helpers.bulk {raw[-1]:,.0f}/s  "
+                f"ratio {pipeline[-1] / raw[-1]:.2f}"
+            )
         for label, pick in (("best", max), ("median", statistics.median)):
-            print(f"{label}: pipeline (ElasticStore.add_articles) {pick(pipeline):,.0f} articles/s, "
-                  f"raw helpers.bulk {pick(raw):,.0f} articles/s, "
-                  f"ratio {pick(pipeline) / pick(raw):.2f} (target >= 0.80)")
+            print(
+                f"{label}: pipeline (ElasticStore.add_articles) {pick(pipeline):,.0f} articles/s, "
+                f"raw helpers.bulk {pick(raw):,.0f} articles/s, "
+                f"ratio {pick(pipeline) / pick(raw):.2f} (target >= 0.80)"
+            )
         # Each round's ratio is taken within that round (the node's speed drifts between rounds).
         ratios = [p / r for p, r in zip(pipeline, raw)]
-        print(f"per-round ratios: median {statistics.median(ratios):.2f}, "
-              f"range {min(ratios):.2f}-{max(ratios):.2f} (target >= 0.80)")
+        print(
+            f"per-round ratios: median {statistics.median(ratios):.2f}, "
+            f"range {min(ratios):.2f}-{max(ratios):.2f} (target >= 0.80)"
+        )
     finally:
         es.close()
         if not args.url:

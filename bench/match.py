@@ -81,10 +81,14 @@ def aliases(count: int, mode: str, block: str, seed: int = 6) -> list[str]:
     hits = [n for n, k in zip(names, keys) if f" {k} " in padded][:50]
     misses = [n for n, k in zip(names, keys) if f" {k} " not in padded and k[:1].isalpha()]
     return hits + misses[: count - len(hits)]
+
+
 def watches_for(names: list[str]) -> list[Watch]:
     """Keyword watches (no expansion), ``ALIASES_PER_WATCH`` aliases each."""
-    return [Watch(name=f"w{i}", aliases=names[i : i + ALIASES_PER_WATCH], expand=False)
-            for i in range(0, len(names), ALIASES_PER_WATCH)]
+    return [
+        Watch(name=f"w{i}", aliases=names[i : i + ALIASES_PER_WATCH], expand=False)
+        for i in range(0, len(names), ALIASES_PER_WATCH)
+    ]
 
 
 def seconds(fn) -> float:
@@ -136,10 +140,19 @@ def run(size_mb: float, counts: list[int], repeat: int, mode: str) -> list[dict]
             matcher = watchlist.compile_watches(watches, Path(cache))
             memory = best_of(lambda: watchlist.compile_watches(watches, Path(cache)), repeat)
         pattern, piece, regex_compile = regex_baseline(names, norm_text)
-        rows.append({"aliases": count, "keys": len(matcher.automaton), "spans": len(matcher.find(text)),
-                     "article_kb": docs_mb * 1e3 / len(docs), "regex_compile_s": regex_compile,
-                     "build_uncached_s": uncached, "build_disk_cache_s": disk, "build_memory_cache_s": memory,
-                     "text_mb": mb})
+        rows.append(
+            {
+                "aliases": count,
+                "keys": len(matcher.automaton),
+                "spans": len(matcher.find(text)),
+                "article_kb": docs_mb * 1e3 / len(docs),
+                "regex_compile_s": regex_compile,
+                "build_uncached_s": uncached,
+                "build_disk_cache_s": disk,
+                "build_memory_cache_s": memory,
+                "text_mb": mb,
+            }
+        )
         runs.append((matcher, pattern, piece))
     # Throughput in rounds, each matcher and regex once a round, so that what is compared (alias counts,
     # matcher and regex) ran under the same load; the best round of each is kept.
@@ -147,14 +160,21 @@ def run(size_mb: float, counts: list[int], repeat: int, mode: str) -> list[dict]
     for _ in range(repeat):
         best["normalize", 0] = min(best.get(("normalize", 0), 1e9), seconds(lambda: NormalizedText(text)))
         for i, (matcher, pattern, piece) in enumerate(runs):
-            for what, fn in (("find", lambda: matcher.find(text)), ("docs", lambda: [matcher.find(d) for d in docs]),
-                             ("batch", lambda: matcher.find_many(docs)), ("regex", lambda: pattern.findall(piece))):
+            for what, fn in (
+                ("find", lambda: matcher.find(text)),
+                ("docs", lambda: [matcher.find(d) for d in docs]),
+                ("batch", lambda: matcher.find_many(docs)),
+                ("regex", lambda: pattern.findall(piece)),
+            ):
                 best[what, i] = min(best.get((what, i), 1e9), seconds(fn))
     for i, row in enumerate(rows):
-        row.update(find_mb_s=mb / best["find", i], articles_mb_s=docs_mb / best["docs", i],
-                   batch_mb_s=docs_mb / best["batch", i],
-                   regex_mb_s=len(runs[i][2].encode("utf-8")) / 1e6 / best["regex", i],
-                   normalize_mb_s=mb / best["normalize", 0])
+        row.update(
+            find_mb_s=mb / best["find", i],
+            articles_mb_s=docs_mb / best["docs", i],
+            batch_mb_s=docs_mb / best["batch", i],
+            regex_mb_s=len(runs[i][2].encode("utf-8")) / 1e6 / best["regex", i],
+            normalize_mb_s=mb / best["normalize", 0],
+        )
     return rows
 
 
@@ -166,12 +186,20 @@ def run_shipped(size_mb: float, repeat: int) -> dict:
     matcher = watchlist.build_matcher(watches)
     best: dict[str, float] = {}
     for _ in range(repeat):
-        for what, fn in (("find", lambda: matcher.find(text)), ("docs", lambda: [matcher.find(d) for d in docs]),
-                         ("batch", lambda: matcher.find_many(docs))):
+        for what, fn in (
+            ("find", lambda: matcher.find(text)),
+            ("docs", lambda: [matcher.find(d) for d in docs]),
+            ("batch", lambda: matcher.find_many(docs)),
+        ):
             best[what] = min(best.get(what, 1e9), seconds(fn))
-    return {"watches": len(watches), "keys": len(matcher.automaton), "spans_per_mb": len(matcher.find(text)) / mb,
-            "find_mb_s": mb / best["find"], "articles_mb_s": docs_mb / best["docs"],
-            "batch_mb_s": docs_mb / best["batch"]}
+    return {
+        "watches": len(watches),
+        "keys": len(matcher.automaton),
+        "spans_per_mb": len(matcher.find(text)) / mb,
+        "find_mb_s": mb / best["find"],
+        "articles_mb_s": docs_mb / best["docs"],
+        "batch_mb_s": docs_mb / best["batch"],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,32 +208,45 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mb", type=float, default=4.0, help="size of the text matched (MB)")
     parser.add_argument("--counts", default="100,1000,10000", help="alias counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (best is kept)")
-    parser.add_argument("--modes", default="fixed-hits,sampled,shipped",
-                        help="alias sets: fixed-hits, sampled; shipped: the shipped watches")
+    parser.add_argument(
+        "--modes",
+        default="fixed-hits,sampled,shipped",
+        help="alias sets: fixed-hits, sampled; shipped: the shipped watches",
+    )
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
     for mode in args.modes.split(","):
         if mode == "shipped":
             r = run_shipped(args.mb, args.repeat)
-            print(f"\n[shipped] {SHIPPED_WATCHES.relative_to(ROOT)}: {r['watches']} watches, {r['keys']} keys, "
-                  f"{r['spans_per_mb']:.0f} spans/MB; matcher {r['find_mb_s']:.1f} MB/s, per article "
-                  f"{r['articles_mb_s']:.1f} MB/s, batch {r['batch_mb_s']:.1f} MB/s; best of {args.repeat}")
+            print(
+                f"\n[shipped] {SHIPPED_WATCHES.relative_to(ROOT)}: {r['watches']} watches, {r['keys']} keys, "
+                f"{r['spans_per_mb']:.0f} spans/MB; matcher {r['find_mb_s']:.1f} MB/s, per article "
+                f"{r['articles_mb_s']:.1f} MB/s, batch {r['batch_mb_s']:.1f} MB/s; best of {args.repeat}"
+            )
             continue
         rows = run(args.mb, counts, args.repeat, mode)
-        print(f"\n[{mode}] text: {rows[0]['text_mb']:.2f} MB (en/ar/fr news); articles of "
-              f"{rows[0]['article_kb']:.1f} kB on average; normalization alone: {rows[0]['normalize_mb_s']:.1f} MB/s; "
-              f"best of {args.repeat}")
-        print(f"{'aliases':>8} {'keys':>7} {'spans/MB':>9} {'matcher MB/s':>13} {'regex MB/s':>11} {'speed-up':>9} "
-              f"{'per article MB/s':>17} {'batch MB/s':>11} {'build uncached s':>17} {'disk cache s':>13} "
-              f"{'memory cache s':>15} {'regex compile s':>16}")
+        print(
+            f"\n[{mode}] text: {rows[0]['text_mb']:.2f} MB (en/ar/fr news); articles of "
+            f"{rows[0]['article_kb']:.1f} kB on average; normalization alone: {rows[0]['normalize_mb_s']:.1f} MB/s; "
+            f"best of {args.repeat}"
+        )
+        print(
+            f"{'aliases':>8} {'keys':>7} {'spans/MB':>9} {'matcher MB/s':>13} {'regex MB/s':>11} {'speed-up':>9} "
+            f"{'per article MB/s':>17} {'batch MB/s':>11} {'build uncached s':>17} {'disk cache s':>13} "
+            f"{'memory cache s':>15} {'regex compile s':>16}"
+        )
         for r in rows:
-            print(f"{r['aliases']:>8} {r['keys']:>7} {r['spans'] / r['text_mb']:>9.0f} {r['find_mb_s']:>13.1f} "
-                  f"{r['regex_mb_s']:>11.3f} {r['find_mb_s'] / r['regex_mb_s']:>8.1f}x {r['articles_mb_s']:>17.1f} "
-                  f"{r['batch_mb_s']:>11.1f} {r['build_uncached_s']:>17.3f} {r['build_disk_cache_s']:>13.4f} "
-                  f"{r['build_memory_cache_s']:>15.6f} {r['regex_compile_s']:>16.3f}")
+            print(
+                f"{r['aliases']:>8} {r['keys']:>7} {r['spans'] / r['text_mb']:>9.0f} {r['find_mb_s']:>13.1f} "
+                f"{r['regex_mb_s']:>11.3f} {r['find_mb_s'] / r['regex_mb_s']:>8.1f}x {r['articles_mb_s']:>17.1f} "
+                f"{r['batch_mb_s']:>11.1f} {r['build_uncached_s']:>17.3f} {r['build_disk_cache_s']:>13.4f} "
+                f"{r['build_memory_cache_s']:>15.6f} {r['regex_compile_s']:>16.3f}"
+            )
         first, last = rows[0], rows[-1]
-        print(f"throughput at {last['aliases']} / at {first['aliases']} aliases: "
-              f"{last['find_mb_s'] / first['find_mb_s']:.2f}")
+        print(
+            f"throughput at {last['aliases']} / at {first['aliases']} aliases: "
+            f"{last['find_mb_s'] / first['find_mb_s']:.2f}"
+        )
 
 
 if __name__ == "__main__":

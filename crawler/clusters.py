@@ -114,11 +114,14 @@ class Clusterer:
             self._buckets = defaultdict(list)
             for known in self.source.signatures_since(self.now - WINDOW):
                 sig = np.frombuffer(known.signature, dtype=np.uint32) if known.signature else None
-                self._remember(known.article_id, known.cluster_id, known.url, sig, _bands(sig) if sig is not None else [])
+                self._remember(
+                    known.article_id, known.cluster_id, known.url, sig, _bands(sig) if sig is not None else []
+                )
         return self._buckets
 
-    def _remember(self, article_id: str, cluster: str, url: str | None, sig: np.ndarray | None,
-                  keys: list[bytes]) -> None:
+    def _remember(
+        self, article_id: str, cluster: str, url: str | None, sig: np.ndarray | None, keys: list[bytes]
+    ) -> None:
         self._clusters.setdefault(article_id, cluster)
         if url:
             self._by_url.setdefault(url, cluster)
@@ -140,7 +143,9 @@ class Clusterer:
             cluster = self._nearest(sig, keys)
         cluster = cluster or article_id
         self._remember(article_id, cluster, url, sig, keys)
-        self._new.append(ClusterSignature(article_id, cluster, url, self.now, sig.tobytes() if sig is not None else None))
+        self._new.append(
+            ClusterSignature(article_id, cluster, url, self.now, sig.tobytes() if sig is not None else None)
+        )
         return cluster
 
     def _nearest(self, sig: np.ndarray, keys: list[bytes]) -> str | None:

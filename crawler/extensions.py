@@ -10,8 +10,11 @@ from scrapy.crawler import Crawler
 log = logging.getLogger(__name__)
 # Scrapy logs these refusals itself (size limit, decompression bomb) before the request's errback runs; the
 # spider logs each failure once, with the feed and the reason, so theirs would be a second line.
-_DUPLICATE_LOGGERS = ("scrapy.core.downloader.handlers.http11", "scrapy.downloadermiddlewares.httpcompression",
-                      "scrapy.downloadermiddlewares.redirect")
+_DUPLICATE_LOGGERS = (
+    "scrapy.core.downloader.handlers.http11",
+    "scrapy.downloadermiddlewares.httpcompression",
+    "scrapy.downloadermiddlewares.redirect",
+)
 
 
 class CrawlReport:
@@ -30,8 +33,7 @@ class CrawlReport:
     def spider_closed(self, spider, reason: str) -> None:
         stats = self.crawler.stats
         log.info(
-            "crawl_finished reason=%s feeds_ok=%d feeds_unchanged=%d feeds_failed=%d articles=%d from_feed=%d "
-            "pages=%d",
+            "crawl_finished reason=%s feeds_ok=%d feeds_unchanged=%d feeds_failed=%d articles=%d from_feed=%d pages=%d",
             reason,
             stats.get_value("newswatch/feeds/ok", 0),
             stats.get_value("newswatch/feeds/unchanged", 0),

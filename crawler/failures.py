@@ -12,8 +12,15 @@ from twisted.python.failure import Failure
 # Article pages are HTML (XHTML, or XML for a few sites); feeds and sitemaps are XML, or HTML to discover
 # a feed from, sometimes labelled text/plain, and gzipped sitemaps come as octet-stream or gzip.
 _PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/xml", "application/xml", "text/plain")
-_SOURCE_EXTRA = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/x-gzip",
-                 "application/gzip", "application/octet-stream", "application/x-rss+xml")
+_SOURCE_EXTRA = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/x-gzip",
+    "application/gzip",
+    "application/octet-stream",
+    "application/x-rss+xml",
+)
 REFUSAL_META = "newswatch_refusal"  # request meta: why the crawler itself refused the response
 BYTES_META = "newswatch_bytes"  # request meta: body bytes received so far
 
@@ -50,8 +57,9 @@ class RequestFailure:
 _PASSING_STATUSES = frozenset({404, 408, 425, 429})
 
 
-def classify_failure(failure: Failure, *, max_body_bytes: int = 0, timeout: float = 0,
-                     max_redirects: int = 0) -> RequestFailure:
+def classify_failure(
+    failure: Failure, *, max_body_bytes: int = 0, timeout: float = 0, max_redirects: int = 0
+) -> RequestFailure:
     """What a failed request amounts to. Transient: a 5xx or a "not now" status, a timeout, a network
     error. Lasting: a refusal of the crawler's own (robots.txt, content type, size, redirects), another 4xx."""
     exc = failure.value

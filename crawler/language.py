@@ -43,7 +43,7 @@ def detect_language(text: str, declared: str | None = None) -> str | None:
     """
     fallback = language_code(declared)
     sample = _REFUSED.sub(" ", text[:_SCORED_CHARS]).strip()
-    if not sample or (fallback and sum(map(str.isalpha, sample[:_MIN_LETTERS * 2])) < _MIN_LETTERS):
+    if not sample or (fallback and sum(map(str.isalpha, sample[: _MIN_LETTERS * 2])) < _MIN_LETTERS):
         return fallback
     try:
         reliable, _, ((_, code, percent, _), *_) = pycld2.detect(sample, isPlainText=True)

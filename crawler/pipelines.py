@@ -49,9 +49,16 @@ class StorePipeline:
     stored before the batch's articles, so every stored article has its signature saved.
     """
 
-    def __init__(self, store: Store, batch_size: int = 100, flush_seconds: float = 5.0, stats=None,
-                 runs: FeedRuns | None = None, commit: Callable[[FeedRun], None] | None = None,
-                 signatures: Callable[[], list[ClusterSignature]] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        batch_size: int = 100,
+        flush_seconds: float = 5.0,
+        stats=None,
+        runs: FeedRuns | None = None,
+        commit: Callable[[FeedRun], None] | None = None,
+        signatures: Callable[[], list[ClusterSignature]] | None = None,
+    ):
         self.store, self.batch_size, self.flush_seconds, self.stats = store, batch_size, flush_seconds, stats
         self.runs, self.commit, self.signatures = runs or FeedRuns(), commit, signatures
         self.batch: list[Article] = []

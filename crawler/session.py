@@ -42,8 +42,13 @@ class CrawlSession:
         """Save the state of a finished feed run (everything it led to is stored by now)."""
         state = run.state()
         self.store.set_feed_state(run.feed.id, state)
-        log.info("feed_done feed=%s items=%d new=%d next_due=%s", run.feed.id, state.last_items, run.new_items,
-                 state.next_due.isoformat() if state.next_due else None)
+        log.info(
+            "feed_done feed=%s items=%d new=%d next_due=%s",
+            run.feed.id,
+            state.last_items,
+            run.new_items,
+            state.next_due.isoformat() if state.next_due else None,
+        )
 
     def close(self) -> None:
         """Close the store."""

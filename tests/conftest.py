@@ -49,10 +49,16 @@ def write_config(folder: Path, *, feeds=(), watches=None, recipients=None, setti
     files = {
         "settings.yaml": base,
         "feeds.yaml": {"feeds": list(feeds)},
-        "watches.yaml": {"watches": watches if watches is not None else yaml.safe_load(
-            (FIXTURES / "watches.yaml").read_text(encoding="utf-8"))["watches"]},
-        "recipients.yaml": {"recipients": recipients if recipients is not None else [
-            {"name": "analyst", "email": "analyst@example.org"}]},
+        "watches.yaml": {
+            "watches": watches
+            if watches is not None
+            else yaml.safe_load((FIXTURES / "watches.yaml").read_text(encoding="utf-8"))["watches"]
+        },
+        "recipients.yaml": {
+            "recipients": recipients
+            if recipients is not None
+            else [{"name": "analyst", "email": "analyst@example.org"}]
+        },
     }
     for name, data in files.items():
         (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -78,8 +84,9 @@ def demo_site(tmp_path: Path):
     server.server_close()
 
 
-def newswatch(*args: str, config_dir: Path | None = None, input: str | None = None, timeout: float = 180,
-              env: dict | None = None) -> subprocess.CompletedProcess:
+def newswatch(
+    *args: str, config_dir: Path | None = None, input: str | None = None, timeout: float = 180, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run the `newswatch` command in a child process, as a user would, and capture its output (for what
     needs a process of its own: a crawl, whose reactor cannot restart, the service, the demo)."""
     command = [sys.executable, "-m", "newswatch"]
@@ -87,12 +94,14 @@ def newswatch(*args: str, config_dir: Path | None = None, input: str | None = No
         command += ["--config", str(config_dir)]
     full_env = {**os.environ, **(env or {})}
     full_env.pop("NEWSWATCH_CONFIG_DIR", None)
-    return subprocess.run(command + list(args), capture_output=True, text=True, input=input, timeout=timeout,
-                          cwd=ROOT, env=full_env)
+    return subprocess.run(
+        command + list(args), capture_output=True, text=True, input=input, timeout=timeout, cwd=ROOT, env=full_env
+    )
 
 
-def run_cli(*args: str, config_dir: Path | None = None, input: str | None = None,
-            env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, config_dir: Path | None = None, input: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run the `newswatch` command in this process with click's runner; the answer has the fields of a child
     process's (returncode, stdout, stderr), its log lines included in stderr."""
     command = (["--config", str(config_dir)] if config_dir is not None else []) + list(args)
@@ -113,8 +122,14 @@ def run_cli(*args: str, config_dir: Path | None = None, input: str | None = None
 def start_service(config_dir: Path) -> subprocess.Popen:
     """`newswatch run` in a child process, its output (log lines) readable line by line from ``stdout``."""
     env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG_DIR"}
-    return subprocess.Popen([sys.executable, "-m", "newswatch", "--config", str(config_dir), "run"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "newswatch", "--config", str(config_dir), "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for(process: subprocess.Popen, needle: str, seen: list[str], timeout: float = 120) -> None:

@@ -30,8 +30,9 @@ NOW = datetime(2017, 11, 5, 9, 0, tzinfo=UTC)
 def make_project(config_dir: Path, *, delivery: dict | None = None, recipients: list | None = None, watches=None):
     """A config folder and its SqliteStore holding the sample articles."""
     settings = {"delivery": delivery} if delivery else None
-    config = load_config(write_config(config_dir, watches=watches or SAMPLE_WATCHES, recipients=recipients,
-                                      settings=settings), env={})
+    config = load_config(
+        write_config(config_dir, watches=watches or SAMPLE_WATCHES, recipients=recipients, settings=settings), env={}
+    )
     store = SqliteStore(config.path(config.settings.storage.sqlite.path))
     store.add_articles(sample_articles(NOW - timedelta(minutes=30)))
     return config, store
@@ -106,12 +107,16 @@ def test_new_or_edited_watch_backfills_over_stored_articles(config_dir):
 
 def test_recipient_gets_only_the_watches_they_chose(config_dir):
     """A recipient listing watches receives only those sections; 'all' receives every watch."""
-    people = [{"name": "groups", "email": "g@example.org", "watches": ["Daesh", "SDF"]},
-              {"name": "everyone", "email": "e@example.org"}]
+    people = [
+        {"name": "groups", "email": "g@example.org", "watches": ["Daesh", "SDF"]},
+        {"name": "everyone", "email": "e@example.org"},
+    ]
     config, store = make_project(config_dir, recipients=people)
     report = run_alerts(config, store, now=NOW)
-    subjects = {store_digest.recipient: message_from_bytes(store_digest.message, policy=policy.default)["Subject"]
-                for store_digest in store.sent_digests()}
+    subjects = {
+        store_digest.recipient: message_from_bytes(store_digest.message, policy=policy.default)["Subject"]
+        for store_digest in store.sent_digests()
+    }
     assert report.queued == 2
     assert subjects["groups"].startswith("Daesh 2 · SDF 1 —")
     assert subjects["everyone"].startswith("Deir Ezzor 2 · Abu Kamal 2 · Daesh 2 · SDF 1 —")
@@ -131,13 +136,25 @@ def test_smtp_down_keeps_the_digest_queued_and_hits_accumulate(config_dir, smtp_
     assert not caplog.records[0].exc_info
     (waiting,) = store.pending_digests()
     assert waiting.attempts == 1 and waiting.next_attempt == NOW + timedelta(seconds=60)
-    store.add_articles([Article(id="late", url="https://example.org/late", title="Clashes near Abu Kamal",
-                                text="Fighting was reported near Abu Kamal on Sunday.", feed_id="x", outlet="X",
-                                fetched=NOW)])
+    store.add_articles(
+        [
+            Article(
+                id="late",
+                url="https://example.org/late",
+                title="Clashes near Abu Kamal",
+                text="Fighting was reported near Abu Kamal on Sunday.",
+                feed_id="x",
+                outlet="X",
+                fetched=NOW,
+            )
+        ]
+    )
     soon = run_alerts(config, store, now=NOW + timedelta(seconds=30), trigger="manual", send=False)
     assert soon.queued == 1 and len(store.pending_digests()) == 2
-    config = with_env(load_config(write_config(config_dir, watches=SAMPLE_WATCHES,
-                                               settings={"delivery": server.settings()}), env={}), server.env())
+    config = with_env(
+        load_config(write_config(config_dir, watches=SAMPLE_WATCHES, settings={"delivery": server.settings()}), env={}),
+        server.env(),
+    )
     early = run_alerts(config, store, now=NOW + timedelta(seconds=45), trigger="tick")
     assert (early.sent, early.failed) == (1, 0)  # the second digest was never tried; the first waits its turn
     later = run_alerts(config, store, now=NOW + timedelta(seconds=61), trigger="tick")
@@ -162,8 +179,7 @@ def test_retry_delay_backs_off_exponentially(config_dir):
     from newswatch.core.config.settings import DeliverySettings
 
     settings = DeliverySettings(retry_first_seconds=60, retry_max_seconds=3600)
-    assert [retry_delay(n, settings).total_seconds() for n in range(1, 9)] == [
-        60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert [retry_delay(n, settings).total_seconds() for n in range(1, 9)] == [60, 120, 240, 480, 960, 1920, 3600, 3600]
 
 
 # -- cadence
@@ -179,8 +195,9 @@ def test_daily_digest_is_due_after_the_local_time_each_day():
     served = datetime(2017, 11, 4, 6, 0, 30, tzinfo=UTC)
     assert not cadence.is_due(person, served, datetime(2017, 11, 5, 5, 59, tzinfo=UTC), "tick")
     assert cadence.is_due(person, served, datetime(2017, 11, 5, 6, 0, tzinfo=UTC), "tick")
-    assert not cadence.is_due(person, datetime(2017, 11, 5, 6, 1, tzinfo=UTC),
-                              datetime(2017, 11, 5, 20, 0, tzinfo=UTC), "crawl")
+    assert not cadence.is_due(
+        person, datetime(2017, 11, 5, 6, 1, tzinfo=UTC), datetime(2017, 11, 5, 20, 0, tzinfo=UTC), "crawl"
+    )
 
 
 def test_weekly_and_hourly_slots():
@@ -203,8 +220,10 @@ def test_immediate_and_manual_are_always_due_and_new_recipients_get_a_first_dige
 
 def test_cadence_decides_who_gets_a_digest_in_the_pass(config_dir):
     """On a tick an immediate recipient gets new hits at once; a daily one waits for their next slot."""
-    people = [{"name": "fast", "email": "f@example.org", "cadence": "immediate"},
-              {"name": "daily", "email": "d@example.org", "cadence": "daily", "at": "07:00"}]
+    people = [
+        {"name": "fast", "email": "f@example.org", "cadence": "immediate"},
+        {"name": "daily", "email": "d@example.org", "cadence": "daily", "at": "07:00"},
+    ]
     config, store = make_project(config_dir, recipients=people)
     store.set_cursor(cadence.cursor_name("daily"), (NOW - timedelta(hours=1)).isoformat())  # served at 08:00
     report = run_alerts(config, store, now=NOW, trigger="crawl")
@@ -216,8 +235,10 @@ def test_cadence_decides_who_gets_a_digest_in_the_pass(config_dir):
 
 def test_empty_period_sends_nothing_unless_asked(config_dir):
     """A due recipient with no owed hits gets nothing, unless send_empty is set."""
-    people = [{"name": "quiet", "email": "q@example.org", "cadence": "hourly"},
-              {"name": "wants-news", "email": "w@example.org", "cadence": "hourly", "send_empty": True}]
+    people = [
+        {"name": "quiet", "email": "q@example.org", "cadence": "hourly"},
+        {"name": "wants-news", "email": "w@example.org", "cadence": "hourly", "send_empty": True},
+    ]
     config, store = make_project(config_dir, recipients=people)
     run_alerts(config, store, now=NOW, trigger="tick")
     assert len(store.sent_digests()) == 2
@@ -239,9 +260,16 @@ def test_unknown_trigger_is_a_user_error(config_dir):
 
 def test_recipient_errors_name_the_recipient_and_the_key(config_dir):
     """A bad cadence, time or time zone is reported with the recipient's name and the key path."""
-    people = [{"name": "ok", "email": "ok@example.org"},
-              {"name": "Samira", "email": "s@example.org", "cadence": "fortnightly", "at": "25:00",
-               "timezone": "Mars/Olympus"}]
+    people = [
+        {"name": "ok", "email": "ok@example.org"},
+        {
+            "name": "Samira",
+            "email": "s@example.org",
+            "cadence": "fortnightly",
+            "at": "25:00",
+            "timezone": "Mars/Olympus",
+        },
+    ]
     write_config(config_dir, watches=SAMPLE_WATCHES, recipients=people)
     with pytest.raises(ConfigError) as error:
         load_config(config_dir, env={})
@@ -293,9 +321,12 @@ def test_outbox_list_and_retry(config_dir, smtp_server):
     assert row.sent is None and row.attempts == 1 and "Connection refused" in row.last_error
     assert row.subject.startswith("Deir Ezzor 2") and row.hits > 0
     assert "waiting (retry 2017-11-05 09:01)" in format_queue([row])[0]
-    config = with_env(load_config(write_config(config_dir, watches=SAMPLE_WATCHES,
-                                               settings={"delivery": smtp_server.settings()}), env={}),
-                      smtp_server.env())
+    config = with_env(
+        load_config(
+            write_config(config_dir, watches=SAMPLE_WATCHES, settings={"delivery": smtp_server.settings()}), env={}
+        ),
+        smtp_server.env(),
+    )
     result = retry_queue(config, store, now=NOW + timedelta(seconds=1))
     assert result.sent == 1 and len(smtp_server.handler.messages) == 1
     (row,) = list_queue(store)
@@ -320,8 +351,14 @@ print(run_alerts(config, store, trigger="manual"))
 def alerts_child(config_dir: Path, server) -> subprocess.Popen:
     """The alerts pass in a fresh Python process, as the service would run it."""
     env = {**os.environ, **server.env()}
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(config_dir)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(config_dir)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.slow  # alerts passes in child processes, killed

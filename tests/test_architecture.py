@@ -30,8 +30,9 @@ atexit.register(lambda: open(os.environ["MODULES_REPORT"], "w").write("\\n".join
 
 
 @pytest.mark.slow
-def test_a_crawl_child_process_imports_the_crawler_and_not_the_alerts_side(tmp_path: Path, config_dir: Path,
-                                                                          demo_site: str):
+def test_a_crawl_child_process_imports_the_crawler_and_not_the_alerts_side(
+    tmp_path: Path, config_dir: Path, demo_site: str
+):
     """The very command the service runs for each crawl loads Scrapy and the crawler, and no module of the
     alerts side (its sys.modules, written when it exits)."""
     write_config(config_dir, feeds=[{"name": "Demo Wire", "url": f"{demo_site}/feed.xml"}], watches=[])
@@ -40,8 +41,9 @@ def test_a_crawl_child_process_imports_the_crawler_and_not_the_alerts_side(tmp_p
     (hook / "sitecustomize.py").write_text(_REPORT_MODULES, encoding="utf-8")
     report = tmp_path / "modules.txt"
     env = {**os.environ, "PYTHONPATH": str(hook), "MODULES_REPORT": str(report)}
-    result = subprocess.run(CrawlProcess(load_config(config_dir)).args, capture_output=True, text=True,
-                            timeout=180, cwd=ROOT, env=env)
+    result = subprocess.run(
+        CrawlProcess(load_config(config_dir)).args, capture_output=True, text=True, timeout=180, cwd=ROOT, env=env
+    )
     assert result.returncode == 0 and "crawl_finished" in result.stderr, result.stderr[-2000:]
     imported = set(report.read_text(encoding="utf-8").split())
     assert {"crawler.spiders.feeds", "crawler.pipelines", "scrapy"} <= imported

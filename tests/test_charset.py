@@ -51,9 +51,7 @@ def test_wrong_latin1_declaration_on_windows_1256_bytes_is_overridden(content_ty
     assert ARABIC in text and "Ç" not in text
 
 
-@pytest.mark.parametrize(
-    "content_type", [None, "text/html; charset=iso-8859-1", "text/html; charset=windows-1256"]
-)
+@pytest.mark.parametrize("content_type", [None, "text/html; charset=iso-8859-1", "text/html; charset=windows-1256"])
 def test_wrong_declaration_on_utf8_bytes_is_overridden(content_type: str | None):
     """A UTF-8 page mislabelled as a single-byte charset (header or meta) still reads correctly."""
     text = decode_html(page("wrong_charset_utf8.html"), content_type)

@@ -64,17 +64,28 @@ def test_feed_that_cannot_be_read_exits_2_with_one_line(tmp_path: Path, demo_sit
 def test_match_reports_hits_with_offsets_into_the_text(tmp_path: Path):
     """`match --json` prints watch, matched text and offsets that slice the input exactly."""
     watchlist = tmp_path / "watches.yaml"
-    watchlist.write_text(yaml.safe_dump({"watches": [
-        {"name": "Deir Ezzor", "kind": "place"},
-        {"name": "Daesh", "kind": "group", "aliases": ["ISIS", "Islamic State"]},
-    ]}), encoding="utf-8")
+    watchlist.write_text(
+        yaml.safe_dump(
+            {
+                "watches": [
+                    {"name": "Deir Ezzor", "kind": "place"},
+                    {"name": "Daesh", "kind": "group", "aliases": ["ISIS", "Islamic State"]},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     text = "Fighting near DEIR EZZOR: the Islamic State (ISIS) lost ground, Daesh said nothing."
     result = run_cli("match", "--watchlist", str(watchlist), "--json", "-", input=text)
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)
     assert [(h["watch"], h["matched"]) for h in hits] == [
-        ("Deir Ezzor", "DEIR EZZOR"), ("Daesh", "Islamic State"), ("Daesh", "ISIS"), ("Daesh", "Daesh")]
-    assert all(text[h["start"]:h["end"]] == h["matched"] for h in hits)
+        ("Deir Ezzor", "DEIR EZZOR"),
+        ("Daesh", "Islamic State"),
+        ("Daesh", "ISIS"),
+        ("Daesh", "Daesh"),
+    ]
+    assert all(text[h["start"] : h["end"]] == h["matched"] for h in hits)
     assert set(hits[0]) == {"watch", "matched", "start", "end"}
 
 

@@ -13,7 +13,16 @@ from crawler.extract import extract_article
 from newswatch.core.store.sqlite import SqliteStore
 
 FIXTURES = Path(__file__).with_name("fixtures")
-SEED_PAGE = Path(__file__).resolve().parents[1] / "newswatch" / "demo" / "site" / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
+SEED_PAGE = (
+    Path(__file__).resolve().parents[1]
+    / "newswatch"
+    / "demo"
+    / "site"
+    / "2017"
+    / "11"
+    / "04"
+    / "daesh-loses-last-towns.html"
+)
 COPIES = {  # the seed AFP story, republished
     "gulf-daily-daesh-towns": "other site boilerplate, 'Read more' links, a dateline and a credit line",
     "kurdistan-post-daesh": "light edits: spellings, reworded phrases, last four paragraphs cut, a credit added",

@@ -27,13 +27,17 @@ def test_error_names_file_key_path_and_reason(config_dir: Path):
     write_config(config_dir, feeds=[{"name": "A", "url": "https://a.example/rss"}, {"name": "B", "url": "ftp://b"}])
     with pytest.raises(ConfigError) as error:
         load_config(config_dir)
-    assert str(error.value) == f"{config_dir / 'feeds.yaml'}: feeds[1].url: Value error, must start with http:// or https://"
+    assert (
+        str(error.value)
+        == f"{config_dir / 'feeds.yaml'}: feeds[1].url: Value error, must start with http:// or https://"
+    )
 
 
 def test_unknown_key_and_all_files_reported_together(config_dir: Path):
     """Unknown keys in two files give two lines, one per file, each naming the key."""
-    write_config(config_dir, settings={"schedule": {"crawl_every_minute": 5}},
-                 watches=[{"name": "Raqqa", "kind": "town"}])
+    write_config(
+        config_dir, settings={"schedule": {"crawl_every_minute": 5}}, watches=[{"name": "Raqqa", "kind": "town"}]
+    )
     with pytest.raises(ConfigError) as error:
         load_config(config_dir)
     lines = str(error.value).splitlines()
@@ -44,7 +48,9 @@ def test_unknown_key_and_all_files_reported_together(config_dir: Path):
 def test_secret_in_yaml_is_refused_with_the_env_var_to_use(config_dir: Path):
     """A password written in YAML is refused, pointing at the environment variable instead."""
     write_config(config_dir, settings={"delivery": {"smtp": {"host": "mail", "password": "hunter2"}}})
-    with pytest.raises(ConfigError, match=r"delivery\.smtp\.password: secrets are not read from YAML; set NEWSWATCH_SMTP_PASSWORD"):
+    with pytest.raises(
+        ConfigError, match=r"delivery\.smtp\.password: secrets are not read from YAML; set NEWSWATCH_SMTP_PASSWORD"
+    ):
         load_config(config_dir)
 
 
@@ -94,7 +100,10 @@ def test_missing_config_folder(tmp_path: Path):
     """A config folder that does not exist is one line and exit 2."""
     result = run_cli("check-config", config_dir=tmp_path / "nowhere")
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: config folder not found (set NEWSWATCH_CONFIG_DIR or pass --config)"
+    assert (
+        result.stderr.strip()
+        == f"error: {tmp_path / 'nowhere'}: config folder not found (set NEWSWATCH_CONFIG_DIR or pass --config)"
+    )
 
 
 def test_feed_ids_are_ascii_slugs_of_the_name():
@@ -119,8 +128,9 @@ def test_feed_language_and_country_are_codes(config_dir: Path):
     for url, reason in [("http://[oops/rss", "not a valid URL"), ("https:///rss", "has no host name")]:
         with pytest.raises(ValueError, match=reason):
             Feed(name="X", url=url)
-    write_config(config_dir, feeds=[{"name": "A", "url": "https://a.example/rss", "language": "Arabic",
-                                     "country": "Syria"}])
+    write_config(
+        config_dir, feeds=[{"name": "A", "url": "https://a.example/rss", "language": "Arabic", "country": "Syria"}]
+    )
     with pytest.raises(ConfigError) as error:
         load_config(config_dir)
     assert str(error.value).splitlines() == [

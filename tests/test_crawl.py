@@ -109,7 +109,13 @@ def test_scrapy_crawl_feeds_works_from_the_project_root(config_dir: Path, demo_s
     """`scrapy crawl feeds` (scrapy.cfg → crawler.settings) crawls the configured feeds too."""
     write_config(config_dir, feeds=[{"name": "Demo Wire", "url": f"{demo_site}/feed.xml"}])
     env = {**os.environ, "NEWSWATCH_CONFIG_DIR": str(config_dir)}
-    result = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "feeds"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "feeds"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert _store(config_dir).count_articles() == 5

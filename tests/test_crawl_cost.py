@@ -25,13 +25,16 @@ from newswatch.core.store.sqlite import SqliteStore
 from tests.conftest import DEMO_SITE, FIXTURES
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
-ARABIC = ("أعلن الجيش السوري استعادة السيطرة على كامل مدينة دير الزور بعد معارك عنيفة مع تنظيم داعش، فيما تواصل قوات "
-          "سوريا الديمقراطية تقدمها شرق نهر الفرات نحو البوكمال قرب الحدود العراقية. ") * 2
+ARABIC = (
+    "أعلن الجيش السوري استعادة السيطرة على كامل مدينة دير الزور بعد معارك عنيفة مع تنظيم داعش، فيما تواصل قوات "
+    "سوريا الديمقراطية تقدمها شرق نهر الفرات نحو البوكمال قرب الحدود العراقية. "
+) * 2
 
 
 def _pages() -> list[Path]:
-    return sorted([*DEMO_SITE.rglob("*.html"), *(FIXTURES / "site").rglob("*.html"),
-                   *(FIXTURES / "articles").glob("*.html")])
+    return sorted(
+        [*DEMO_SITE.rglob("*.html"), *(FIXTURES / "site").rglob("*.html"), *(FIXTURES / "articles").glob("*.html")]
+    )
 
 
 def _article_texts() -> list[str]:

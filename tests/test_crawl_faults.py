@@ -22,8 +22,11 @@ from tests.conftest import DEMO_SITE, FIXTURES, newswatch, run_cli, write_config
 pytestmark = pytest.mark.slow  # crawls run in child processes
 
 SEED = "/2017/11/04/daesh-loses-last-towns.html"
-WIRE_COPIES = ["/wire/gulf-daily-daesh-towns.html", "/wire/kurdistan-post-daesh.html",
-               "/wire/beirut-times-deir-ezzor.html"]
+WIRE_COPIES = [
+    "/wire/gulf-daily-daesh-towns.html",
+    "/wire/kurdistan-post-daesh.html",
+    "/wire/beirut-times-deir-ezzor.html",
+]
 ARABIC = "دير الزور"
 MAX_BODY = 1_000_000
 RSS_ITEM = "<item><title>{title}</title><link>{link}</link><description>{text}</description></item>"
@@ -104,20 +107,31 @@ class FaultHandler(SimpleHTTPRequestHandler):
 
     def fault_lower_home(self):
         # HTML5 as most sites write it: a lower-case doctype, which an XML parser refuses.
-        self._send(b'<!doctype html><html><head><title>Home</title><link rel="alternate" '
-                   b'type="application/rss+xml" href="/fault/bad-links.xml"></head><body>News</body></html>',
-                   "text/html; charset=utf-8")
+        self._send(
+            b'<!doctype html><html><head><title>Home</title><link rel="alternate" '
+            b'type="application/rss+xml" href="/fault/bad-links.xml"></head><body>News</body></html>',
+            "text/html; charset=utf-8",
+        )
 
     def fault_bad_links(self):
-        items = "".join(RSS_ITEM.format(title=t, link=link, text=t) for t, link in [
-            ("Broken", "http://[oops/story"), ("Good", "/articles/utf8_bom.html"),
-            ("Odd canonical", "/fault/bad-canonical.html")])
+        items = "".join(
+            RSS_ITEM.format(title=t, link=link, text=t)
+            for t, link in [
+                ("Broken", "http://[oops/story"),
+                ("Good", "/articles/utf8_bom.html"),
+                ("Odd canonical", "/fault/bad-canonical.html"),
+            ]
+        )
         self._send(_rss(items), "application/rss+xml")
 
     def fault_bad_canonical(self):
-        self._send(b'<html><head><title>Mossoul</title><link rel="canonical" href="http://[oops/c.html"></head>'
-                   b"<body><article><p>" + "L'armée irakienne a proclamé la reprise de Mossoul. ".encode() * 5
-                   + b"</p></article></body></html>", "text/html; charset=utf-8")
+        self._send(
+            b'<html><head><title>Mossoul</title><link rel="canonical" href="http://[oops/c.html"></head>'
+            b"<body><article><p>"
+            + "L'armée irakienne a proclamé la reprise de Mossoul. ".encode() * 5
+            + b"</p></article></body></html>",
+            "text/html; charset=utf-8",
+        )
 
     def fault_late_feed(self):
         # The same body every time, with a validator honoured: only a poll that skips validators and the
@@ -125,8 +139,14 @@ class FaultHandler(SimpleHTTPRequestHandler):
         if self.headers.get("If-None-Match") == '"late-1"':
             self._send(b"", "application/rss+xml", 304)
             return
-        items = "".join(RSS_ITEM.format(title=t, link=link, text="Mossoul " + t) for t, link in [
-            ("Late", "/fault/late-page.html"), ("Gone", "/fault/gone-page.html"), ("Report", "/fault/report.pdf")])
+        items = "".join(
+            RSS_ITEM.format(title=t, link=link, text="Mossoul " + t)
+            for t, link in [
+                ("Late", "/fault/late-page.html"),
+                ("Gone", "/fault/gone-page.html"),
+                ("Report", "/fault/report.pdf"),
+            ]
+        )
         self._send(_rss(items), "application/rss+xml", ETag='"late-1"')
 
     def fault_late_page(self):
@@ -147,24 +167,33 @@ def build_site(folder: Path, now: datetime) -> Path:
     shutil.copytree(FIXTURES / "articles", folder / "articles")
     recent, old = (now - timedelta(hours=2)).isoformat(), (now - timedelta(days=30)).isoformat()
     news_ns = 'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"'
-    (folder / "faults" / "news-sitemap.xml").write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+    (folder / "faults" / "news-sitemap.xml").write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" {news_ns}>
   <url><loc>/articles/latin1_french.html</loc><news:news><news:publication_date>{recent}</news:publication_date>
     <news:title>Mossoul</news:title></news:news></url>
   <url><loc>/articles/old-story.html</loc><news:news><news:publication_date>{old}</news:publication_date>
     <news:title>Too old to follow</news:title></news:news></url>
-</urlset>""", encoding="utf-8")
-    (folder / "faults" / "plain-sitemap.xml").write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+</urlset>""",
+        encoding="utf-8",
+    )
+    (folder / "faults" / "plain-sitemap.xml").write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
   <url><loc>/articles/ar_windows1256_undeclared.html</loc><lastmod>{recent}</lastmod></url>
   <url><loc>/articles/archive-2015.html</loc><lastmod>{old}</lastmod></url>
-</urlset>""", encoding="utf-8")
-    (folder / "faults" / "sitemap-index.xml").write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+</urlset>""",
+        encoding="utf-8",
+    )
+    (folder / "faults" / "sitemap-index.xml").write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
 <sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
   <sitemap><loc>/faults/news-sitemap.xml</loc><lastmod>{recent}</lastmod></sitemap>
   <sitemap><loc>/faults/plain-sitemap.xml</loc><lastmod>{recent}</lastmod></sitemap>
   <sitemap><loc>/faults/sitemap-2015.xml</loc><lastmod>{old}</lastmod></sitemap>
-</sitemapindex>""", encoding="utf-8")
+</sitemapindex>""",
+        encoding="utf-8",
+    )
     return folder
 
 
@@ -199,8 +228,12 @@ REFUSED_PAGES = {
     "/fault/endless-page.html": f"body larger than {MAX_BODY} bytes",
 }
 GOOD_FEEDS = {
-    "demo": "/feed.xml", "empty": "/faults/empty.rss", "dupes": "/faults/dupes.rss",
-    "charsets": "/faults/charsets.rdf", "wire": "/faults/wire.atom", "sitemaps": "/faults/sitemap-index.xml",
+    "demo": "/feed.xml",
+    "empty": "/faults/empty.rss",
+    "dupes": "/faults/dupes.rss",
+    "charsets": "/faults/charsets.rdf",
+    "wire": "/faults/wire.atom",
+    "sitemaps": "/faults/sitemap-index.xml",
     "etag-liar": "/fault/etag-liar",
 }
 
@@ -219,15 +252,27 @@ def test_a_crawl_over_every_fault_stores_the_good_and_logs_each_bad_once(config_
     """Malformed XML, HTML as RSS, 404, 500, hang, redirect loop, huge body, gzip bomb, refused pages: one line
     each with URL and reason, no traceback; every good article stored once, with its text and language."""
     base, requests = fault_site
-    write_config(config_dir, feeds=_feeds(base), settings={"crawler": {
-        "download_timeout": 1, "max_body_bytes": MAX_BODY, "max_redirects": 3, "store_flush_seconds": 0.2,
-        "concurrent_requests_per_domain": 8}})
+    write_config(
+        config_dir,
+        feeds=_feeds(base),
+        settings={
+            "crawler": {
+                "download_timeout": 1,
+                "max_body_bytes": MAX_BODY,
+                "max_redirects": 3,
+                "store_flush_seconds": 0.2,
+                "concurrent_requests_per_domain": 8,
+            }
+        },
+    )
     result = newswatch("crawl", config_dir=config_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
 
     for feed_id, (path, reason) in BAD_FEEDS.items():
-        lines = [line for line in _lines(result.stderr, f"url={base}{path} ") if " WARNING " in line or " ERROR " in line]
+        lines = [
+            line for line in _lines(result.stderr, f"url={base}{path} ") if " WARNING " in line or " ERROR " in line
+        ]
         assert len(lines) == 1, (feed_id, lines)
         assert f"feed_failed feed={feed_id} url={base}{path} reason=" in lines[0] and reason in lines[0], lines
     for path, reason in REFUSED_PAGES.items():
@@ -239,18 +284,33 @@ def test_a_crawl_over_every_fault_stores_the_good_and_logs_each_bad_once(config_
     store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
     articles = {a.url.removeprefix(base): a for a in store.articles_after(None, limit=1000)[0]}
     expected = {
-        SEED, *WIRE_COPIES, "/wire/deir-ezzor-bakeries.html", "/2017/11/03/raqqa-reconstruction.html",
-        "/2017/11/05/deir-ezzor-ar.html", "/2017/11/06/al-wehdat-win-amman-derby.html",
-        "/2017/07/10/mossoul-liberee.html", "/articles/date_in_byline.html", *REFUSED_PAGES,
-        "/articles/utf8_bom.html", "/articles/ar_windows1256.html", "/articles/ar_iso8859_6.html",
-        "/articles/wrong_charset_cp1256.html", "/articles/latin1_french.html",
-        "/articles/ar_windows1256_undeclared.html", "/articles/wrong_charset_utf8.html",
+        SEED,
+        *WIRE_COPIES,
+        "/wire/deir-ezzor-bakeries.html",
+        "/2017/11/03/raqqa-reconstruction.html",
+        "/2017/11/05/deir-ezzor-ar.html",
+        "/2017/11/06/al-wehdat-win-amman-derby.html",
+        "/2017/07/10/mossoul-liberee.html",
+        "/articles/date_in_byline.html",
+        *REFUSED_PAGES,
+        "/articles/utf8_bom.html",
+        "/articles/ar_windows1256.html",
+        "/articles/ar_iso8859_6.html",
+        "/articles/wrong_charset_cp1256.html",
+        "/articles/latin1_french.html",
+        "/articles/ar_windows1256_undeclared.html",
+        "/articles/wrong_charset_utf8.html",
     }
     assert set(articles) == expected
     article_pages = [p for p in requests if p.endswith(".html") and not p.startswith("/fault/")]
     assert len(article_pages) == len(set(article_pages))  # each page fetched once
-    for path in ("/articles/utf8_bom.html", "/articles/ar_windows1256.html", "/articles/ar_iso8859_6.html",
-                 "/articles/wrong_charset_cp1256.html", "/articles/ar_windows1256_undeclared.html"):
+    for path in (
+        "/articles/utf8_bom.html",
+        "/articles/ar_windows1256.html",
+        "/articles/ar_iso8859_6.html",
+        "/articles/wrong_charset_cp1256.html",
+        "/articles/ar_windows1256_undeclared.html",
+    ):
         assert ARABIC in articles[path].text and articles[path].language == "ar", path
     assert articles["/articles/wrong_charset_utf8.html"].language == "fr"
     assert "Ã" not in articles["/articles/wrong_charset_utf8.html"].text
@@ -288,8 +348,11 @@ def test_malformed_links_and_an_html5_home_page_lose_nothing_else(config_dir: Pa
     be parsed is one warning line, and a page whose canonical link cannot be parsed is stored under its own
     URL; the feed's state is saved (no traceback, no unit left open)."""
     base, requests = fault_site
-    write_config(config_dir, feeds=[{"name": "home", "url": base + "/fault/lower-home.html"}],
-                 settings={"crawler": {"store_flush_seconds": 0.2}})
+    write_config(
+        config_dir,
+        feeds=[{"name": "home", "url": base + "/fault/lower-home.html"}],
+        settings={"crawler": {"store_flush_seconds": 0.2}},
+    )
     result = newswatch("crawl", config_dir=config_dir)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert len(_lines(result.stderr, "feed_discovered feed=home ")) == 1
@@ -312,8 +375,11 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_on_later_polls
     at the next poll and stored from the page; one that stays 404 is tried on PAGE_RETRIES later polls, then
     left; a refused page (content type) is not retried. Validators are not sent while retries are owed."""
     base, requests = fault_site
-    write_config(config_dir, feeds=[{"name": "late", "url": base + "/fault/late-feed.xml"}],
-                 settings={"crawler": {"store_flush_seconds": 0.2}})
+    write_config(
+        config_dir,
+        feeds=[{"name": "late", "url": base + "/fault/late-feed.xml"}],
+        settings={"crawler": {"store_flush_seconds": 0.2}},
+    )
     db = load_config(config_dir).path("var/newswatch.db")
     logs = []
     for _ in range(PAGE_RETRIES + 2):
@@ -324,8 +390,11 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_on_later_polls
             store = SqliteStore(db)
             first = {a.url.removeprefix(base): a.source for a in store.articles_after(None, limit=10)[0]}
             store.close()
-            assert first == {"/fault/late-page.html": "feed", "/fault/gone-page.html": "feed",
-                             "/fault/report.pdf": "feed"}
+            assert first == {
+                "/fault/late-page.html": "feed",
+                "/fault/gone-page.html": "feed",
+                "/fault/report.pdf": "feed",
+            }
         if len(logs) <= 2:  # a story is mailed once per watch: not again for Mosul when its page arrives
             sent = run_cli("digest", "--send-now", config_dir=config_dir)
             assert sent.returncode == 0, sent.stderr

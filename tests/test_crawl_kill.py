@@ -21,14 +21,61 @@ pytestmark = pytest.mark.slow  # crawls run in child processes, killed
 
 ARTICLES = 30
 SERVED_BEFORE_KILL = 8
-WORDS = ["Deir", "Ezzor", "Raqqa", "Abu", "Kamal", "Euphrates", "Hasakah", "Qamishli", "Manbij", "Tabqa", "Mayadin", "Busayrah", "Hajin", "Shaddadi", "Tal", "Abyad", "Kobani", "Palmyra", "Homs", "Idlib", "Afrin", "Jarablus", "the", "army", "said", "on", "Friday", "that", "forces", "had", "taken", "town", "village", "road", "bridge", "river", "border", "crossing", "militants", "residents", "aid", "water", "bread", "market"]
+WORDS = [
+    "Deir",
+    "Ezzor",
+    "Raqqa",
+    "Abu",
+    "Kamal",
+    "Euphrates",
+    "Hasakah",
+    "Qamishli",
+    "Manbij",
+    "Tabqa",
+    "Mayadin",
+    "Busayrah",
+    "Hajin",
+    "Shaddadi",
+    "Tal",
+    "Abyad",
+    "Kobani",
+    "Palmyra",
+    "Homs",
+    "Idlib",
+    "Afrin",
+    "Jarablus",
+    "the",
+    "army",
+    "said",
+    "on",
+    "Friday",
+    "that",
+    "forces",
+    "had",
+    "taken",
+    "town",
+    "village",
+    "road",
+    "bridge",
+    "river",
+    "border",
+    "crossing",
+    "militants",
+    "residents",
+    "aid",
+    "water",
+    "bread",
+    "market",
+]
 
 
 def _page(n: int) -> bytes:
     # Each page its own story (its own random word sequence), so clustering leaves all of them apart.
     text = " ".join(random.Random(n).choices(WORDS, k=150))
-    return (f"<html lang='en'><head><title>Report {n}</title></head><body><article><h1>Report {n}</h1>"
-            f"<p>{text}</p></article></body></html>").encode()
+    return (
+        f"<html lang='en'><head><title>Report {n}</title></head><body><article><h1>Report {n}</h1>"
+        f"<p>{text}</p></article></body></html>"
+    ).encode()
 
 
 class GatedSite(BaseHTTPRequestHandler):
@@ -40,9 +87,14 @@ class GatedSite(BaseHTTPRequestHandler):
     def do_GET(self):
         server = self.server
         if self.path == "/feed.xml":
-            items = "".join(f"<item><title>Report {n}</title><link>/p/{n}.html</link><guid>r{n}</guid></item>"
-                            for n in range(ARTICLES))
-            body, kind = f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode(), "application/rss+xml"
+            items = "".join(
+                f"<item><title>Report {n}</title><link>/p/{n}.html</link><guid>r{n}</guid></item>"
+                for n in range(ARTICLES)
+            )
+            body, kind = (
+                f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode(),
+                "application/rss+xml",
+            )
         elif self.path.startswith("/p/"):
             with server.lock:
                 server.pages.append(self.path)
@@ -79,8 +131,11 @@ def test_sigkill_mid_crawl_then_rerun_stores_each_article_once(config_dir: Path)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        write_config(config_dir, feeds=[{"name": "Gated", "url": f"{base}/feed.xml"}],
-                     settings={"crawler": {"store_flush_seconds": 0.2, "concurrent_requests_per_domain": 4}})
+        write_config(
+            config_dir,
+            feeds=[{"name": "Gated", "url": f"{base}/feed.xml"}],
+            settings={"crawler": {"store_flush_seconds": 0.2, "concurrent_requests_per_domain": 4}},
+        )
         db = load_config(config_dir).path("var/newswatch.db")
         command = [sys.executable, "-m", "newswatch", "--config", str(config_dir), "crawl"]
         child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -24,8 +24,9 @@ def queued(digest_id: str = "nw.0123456789abcdef@example.org", to: str = "analys
     message["Subject"] = "Deir Ezzor 1 — newswatch"
     message["Message-ID"] = f"<{digest_id}>"
     message.set_content("Deir Ezzor: one story.\n.leading dot survives\n")
-    return QueuedDigest(id=digest_id, recipient="analyst", hit_keys=("a:Deir Ezzor:text:0:10",),
-                        message=bytes(message), created=CREATED)
+    return QueuedDigest(
+        id=digest_id, recipient="analyst", hit_keys=("a:Deir Ezzor:text:0:10",), message=bytes(message), created=CREATED
+    )
 
 
 def transport(server, **overrides) -> SmtpTransport:

@@ -101,8 +101,17 @@ def test_only_absolute_http_links_survive():
     """safe_url keeps http/https links and drops javascript:, data:, relative and control-character URLs."""
     assert safe_url("https://example.org/a?b=1") == "https://example.org/a?b=1"
     assert safe_url("HTTP://example.org/") == "HTTP://example.org/"
-    for bad in ["javascript:alert(1)", "data:text/html,<b>x</b>", "/relative", "//example.org/x",
-                "https://example.org/\r\nX: y", "https://exa mple.org/", "ftp://example.org/f", "", None]:
+    for bad in [
+        "javascript:alert(1)",
+        "data:text/html,<b>x</b>",
+        "/relative",
+        "//example.org/x",
+        "https://example.org/\r\nX: y",
+        "https://exa mple.org/",
+        "ftp://example.org/f",
+        "",
+        None,
+    ]:
         assert safe_url(bad) is None, bad
 
 
@@ -147,8 +156,13 @@ def test_source_health_lists_failing_and_silent_feeds_only():
     recent, old = (NOW - timedelta(hours=1)).isoformat(), (NOW - timedelta(days=4)).isoformat()
     stored = {
         "ok": {"last_success": recent, "consecutive_failures": 0, "healthy": True, "name": "Fine Feed"},
-        "down": {"last_success": old, "last_error": "HTTP 503\r\nService Unavailable", "consecutive_failures": 6,
-                 "healthy": False, "name": "Broken Wire"},
+        "down": {
+            "last_success": old,
+            "last_error": "HTTP 503\r\nService Unavailable",
+            "consecutive_failures": 6,
+            "healthy": False,
+            "name": "Broken Wire",
+        },
         "quiet": {"last_success": old, "healthy": True},
         "new-fail": {"consecutive_failures": 1, "last_error": "DNS lookup failed"},
         "junk": {"last_success": "not a date", "consecutive_failures": "x"},
@@ -157,7 +171,10 @@ def test_source_health_lists_failing_and_silent_feeds_only():
     names = {key: key.title() for key in [*states, "never"]}
     listed = source_health(states, names, now=NOW, silent_after=timedelta(hours=48))
     assert [(f.feed_id, f.status) for f in listed] == [
-        ("down", "failing"), ("new-fail", "failing"), ("quiet", "silent")]
+        ("down", "failing"),
+        ("new-fail", "failing"),
+        ("quiet", "silent"),
+    ]
     assert listed[0].name == "Broken Wire" and listed[0].last_error == "HTTP 503 Service Unavailable"
     assert listed[0].consecutive_failures == 6 and listed[2].name == "Quiet"
 

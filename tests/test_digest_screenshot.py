@@ -85,15 +85,26 @@ def has_colour(rows: list[bytes], rgb: tuple[int, int, int], channels: int, tole
 def demo_digest_html(config_dir: Path) -> str:
     """The HTML part of the digest the demo writes: demo watches, demo-like articles, one failing feed."""
     watches = yaml.safe_load((ROOT / "newswatch" / "demo" / "watches.yaml").read_text(encoding="utf-8"))["watches"]
-    feeds = [{"id": "levant", "name": "The Levant Monitor", "url": "http://127.0.0.1:8000/feed.xml"},
-             {"id": "syria-wire", "name": "Syria Wire", "url": "http://127.0.0.1:8001/rss"}]
+    feeds = [
+        {"id": "levant", "name": "The Levant Monitor", "url": "http://127.0.0.1:8000/feed.xml"},
+        {"id": "syria-wire", "name": "Syria Wire", "url": "http://127.0.0.1:8001/rss"},
+    ]
     recipients = [{"name": "demo", "email": "analyst@example.org", "timezone": "Asia/Damascus"}]
     config = load_config(write_config(config_dir, feeds=feeds, watches=watches, recipients=recipients), env={})
     store = SqliteStore(config.path(config.settings.storage.sqlite.path))
     store.add_articles(sample_articles(NOW - timedelta(minutes=20)))
-    store.set_feed_state("syria-wire", FeedState.from_json({"name": "Syria Wire", "healthy": False, "consecutive_failures": 6,
-                                        "last_success": (NOW - timedelta(days=2)).isoformat(),
-                                        "last_error": "HTTP 503 Service Unavailable"}))
+    store.set_feed_state(
+        "syria-wire",
+        FeedState.from_json(
+            {
+                "name": "Syria Wire",
+                "healthy": False,
+                "consecutive_failures": 6,
+                "last_success": (NOW - timedelta(days=2)).isoformat(),
+                "last_error": "HTTP 503 Service Unavailable",
+            }
+        ),
+    )
     (path,) = run_alerts(config, store, now=NOW).written
     store.close()
     message = message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -108,11 +119,26 @@ def test_demo_digest_renders_in_headless_chromium(config_dir, tmp_path):
     page.write_text(demo_digest_html(config_dir), encoding="utf-8")
     shot = tmp_path / "digest.png"
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}",
-         page.as_uri()],
-        capture_output=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            f"--window-size={WIDTH},{HEIGHT}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     assert shot.exists(), "chromium wrote no screenshot"
     png = shot.read_bytes()

@@ -36,7 +36,10 @@ def compose() -> dict:
     """The compose model as `docker compose config` resolves it (no engine needed)."""
     result = subprocess.run(
         [DOCKER, "compose", "-f", str(COMPOSE_FILE), "config", "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert result.returncode == 0, f"docker compose config failed (is the compose plugin installed?): {result.stderr}"
     return json.loads(result.stdout)

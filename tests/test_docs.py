@@ -24,13 +24,19 @@ def _models(model: type[BaseModel]):
 def test_configuration_reference_is_current():
     """docs/configuration.md equals what `python -m newswatch.core.config.reference` renders now."""
     assert (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8") == render(), (
-        "regenerate with: .venv/bin/python -m newswatch.core.config.reference > docs/configuration.md")
+        "regenerate with: .venv/bin/python -m newswatch.core.config.reference > docs/configuration.md"
+    )
 
 
 def test_every_config_field_has_a_description():
     """Each key a user can write carries a description (it becomes the reference's 'meaning' column)."""
-    missing = [f"{model.__name__}.{name}" for root in (Settings, Feed, Watch, Recipient) for model in _models(root)
-               for name, field in model.model_fields.items() if not field.description]
+    missing = [
+        f"{model.__name__}.{name}"
+        for root in (Settings, Feed, Watch, Recipient)
+        for model in _models(root)
+        for name, field in model.model_fields.items()
+        if not field.description
+    ]
     assert missing == []
 
 

@@ -28,8 +28,16 @@ NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 def articles(first: int, count: int) -> list[Article]:
     """``count`` distinct articles numbered from ``first``."""
     return [
-        Article(id=f"a{n:04d}", url=f"https://news.example/{n}", title=f"Report {n}", feed_id="wire",
-                outlet="Wire", text=f"Shelling reported near Al-Qaïm, item {n}.", published=NOW, fetched=NOW)
+        Article(
+            id=f"a{n:04d}",
+            url=f"https://news.example/{n}",
+            title=f"Report {n}",
+            feed_id="wire",
+            outlet="Wire",
+            text=f"Shelling reported near Al-Qaïm, item {n}.",
+            published=NOW,
+            fetched=NOW,
+        )
         for n in range(first, first + count)
     ]
 
@@ -40,10 +48,16 @@ def open_es(config_dir, es_node, es_client, es_index_prefix):
     opened = []
 
     def open_store(hosts=None, **settings):
-        es = {"hosts": hosts or [es_node.url], "index_prefix": es_index_prefix, "retry_backoff_seconds": 0.5,
-              "spool_dir": str(config_dir.parent / "var" / "es-spool"), **settings}
-        config = load_config(write_config(config_dir, settings={"storage": {"backend": "elasticsearch",
-                                                                             "elasticsearch": es}}), env={})
+        es = {
+            "hosts": hosts or [es_node.url],
+            "index_prefix": es_index_prefix,
+            "retry_backoff_seconds": 0.5,
+            "spool_dir": str(config_dir.parent / "var" / "es-spool"),
+            **settings,
+        }
+        config = load_config(
+            write_config(config_dir, settings={"storage": {"backend": "elasticsearch", "elasticsearch": es}}), env={}
+        )
         opened.append(ElasticStore.from_config(config))
         return opened[-1]
 
@@ -86,8 +100,19 @@ def test_mappings_are_explicit_and_normalized_copies_are_searchable(open_es, es_
     """Ids/URL/outlet/language/watches are keywords, dates are dates, and normalized.* holds textnorm's output."""
     store = open_es()
     text = "بيان عن تنظيم القاعدة في دير الزور"
-    store.add_articles([Article(id="ar1", url="https://news.example/ar", title="خبر", text=text, feed_id="f",
-                                outlet="Wire", language="ar")])
+    store.add_articles(
+        [
+            Article(
+                id="ar1",
+                url="https://news.example/ar",
+                title="خبر",
+                text=text,
+                feed_id="f",
+                outlet="Wire",
+                language="ar",
+            )
+        ]
+    )
     store.flush()
     (index,) = es_client.indices.get_alias(name=store.alias)
     properties = es_client.indices.get_mapping(index=index)[index]["mappings"]["properties"]
@@ -140,8 +165,9 @@ def test_bulk_items_rejected_with_429_are_retried_with_backoff(open_es, es_clien
     store = open_es()
     (index,) = es_client.indices.get_alias(name=store.alias)
     es_client.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
-    lift = threading.Timer(2.0, lambda: es_client.indices.put_settings(
-        index=index, settings={"index.blocks.read_only_allow_delete": None}))
+    lift = threading.Timer(
+        2.0, lambda: es_client.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": None})
+    )
     lift.start()
     try:
         assert store.add_articles(articles(0, 50)) == 50
@@ -169,8 +195,12 @@ class _Flaky(BaseHTTPRequestHandler):
             status, headers = 503, {"Content-Type": "application/json", "X-Elastic-Product": "Elasticsearch"}
         else:
             upstream = http.client.HTTPConnection(server.upstream, timeout=30)
-            upstream.request(self.command, self.path, body=body,
-                             headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+            upstream.request(
+                self.command,
+                self.path,
+                body=body,
+                headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+            )
             reply = upstream.getresponse()
             payload, status = reply.read(), reply.status
             headers = {k: v for k, v in reply.getheaders() if k.lower() in ("content-type", "x-elastic-product")}
@@ -279,7 +309,9 @@ def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_
     assert store.spool.count() == 0
     ids = stored_ids(store)
     assert ids == [a.id for a in articles(0, 40)]  # all of them, once each, in the order they were crawled
-    assert store.get_feed_state("wire") == FeedState(etag="v2") and store.all_feed_states() == {"wire": FeedState(etag="v2")}
+    assert store.get_feed_state("wire") == FeedState(etag="v2") and store.all_feed_states() == {
+        "wire": FeedState(etag="v2")
+    }
     assert store.spool.signatures() == [] and store.signatures_since(signature.added) == [signature]
 
 

@@ -68,16 +68,30 @@ def slow_site():
     server.server_close()
 
 
-def test_node_stopped_mid_crawl_loses_nothing_and_duplicates_nothing(config_dir, slow_site, es_node, es_client,
-                                                                       es_index_prefix):
+def test_node_stopped_mid_crawl_loses_nothing_and_duplicates_nothing(
+    config_dir, slow_site, es_node, es_client, es_index_prefix
+):
     """Stop the node after the crawl's first batch; restart it; each of the feed's articles is stored once."""
-    write_config(config_dir, feeds=[{"name": "Slow Wire", "url": f"{slow_site}/feed.xml", "language": "en"}],
-                 settings={"storage": {"backend": "elasticsearch", "elasticsearch": {
-                     "hosts": [es_node.url], "index_prefix": es_index_prefix}}})
+    write_config(
+        config_dir,
+        feeds=[{"name": "Slow Wire", "url": f"{slow_site}/feed.xml", "language": "en"}],
+        settings={
+            "storage": {
+                "backend": "elasticsearch",
+                "elasticsearch": {"hosts": [es_node.url], "index_prefix": es_index_prefix},
+            }
+        },
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("NEWSWATCH_CONFIG_DIR", None)
-    crawl = subprocess.Popen([sys.executable, "-m", "newswatch", "--config", str(config_dir), "crawl"], cwd=ROOT,
-                             env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    crawl = subprocess.Popen(
+        [sys.executable, "-m", "newswatch", "--config", str(config_dir), "crawl"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     lines: list[str] = []
     stored_once = threading.Event()
 

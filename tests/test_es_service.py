@@ -15,16 +15,19 @@ SEED_TITLE = "Daesh loses last towns in face of twin Syria, Iraq assaults"
 
 
 @pytest.mark.timeout(600)
-def test_service_on_elasticsearch_indexes_and_delivers(config_dir, demo_site, smtp_server, es_node, es_client,
-                                                       es_index_prefix, monkeypatch):
+def test_service_on_elasticsearch_indexes_and_delivers(
+    config_dir, demo_site, smtp_server, es_node, es_client, es_index_prefix, monkeypatch
+):
     """One service run crawls into Elasticsearch, the digest read back from it reaches the SMTP server."""
     write_config(
         config_dir,
         feeds=[{"name": "Levant Monitor", "url": f"{demo_site}/feed.xml", "language": "en"}],
         recipients=[{"name": "analyst", "email": "analyst@example.org", "cadence": "immediate"}],
         settings={
-            "storage": {"backend": "elasticsearch",
-                        "elasticsearch": {"hosts": [es_node.url], "index_prefix": es_index_prefix}},
+            "storage": {
+                "backend": "elasticsearch",
+                "elasticsearch": {"hosts": [es_node.url], "index_prefix": es_index_prefix},
+            },
             "delivery": smtp_server.settings(),
             "schedule": {"crawl_every_minutes": 60},
         },
@@ -54,5 +57,6 @@ def test_service_on_elasticsearch_indexes_and_delivers(config_dir, demo_site, sm
     assert found.returncode == 0, found.stderr
     results = json.loads(found.stdout)
     assert [r["title"] for r in results] == [SEED_TITLE]
-    assert any("<mark>Abu</mark>" in fragment or "<mark>Abu Kamal</mark>" in fragment
-               for fragment in results[0]["fragments"])
+    assert any(
+        "<mark>Abu</mark>" in fragment or "<mark>Abu Kamal</mark>" in fragment for fragment in results[0]["fragments"]
+    )

@@ -190,8 +190,14 @@ def test_non_sitemaps_raise_feed_error(body: bytes, reason: str):
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("rss20.xml", "rss"), ("rss10.rdf", "rdf"), ("atom03.xml", "atom"), ("news_sitemap.xml", "sitemap"),
-     ("sitemap_index.xml", "sitemapindex"), ("html_as_rss.html", "html")],
+    [
+        ("rss20.xml", "rss"),
+        ("rss10.rdf", "rdf"),
+        ("atom03.xml", "atom"),
+        ("news_sitemap.xml", "sitemap"),
+        ("sitemap_index.xml", "sitemapindex"),
+        ("html_as_rss.html", "html"),
+    ],
 )
 def test_feed_kind_sniffs_the_root_element(name: str, kind: str):
     """feed_kind tells feeds, sitemaps, sitemap indexes and HTML apart."""
@@ -222,8 +228,17 @@ def test_feed_to_json_is_the_cli_contract():
     assert {"title", "link", "published", "summary", "guid", "author"} <= set(items[0])
 
 
-@pytest.mark.parametrize("opening", [b"<!doctype html>", b"<!Doctype HTML>", b"<!-- top --><!doctype html>",
-                                     b"\xef\xbb\xbf<!doctype html>", b"", b"\n  "])
+@pytest.mark.parametrize(
+    "opening",
+    [
+        b"<!doctype html>",
+        b"<!Doctype HTML>",
+        b"<!-- top --><!doctype html>",
+        b"\xef\xbb\xbf<!doctype html>",
+        b"",
+        b"\n  ",
+    ],
+)
 def test_feed_kind_of_html5_pages_is_html(opening: bytes):
     """HTML5's lower-case doctype (which an XML parser refuses), a comment before it, a BOM, or no doctype
     at all: still an HTML page, so its feed is discovered."""
@@ -240,14 +255,19 @@ def test_feed_kind_does_not_take_html_inside_a_feed_for_a_page():
 def test_a_malformed_link_loses_only_its_own_item(caplog):
     """An item whose link urllib cannot even split ("http://[oops", an unclosed IPv6 bracket) is dropped with
     one warning naming it; the feed's other items are kept, and autodiscovery skips such an href."""
-    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-            b"<item><title>Bad</title><link>http://[oops/story</link></item>"
-            b"<item><title>Good</title><link>/good.html</link></item></channel></rss>")
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>Bad</title><link>http://[oops/story</link></item>"
+        b"<item><title>Good</title><link>/good.html</link></item></channel></rss>"
+    )
     with caplog.at_level("WARNING", logger="crawler.parsing.feeds"):
         entries = parse_feed(body, FEED_URL)
     assert [e.link for e in entries] == ["https://feeds.example.com/good.html"]
     assert [r.getMessage() for r in caplog.records] == [
-        f"link_malformed url={FEED_URL} link=http://[oops/story reason=Invalid IPv6 URL"]
-    html = ('<html><head><link rel="alternate" type="application/rss+xml" href="http://[oops/rss">'
-            '<link rel="alternate" type="application/rss+xml" href="/rss.xml"></head></html>')
+        f"link_malformed url={FEED_URL} link=http://[oops/story reason=Invalid IPv6 URL"
+    ]
+    html = (
+        '<html><head><link rel="alternate" type="application/rss+xml" href="http://[oops/rss">'
+        '<link rel="alternate" type="application/rss+xml" href="/rss.xml"></head></html>'
+    )
     assert discover_feeds(html, "https://news.example.com/") == ["https://news.example.com/rss.xml"]

@@ -82,8 +82,9 @@ def test_add_discovers_the_feed_of_a_home_page_and_keeps_the_file_comments(confi
 
     again = run_cli("feeds", "add", f"{demo_site}/feed.xml", config_dir=config_dir)
     assert again.returncode == 2 and "already in" in again.stderr
-    not_a_feed = run_cli("feeds", "add", f"{demo_site}/2017/11/06/al-wehdat-win-amman-derby.html",
-                           config_dir=config_dir)
+    not_a_feed = run_cli(
+        "feeds", "add", f"{demo_site}/2017/11/06/al-wehdat-win-amman-derby.html", config_dir=config_dir
+    )
     assert not_a_feed.returncode == 2 and len(not_a_feed.stderr.strip().splitlines()) == 1
     assert "advertises no feed" in not_a_feed.stderr
     assert len(load_config(config_dir).feeds) == 2
@@ -91,10 +92,13 @@ def test_add_discovers_the_feed_of_a_home_page_and_keeps_the_file_comments(confi
 
 def test_opml_export_then_import_round_trips(tmp_path: Path, config_dir: Path):
     """`feeds export` writes OPML that `feeds import` reads back; feeds already configured are skipped."""
-    write_config(config_dir, feeds=[
-        {"name": "Enab Baladi (عنب بلدي)", "url": "https://www.enabbaladi.net/feed", "language": "ar"},
-        {"name": "Rudaw & Kurdistan 24", "url": "https://www.rudaw.net/rss", "language": "en"},
-    ])
+    write_config(
+        config_dir,
+        feeds=[
+            {"name": "Enab Baladi (عنب بلدي)", "url": "https://www.enabbaladi.net/feed", "language": "ar"},
+            {"name": "Rudaw & Kurdistan 24", "url": "https://www.rudaw.net/rss", "language": "en"},
+        ],
+    )
     exported = run_cli("feeds", "export", config_dir=config_dir)
     assert exported.returncode == 0 and exported.stdout.startswith("<?xml")
     opml = tmp_path / "feeds.opml"
@@ -114,15 +118,20 @@ def test_opml_export_then_import_round_trips(tmp_path: Path, config_dir: Path):
 
 def test_status_shows_health_errors_items_seen_and_next_due(config_dir: Path):
     """`feeds status` reports each feed: ok, UNHEALTHY after repeated failures, never polled, disabled."""
-    write_config(config_dir, feeds=[
-        {"name": "Good", "url": "https://good.example/rss"}, {"name": "Dead", "url": "https://dead.example/rss"},
-        {"name": "New", "url": "https://new.example/rss"},
-        {"name": "Off", "url": "https://off.example/rss", "enabled": False},
-    ])
+    write_config(
+        config_dir,
+        feeds=[
+            {"name": "Good", "url": "https://good.example/rss"},
+            {"name": "Dead", "url": "https://dead.example/rss"},
+            {"name": "New", "url": "https://new.example/rss"},
+            {"name": "Off", "url": "https://off.example/rss", "enabled": False},
+        ],
+    )
     now = datetime.now(UTC)
     store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
-    store.set_feed_state("good", record_success(None, name="Good", now=now, items=20, new_items=20,
-                                                interval=timedelta(minutes=30)))
+    store.set_feed_state(
+        "good", record_success(None, name="Good", now=now, items=20, new_items=20, interval=timedelta(minutes=30))
+    )
     dead = None
     for _ in range(5):
         dead = record_failure(dead, name="Dead", now=now, reason="HTTP 503")
@@ -145,16 +154,25 @@ def test_add_refuses_what_is_no_web_url_in_one_line(tmp_path: Path, config_dir: 
     """A bare host, a path, file://, a space or a broken IPv6 host: one line naming the URL, exit 2."""
     write_config(config_dir)
     (tmp_path / "feed.xml").write_bytes(FEED)
-    hints = {"example.com": "did you mean https://example.com?", str(tmp_path / "feed.xml"): "http:// or https://",
-             (tmp_path / "feed.xml").as_uri(): "http:// or https://", "http://exa mple.com/": "not a valid URL",
-             "http://[::1": "not a valid URL", "http://": "not a valid URL"}
+    hints = {
+        "example.com": "did you mean https://example.com?",
+        str(tmp_path / "feed.xml"): "http:// or https://",
+        (tmp_path / "feed.xml").as_uri(): "http:// or https://",
+        "http://exa mple.com/": "not a valid URL",
+        "http://[::1": "not a valid URL",
+        "http://": "not a valid URL",
+    }
     for url, hint in hints.items():
         _one_line_error(run_cli("feeds", "add", url, config_dir=config_dir), url, hint)
     assert load_config(config_dir).feeds == []
 
     site.routes["/feed.xml"] = (200, RSS, FEED)
-    _one_line_error(run_cli("feeds", "add", f"{site.url}/feed.xml", "--language", "Arabic", config_dir=config_dir),
-                    f"{site.url}/feed.xml", "language", "two-letter")
+    _one_line_error(
+        run_cli("feeds", "add", f"{site.url}/feed.xml", "--language", "Arabic", config_dir=config_dir),
+        f"{site.url}/feed.xml",
+        "language",
+        "two-letter",
+    )
     added = run_cli("feeds", "add", f"HTTP://127.0.0.1:{site.server_address[1]}/feed.xml", config_dir=config_dir)
     assert added.returncode == 0, added.stderr
     assert [f.url for f in load_config(config_dir).feeds] == [f"{site.url}/feed.xml"]
@@ -162,13 +180,22 @@ def test_add_refuses_what_is_no_web_url_in_one_line(tmp_path: Path, config_dir: 
 
 def test_add_refuses_a_feed_listed_under_another_url(config_dir: Path, site):
     """Listed already: a URL redirecting to a listed feed, a listed page's feed, a listed URL that is down now."""
-    site.routes.update({"/feed.xml": (200, RSS, FEED), "/old.xml": (301, {"Location": "/feed.xml"}, b""),
-                        "/": (200, {"Content-Type": "text/html"}, HOME),
-                        "/moved.xml": (308, {"Location": "/new.xml"}, b""), "/new.xml": (200, RSS, FEED)})
-    write_config(config_dir, feeds=[{"name": "Monitor", "url": f"{site.url}/feed.xml"},
-                                    {"name": "Gone", "url": f"{site.url}/gone.xml"}])
-    _one_line_error(run_cli("feeds", "add", f"{site.url}/old.xml", config_dir=config_dir),
-                    "already in", f"{site.url}/feed.xml")
+    site.routes.update(
+        {
+            "/feed.xml": (200, RSS, FEED),
+            "/old.xml": (301, {"Location": "/feed.xml"}, b""),
+            "/": (200, {"Content-Type": "text/html"}, HOME),
+            "/moved.xml": (308, {"Location": "/new.xml"}, b""),
+            "/new.xml": (200, RSS, FEED),
+        }
+    )
+    write_config(
+        config_dir,
+        feeds=[{"name": "Monitor", "url": f"{site.url}/feed.xml"}, {"name": "Gone", "url": f"{site.url}/gone.xml"}],
+    )
+    _one_line_error(
+        run_cli("feeds", "add", f"{site.url}/old.xml", config_dir=config_dir), "already in", f"{site.url}/feed.xml"
+    )
     _one_line_error(run_cli("feeds", "add", f"{site.url}/", config_dir=config_dir), "already in")
     _one_line_error(run_cli("feeds", "add", f"{site.url}/gone.xml", config_dir=config_dir), "already in")
 
@@ -182,14 +209,22 @@ def test_add_refuses_a_feed_listed_under_another_url(config_dir: Path, site):
 
 def test_add_errors_are_one_line_naming_the_url_that_failed(config_dir: Path, site):
     """A redirect loop is "too many redirects"; a discovered feed that fails is named, not the page typed."""
-    site.routes.update({"/a": (302, {"Location": "/b"}, b""), "/b": (302, {"Location": "/a"}, b""),
-                        "/": (200, {"Content-Type": "text/html"}, HOME),
-                        "/feed.xml": (200, RSS, b"<html><body>maintenance</body></html>")})
+    site.routes.update(
+        {
+            "/a": (302, {"Location": "/b"}, b""),
+            "/b": (302, {"Location": "/a"}, b""),
+            "/": (200, {"Content-Type": "text/html"}, HOME),
+            "/feed.xml": (200, RSS, b"<html><body>maintenance</body></html>"),
+        }
+    )
     write_config(config_dir)
-    _one_line_error(run_cli("feeds", "add", f"{site.url}/a", config_dir=config_dir),
-                    f"{site.url}/a: too many redirects")
-    _one_line_error(run_cli("feeds", "add", f"{site.url}/", config_dir=config_dir),
-                    f"{site.url}/feed.xml (the feed {site.url}/ advertises): ")
+    _one_line_error(
+        run_cli("feeds", "add", f"{site.url}/a", config_dir=config_dir), f"{site.url}/a: too many redirects"
+    )
+    _one_line_error(
+        run_cli("feeds", "add", f"{site.url}/", config_dir=config_dir),
+        f"{site.url}/feed.xml (the feed {site.url}/ advertises): ",
+    )
 
 
 def test_add_sends_the_configured_user_agent_and_reads_gzip_bodies_within_the_size_limit(config_dir: Path, site):
@@ -201,16 +236,22 @@ def test_add_sends_the_configured_user_agent_and_reads_gzip_bodies_within_the_si
     added = run_cli("feeds", "add", f"{site.url}/feed.xml", config_dir=config_dir)
     assert added.returncode == 0, added.stderr
     assert "added the-levant-monitor-latest" in added.stdout and site.user_agents == [agent]
-    _one_line_error(run_cli("feeds", "add", f"{site.url}/bomb.xml", config_dir=config_dir),
-                    f"{site.url}/bomb.xml", "larger than 100000 bytes once decompressed")
+    _one_line_error(
+        run_cli("feeds", "add", f"{site.url}/bomb.xml", config_dir=config_dir),
+        f"{site.url}/bomb.xml",
+        "larger than 100000 bytes once decompressed",
+    )
 
     # An Arabic path and query are sent percent-encoded, as browsers and the crawler send them; a gzip body
     # cut short is one line, not a partial feed.
     site.routes["/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/rss.xml?q=%D8%B3%D9%88%D8%B1%D9%8A%D8%A7"] = (200, RSS, FEED)
     assert run_cli("feeds", "add", f"{site.url}/أخبار/rss.xml?q=سوريا", config_dir=config_dir).returncode == 0
     site.routes["/cut.xml"] = (200, {**RSS, "Content-Encoding": "gzip"}, gzip.compress(FEED)[:-100])
-    _one_line_error(run_cli("feeds", "add", f"{site.url}/cut.xml", config_dir=config_dir),
-                    f"{site.url}/cut.xml", "gzip body is cut short")
+    _one_line_error(
+        run_cli("feeds", "add", f"{site.url}/cut.xml", config_dir=config_dir),
+        f"{site.url}/cut.xml",
+        "gzip body is cut short",
+    )
 
     # `newswatch feed URL` runs without a config folder: it sends the crawler's default User-Agent.
     items = run_cli("feed", "--json", f"{site.url}/feed.xml")
@@ -225,10 +266,18 @@ def test_add_sends_the_configured_user_agent_and_reads_gzip_bodies_within_the_si
 def test_export_then_import_keeps_ids_kinds_countries_and_disabled_feeds(tmp_path: Path, config_dir: Path):
     """Id, kind, country and enabled survive the OPML round trip (crawl state is keyed by id); a sitemap is
     exported as type="sitemap", not as an RSS feed."""
-    feeds = [{"name": "Enab Baladi", "url": "https://www.enabbaladi.net/feed", "id": "enab", "kind": "rss",
-              "language": "ar", "country": "SY"},
-             {"name": "Rudaw", "url": "https://www.rudaw.net/sitemap.xml", "kind": "sitemap", "enabled": False},
-             {"name": "Home", "url": "https://home.example/", "kind": "page"}]
+    feeds = [
+        {
+            "name": "Enab Baladi",
+            "url": "https://www.enabbaladi.net/feed",
+            "id": "enab",
+            "kind": "rss",
+            "language": "ar",
+            "country": "SY",
+        },
+        {"name": "Rudaw", "url": "https://www.rudaw.net/sitemap.xml", "kind": "sitemap", "enabled": False},
+        {"name": "Home", "url": "https://home.example/", "kind": "page"},
+    ]
     write_config(config_dir, feeds=feeds)
     exported = run_cli("feeds", "export", config_dir=config_dir).stdout
     assert 'type="sitemap"' in exported and exported.count('type="rss"') == 2
@@ -245,7 +294,8 @@ def test_import_matches_attribute_and_scheme_case_and_counts_what_it_skips(tmp_p
     """`xmlurl` and `HTTP://` are read; a blank title falls back to the host; unusable outlines are counted."""
     write_config(config_dir)
     opml = tmp_path / "mixed.opml"
-    opml.write_text("""<?xml version="1.0"?>
+    opml.write_text(
+        """<?xml version="1.0"?>
 <opml version="1.0"><body>
   <outline text="News">
     <outline text="Upper" xmlUrl="HTTP://upper.example/rss"/>
@@ -255,16 +305,20 @@ def test_import_matches_attribute_and_scheme_case_and_counts_what_it_skips(tmp_p
     <outline text="A note"/>
   </outline>
 </body></opml>
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     imported = run_cli("feeds", "import", str(opml), config_dir=config_dir)
     assert imported.returncode == 0, imported.stderr
     assert "3 added, 0 already configured, 2 skipped: no usable xmlUrl" in imported.stdout
     assert f"{opml}:7: FTP: xmlUrl 'ftp://files.example/rss' is not an http(s) URL" in imported.stdout
     assert f"{opml}:8: A note: no xmlUrl" in imported.stdout
     feeds = load_config(config_dir).feeds
-    assert [(f.name, f.url) for f in feeds] == [("Upper", "http://upper.example/rss"),
-                                               ("Lower", "https://lower.example/rss"),
-                                               ("h.example", "http://h.example/a.xml")]
+    assert [(f.name, f.url) for f in feeds] == [
+        ("Upper", "http://upper.example/rss"),
+        ("Lower", "https://lower.example/rss"),
+        ("h.example", "http://h.example/a.xml"),
+    ]
 
     broken = tmp_path / "broken.opml"
     broken.write_text("<opml><body></opml>", encoding="utf-8")
@@ -278,8 +332,10 @@ def test_add_keeps_comments_whatever_key_items_start_with_and_warns_when_it_cann
     site.routes.update({"/feed.xml": (200, RSS, FEED), "/other.xml": (200, RSS, FEED.replace(b"Latest", b"Other"))})
     write_config(config_dir)
     path = config_dir / "feeds.yaml"
-    path.write_text("# my sources\nfeeds:\n# first the wires\n- url: https://example.org/rss  # AFP\n"
-                    "  name: Wire\n", encoding="utf-8")
+    path.write_text(
+        "# my sources\nfeeds:\n# first the wires\n- url: https://example.org/rss  # AFP\n  name: Wire\n",
+        encoding="utf-8",
+    )
     added = run_cli("feeds", "add", f"{site.url}/feed.xml", config_dir=config_dir)
     assert added.returncode == 0 and "warning" not in added.stderr, added.stderr
     assert path.read_text(encoding="utf-8").startswith("# my sources\nfeeds:\n# first the wires\n")
@@ -290,7 +346,9 @@ def test_add_keeps_comments_whatever_key_items_start_with_and_warns_when_it_cann
     assert rewritten.returncode == 0, rewritten.stderr
     assert "warning:" in rewritten.stderr and "comments" in rewritten.stderr
     assert [f["name"] for f in yaml.safe_load(path.read_text(encoding="utf-8"))["feeds"]] == [
-        "Wire", "The Levant Monitor - Other"]
+        "Wire",
+        "The Levant Monitor - Other",
+    ]
 
 
 def test_status_says_failing_before_unhealthy_and_gives_times_in_utc(config_dir: Path):

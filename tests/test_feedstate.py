@@ -32,13 +32,16 @@ def _every(gap: timedelta, n: int = 10, newest: datetime = NOW) -> list[datetime
     return [newest - i * gap for i in range(n)]
 
 
-@pytest.mark.parametrize(("dates", "expected"), [
-    (_every(timedelta(minutes=5)), MIN_INTERVAL),  # a busy wire: the 10-minute floor
-    (_every(timedelta(hours=2)), timedelta(hours=1)),  # half the publishing gap
-    (_every(timedelta(hours=2), newest=NOW - timedelta(hours=10)), timedelta(hours=2, minutes=30)),  # gone quiet
-    (_every(timedelta(days=3)), MAX_INTERVAL),  # the 24-hour ceiling
-    (_every(timedelta(hours=1), newest=NOW - timedelta(days=365 * 9)), MAX_INTERVAL),  # a dead feed
-])
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        (_every(timedelta(minutes=5)), MIN_INTERVAL),  # a busy wire: the 10-minute floor
+        (_every(timedelta(hours=2)), timedelta(hours=1)),  # half the publishing gap
+        (_every(timedelta(hours=2), newest=NOW - timedelta(hours=10)), timedelta(hours=2, minutes=30)),  # gone quiet
+        (_every(timedelta(days=3)), MAX_INTERVAL),  # the 24-hour ceiling
+        (_every(timedelta(hours=1), newest=NOW - timedelta(days=365 * 9)), MAX_INTERVAL),  # a dead feed
+    ],
+)
 def test_poll_interval_follows_the_publishing_rate(dates: list[datetime], expected: timedelta):
     """Dated items set the interval to half the gap between items (or half the silence), within 10 min..24 h."""
     assert poll_interval(None, dates, new_items=0, now=NOW) == expected
@@ -49,7 +52,9 @@ def test_poll_interval_of_an_undated_feed_adapts_to_what_each_poll_brings():
     assert poll_interval(timedelta(hours=2), [], new_items=3, now=NOW) == timedelta(hours=1)
     assert poll_interval(timedelta(hours=2), [], new_items=0, now=NOW) == timedelta(hours=3)
     assert poll_interval(timedelta(hours=20), [], new_items=0, now=NOW) == MAX_INTERVAL
-    assert poll_interval(None, [NOW + timedelta(days=30), NOW + timedelta(days=31)], 0, NOW) == timedelta(hours=1, minutes=30)
+    assert poll_interval(None, [NOW + timedelta(days=30), NOW + timedelta(days=31)], 0, NOW) == timedelta(
+        hours=1, minutes=30
+    )
 
 
 def test_failures_back_off_exponentially_and_mark_the_feed_unhealthy():
@@ -70,8 +75,12 @@ def test_failures_back_off_exponentially_and_mark_the_feed_unhealthy():
 def test_due_feeds_respects_next_due_slack_enabled_all_and_one():
     """A crawl polls due (or never polled) enabled feeds; --all every enabled one; --feed only that one,
     even disabled."""
-    feeds = [Feed(name="A", url="https://a/"), Feed(name="B", url="https://b/"), Feed(name="C", url="https://c/"),
-             Feed(name="D", url="https://d/", enabled=False)]
+    feeds = [
+        Feed(name="A", url="https://a/"),
+        Feed(name="B", url="https://b/"),
+        Feed(name="C", url="https://c/"),
+        Feed(name="D", url="https://d/", enabled=False),
+    ]
     states = {"a": FeedState(next_due=NOW + timedelta(hours=1)), "b": FeedState(next_due=NOW + timedelta(minutes=5))}
     ids = lambda found: [f.id for f in found]  # noqa: E731
     assert ids(due_feeds(feeds, states, NOW)) == ["c"]
@@ -87,11 +96,15 @@ def test_conditional_headers_come_from_the_last_full_fetch_of_the_same_url():
     fields = full_fetch("https://x/rss", '"v1"', "Tue, 17 Nov 2026 10:00:00 GMT", body_digest(b"body"), NOW)
     state = FeedState(**fields)
     assert conditional_headers(state, "https://x/rss", NOW + timedelta(hours=1)) == {
-        "If-None-Match": '"v1"', "If-Modified-Since": "Tue, 17 Nov 2026 10:00:00 GMT"}
+        "If-None-Match": '"v1"',
+        "If-Modified-Since": "Tue, 17 Nov 2026 10:00:00 GMT",
+    }
     assert conditional_headers(state, "https://x/other", NOW) == {}
     assert conditional_headers(state, "https://x/rss", NOW + timedelta(hours=25)) == {}  # a full fetch a day
     assert conditional_headers(FeedState(**fields, kind="sitemapindex"), "https://x/rss", NOW) == {}
-    assert conditional_headers(FeedState(**full_fetch("https://x/rss", None, None, "h", NOW)), "https://x/rss", NOW) == {}
+    assert (
+        conditional_headers(FeedState(**full_fetch("https://x/rss", None, None, "h", NOW)), "https://x/rss", NOW) == {}
+    )
 
 
 def _entry(n: int, updated: datetime | None = None) -> FeedEntry:
@@ -155,8 +168,10 @@ def test_a_page_owed_a_retry_is_fetched_again_until_its_retries_are_spent():
     assert (partial.state().page_retries, partial.state().entry_updates) == ({ids[1]: 1}, {ids[1]: "x"})
 
 
-@pytest.mark.parametrize(("status", "passing"), [(404, True), (429, True), (500, True), (503, True),
-                                                 (403, False), (410, False), (400, False)])
+@pytest.mark.parametrize(
+    ("status", "passing"),
+    [(404, True), (429, True), (500, True), (503, True), (403, False), (410, False), (400, False)],
+)
 def test_http_failures_that_may_pass(status: int, passing: bool):
     """5xx and "not now" statuses may pass; other 4xx, and the crawler's own refusals, do not."""
     request = Request("https://w/a.html")
@@ -170,12 +185,22 @@ def test_http_failures_that_may_pass(status: int, passing: bool):
     timeout.request = request
     assert classify_failure(timeout).transient
 
-@pytest.mark.parametrize(("content_type", "role", "refused"), [
-    ("text/html; charset=utf-8", "article", False), ("application/xhtml+xml", "article", False),
-    (None, "article", False), ("application/pdf", "article", True), ("image/jpeg", "article", True),
-    ("application/octet-stream", "article", True), ("application/octet-stream", "feed", False),
-    ("application/rss+xml", "feed", False), ("video/mp4", "feed", True), ("image/png", None, False),
-])
+
+@pytest.mark.parametrize(
+    ("content_type", "role", "refused"),
+    [
+        ("text/html; charset=utf-8", "article", False),
+        ("application/xhtml+xml", "article", False),
+        (None, "article", False),
+        ("application/pdf", "article", True),
+        ("image/jpeg", "article", True),
+        ("application/octet-stream", "article", True),
+        ("application/octet-stream", "feed", False),
+        ("application/rss+xml", "feed", False),
+        ("video/mp4", "feed", True),
+        ("image/png", None, False),
+    ],
+)
 def test_content_types_that_are_not_html_or_xml_are_refused(content_type, role, refused: bool):
     """Pages must be HTML/XML; feeds may also come as octet-stream or gzip (sitemaps); robots.txt is never refused."""
     assert (content_refusal(content_type, role) is not None) is refused
@@ -190,12 +215,16 @@ def test_read_source_tells_feeds_sitemaps_indexes_and_pages_apart():
     with pytest.raises(FeedError, match="got an HTML page"):
         read_source((FEEDS / "discover.html").read_bytes(), "https://n.example/", "rss", NOW)
     recent, old = (NOW - timedelta(hours=3)).isoformat(), (NOW - timedelta(days=40)).isoformat()
-    index = (f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>/a.xml</loc>'
-             f'<lastmod>{recent}</lastmod></sitemap><sitemap><loc>/b.xml</loc><lastmod>{old}</lastmod></sitemap>'
-             '</sitemapindex>').encode()
+    index = (
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>/a.xml</loc>'
+        f"<lastmod>{recent}</lastmod></sitemap><sitemap><loc>/b.xml</loc><lastmod>{old}</lastmod></sitemap>"
+        "</sitemapindex>"
+    ).encode()
     assert read_source(index, "https://n.example/sitemap.xml", "auto", NOW) == Children(["https://n.example/a.xml"])
-    urlset = (f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>/new.html</loc><lastmod>{recent}'
-              f'</lastmod></url><url><loc>/old.html</loc><lastmod>{old}</lastmod></url></urlset>').encode()
+    urlset = (
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>/new.html</loc><lastmod>{recent}'
+        f"</lastmod></url><url><loc>/old.html</loc><lastmod>{old}</lastmod></url></urlset>"
+    ).encode()
     found = read_source(urlset, "https://n.example/sitemap.xml", "auto", NOW)
     assert found.kind == "sitemap" and [e.link for e in found.entries] == ["https://n.example/new.html"]
 

@@ -26,8 +26,9 @@ def kw(name, *aliases, **extra):
 
 @pytest.fixture(scope="module")
 def seed_matcher(tmp_path_factory):
-    return compile_watches([kw("Deir Ezzor"), kw("Abu Kamal"), kw("Daesh"), kw("SDF")],
-                           tmp_path_factory.mktemp("cache"))
+    return compile_watches(
+        [kw("Deir Ezzor"), kw("Abu Kamal"), kw("Daesh"), kw("SDF")], tmp_path_factory.mktemp("cache")
+    )
 
 
 def test_spans_are_original_slices_at_original_offsets(seed_matcher):
@@ -80,10 +81,18 @@ def test_acronyms_are_case_sensitive():
 
 def test_ambiguous_alias_needs_context_and_respects_exclude():
     """A needs-context alias matches only near a context word or a plain alias, never near an exclude term."""
-    m = compile_watches([
-        kw("Daesh", Alias(text="IS", case_sensitive=True, needs_context=True), "Islamic State",
-           context=["militants", "jihadist"], exclude=["goddess"], window=5),
-    ])
+    m = compile_watches(
+        [
+            kw(
+                "Daesh",
+                Alias(text="IS", case_sensitive=True, needs_context=True),
+                "Islamic State",
+                context=["militants", "jihadist"],
+                exclude=["goddess"],
+                window=5,
+            ),
+        ]
+    )
     assert [s.matched for s in m.find("IS militants attacked.")] == ["IS"]
     assert [s.matched for s in m.find("The Islamic State (IS) said.")] == ["Islamic State", "IS"]
     assert m.find("What IS the plan? It is not clear.") == []
@@ -93,10 +102,18 @@ def test_ambiguous_alias_needs_context_and_respects_exclude():
 def test_context_and_exclude_reach_exactly_window_words_either_side():
     """With window=3, a context word, a plain alias or an exclude term 3 words away counts, 4 words away
     does not, before the match as after it."""
-    m = compile_watches([
-        kw("Daesh", Alias(text="IS", case_sensitive=True, needs_context=True), "Islamic State",
-           context=["militants"], exclude=["goddess"], window=3),
-    ])
+    m = compile_watches(
+        [
+            kw(
+                "Daesh",
+                Alias(text="IS", case_sensitive=True, needs_context=True),
+                "Islamic State",
+                context=["militants"],
+                exclude=["goddess"],
+                window=3,
+            ),
+        ]
+    )
     assert [s.matched for s in m.find("militants one two IS")] == ["IS"]
     assert m.find("militants one two three IS") == []
     assert [s.matched for s in m.find("IS one two militants")] == ["IS"]
@@ -108,12 +125,20 @@ def test_context_and_exclude_reach_exactly_window_words_either_side():
 
 
 def test_acronym_hyphenated_to_held_led_backed_is_its_own_context():
-    """"IS-held", "SDF-led": an acronym used as an armed group's name needs no context word; an exclude term
+    """ "IS-held", "SDF-led": an acronym used as an armed group's name needs no context word; an exclude term
     still wins, and the same letters without the hyphenated qualifier still need context."""
-    m = compile_watches([
-        kw("Daesh", Alias(text="IS", case_sensitive=True, needs_context=True),
-           Alias(text="Isis", needs_context=True), context=["militants"], exclude=["Japan"], window=5),
-    ])
+    m = compile_watches(
+        [
+            kw(
+                "Daesh",
+                Alias(text="IS", case_sensitive=True, needs_context=True),
+                Alias(text="Isis", needs_context=True),
+                context=["militants"],
+                exclude=["Japan"],
+                window=5,
+            ),
+        ]
+    )
     assert [s.matched for s in m.find("IS-held territory shrank.")] == ["IS"]
     assert [s.matched for s in m.find("IS\u2011controlled villages emptied.")] == ["IS"]
     assert m.find("The IS held its ground. Nothing more.") == []  # no hyphen: an ordinary word
@@ -151,11 +176,13 @@ def test_near_rule_requires_both_terms_within_n_words():
 
 def test_all_any_not_rules():
     """ALL needs every term, ANY one of them, NOT vetoes the whole rule."""
-    m = compile_watches([
-        Watch(name="both", rule={"all": ["Raqqa", "Mosul"]}),
-        Watch(name="either", rule={"any": ["Raqqa", "Mosul"]}),
-        Watch(name="raqqa not mosul", rule={"all": ["Raqqa", {"not": "Mosul"}]}),
-    ])
+    m = compile_watches(
+        [
+            Watch(name="both", rule={"all": ["Raqqa", "Mosul"]}),
+            Watch(name="either", rule={"any": ["Raqqa", "Mosul"]}),
+            Watch(name="raqqa not mosul", rule={"all": ["Raqqa", {"not": "Mosul"}]}),
+        ]
+    )
     assert {s.watch for s in m.find("Raqqa and Mosul")} == {"both", "either"}
     assert {s.watch for s in m.find("Raqqa alone")} == {"either", "raqqa not mosul"}
 
@@ -176,23 +203,57 @@ def test_ambiguous_alias_is_confirmed_by_an_arabic_spelling_nearby():
 
 # Texts that end or start mid-name, mid-article form, mid-context or mid-rule, when put side by side.
 BOUNDARY_PIECES = [
-    "Deir", "ez-Zor is here", "el", "Abu el", "Kaim", "militants", "IS", "IS attacked", "Islamic State (",
-    "IS) said", "و", "الرقة", "ابو", "Daesh " + "x " * 10, "Abu Kamal", "Raqqa", "Mosul", "", "...", "l'",
-    "État islamique", "\u0651Raqqa", "ﬁghters in Raqqa", "Deir ez-Zor province", "IS", "-held areas", SEED,
+    "Deir",
+    "ez-Zor is here",
+    "el",
+    "Abu el",
+    "Kaim",
+    "militants",
+    "IS",
+    "IS attacked",
+    "Islamic State (",
+    "IS) said",
+    "و",
+    "الرقة",
+    "ابو",
+    "Daesh " + "x " * 10,
+    "Abu Kamal",
+    "Raqqa",
+    "Mosul",
+    "",
+    "...",
+    "l'",
+    "État islamique",
+    "\u0651Raqqa",
+    "ﬁghters in Raqqa",
+    "Deir ez-Zor province",
+    "IS",
+    "-held areas",
+    SEED,
 ]
 
 
 @pytest.fixture(scope="module")
 def batch_matcher(tmp_path_factory):
     """Place and group watches (context words, Arabic clitics, article forms) and rules over them."""
-    names = [("Deir Ezzor", "place"), ("Abu Kamal", "place"), ("Al-Qaim", "place"), ("Raqqa", "place"),
-             ("Mosul", "place"), ("Daesh", "group"), ("SDF", "group")]
-    rules = [Watch(name="Raqqa and Mosul", rule={"all": ["Raqqa", "Mosul"]}),
-             Watch(name="Raqqa not Mosul", rule={"all": ["Raqqa", {"not": "Mosul"}]}),
-             Watch(name="Daesh near Abu Kamal", rule={"near": ["Daesh", "Abu Kamal"], "words": 5})]
+    names = [
+        ("Deir Ezzor", "place"),
+        ("Abu Kamal", "place"),
+        ("Al-Qaim", "place"),
+        ("Raqqa", "place"),
+        ("Mosul", "place"),
+        ("Daesh", "group"),
+        ("SDF", "group"),
+    ]
+    rules = [
+        Watch(name="Raqqa and Mosul", rule={"all": ["Raqqa", "Mosul"]}),
+        Watch(name="Raqqa not Mosul", rule={"all": ["Raqqa", {"not": "Mosul"}]}),
+        Watch(name="Daesh near Abu Kamal", rule={"near": ["Daesh", "Abu Kamal"], "words": 5}),
+    ]
     keyword = kw("Abu el")  # "Abu el" + "Kaim" would be read "abu al kaim"
-    return compile_watches([Watch(name=n, kind=k) for n, k in names] + [keyword] + rules,
-                           tmp_path_factory.mktemp("cache"))
+    return compile_watches(
+        [Watch(name=n, kind=k) for n, k in names] + [keyword] + rules, tmp_path_factory.mktemp("cache")
+    )
 
 
 def test_texts_matched_in_one_pass_get_the_spans_they_get_alone(batch_matcher):
@@ -219,10 +280,18 @@ def test_articles_matched_in_one_batch_get_the_hits_they_get_one_by_one(batch_ma
     or, past BATCH_CHARS characters, in several."""
     monkeypatch.setattr(matcher_module, "BATCH_CHARS", batch_chars)
     pieces = BOUNDARY_PIECES
-    articles = [Article(id=f"a{i}", url="u", title=pieces[i * 7 % len(pieces)][:80],
-                        text=f"{pieces[i % len(pieces)]} {pieces[i * 3 % len(pieces)]}", feed_id="f", outlet="o",
-                        language=("en", "ar", "fr", None)[i % 4])
-                for i in range(3 * len(pieces))]
+    articles = [
+        Article(
+            id=f"a{i}",
+            url="u",
+            title=pieces[i * 7 % len(pieces)][:80],
+            text=f"{pieces[i % len(pieces)]} {pieces[i * 3 % len(pieces)]}",
+            feed_id="f",
+            outlet="o",
+            language=("en", "ar", "fr", None)[i % 4],
+        )
+        for i in range(3 * len(pieces))
+    ]
     one_by_one = [hit for article in articles for hit in batch_matcher.match_article(article)]
     assert {h.watch for h in one_by_one} >= {"Raqqa", "Mosul", "Daesh", "Raqqa and Mosul", "Raqqa not Mosul"}
     assert batch_matcher.match_articles(articles) == one_by_one

@@ -44,9 +44,17 @@ def score(tmp_path) -> dict:
         fn += len(gold - found)
         if found != gold:
             errors[item["id"]] = {"missed": sorted(gold - found), "false": sorted(found - gold)}
-    return {"texts": len(data["texts"]), "negatives": sum(bool(t.get("negative")) for t in data["texts"]),
-            "languages": sorted({t["lang"] for t in data["texts"]}), "tp": tp, "fp": fp, "fn": fn,
-            "precision": tp / (tp + fp), "recall": tp / (tp + fn), "errors": errors}
+    return {
+        "texts": len(data["texts"]),
+        "negatives": sum(bool(t.get("negative")) for t in data["texts"]),
+        "languages": sorted({t["lang"] for t in data["texts"]}),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": tp / (tp + fp),
+        "recall": tp / (tp + fn),
+        "errors": errors,
+    }
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,12 @@ def owed(article: Article, watch: str, word: str, sentence: str) -> OwedHit:
 def sample_digest(**extra):
     a = {x.id: x for x in sample_articles(NOW - timedelta(hours=1))}
     items = [
-        owed(a["levant-1"], "Deir Ezzor", "Deir Ezzor",
-             "“Deir Ezzor represents the final phase in the complete elimination of Daesh,” the statement added."),
+        owed(
+            a["levant-1"],
+            "Deir Ezzor",
+            "Deir Ezzor",
+            "“Deir Ezzor represents the final phase in the complete elimination of Daesh,” the statement added.",
+        ),
         owed(a["gulf-1"], "Deir Ezzor", "Deir Ezzor", a["gulf-1"].text),
         owed(a["mashriq-1"], "Deir Ezzor", "دير الزور", a["mashriq-1"].text.split("\n")[0]),
         owed(a["levant-1"], "Daesh", "Daesh", "DEIR EZZOR: Daesh on Friday lost control of the last two towns."),
@@ -35,16 +39,30 @@ def sample_digest(**extra):
 
 
 def hostile_digest():
-    article = Article(id="evil", url="javascript:alert(document.cookie)", title=HOSTILE_TITLE,
-                      text=HOSTILE_SENTENCE, feed_id="evil", outlet="Evil <i>Outlet</i>\nX-Injected: 1",
-                      language="en", published=NOW, fetched=NOW)
+    article = Article(
+        id="evil",
+        url="javascript:alert(document.cookie)",
+        title=HOSTILE_TITLE,
+        text=HOSTILE_SENTENCE,
+        feed_id="evil",
+        outlet="Evil <i>Outlet</i>\nX-Injected: 1",
+        language="en",
+        published=NOW,
+        fetched=NOW,
+    )
     return build_digest("analyst", [owed(article, "Deir Ezzor", "Deir Ezzor", HOSTILE_SENTENCE)], generated=NOW)
 
 
 def message_of(digest, to_name="Analyst Team"):
     rendered = render_digest(digest)
-    message = build_message(rendered, sender="newswatch <newswatch@example.org>", to_name=to_name,
-                            to_email="analyst@example.org", message_id="<nw.abc@example.org>", date=NOW)
+    message = build_message(
+        rendered,
+        sender="newswatch <newswatch@example.org>",
+        to_name=to_name,
+        to_email="analyst@example.org",
+        message_id="<nw.abc@example.org>",
+        date=NOW,
+    )
     return rendered, message_from_bytes(message.as_bytes(policy=policy.SMTP), policy=policy.default)
 
 
@@ -83,9 +101,13 @@ def test_subject_counts_stories_per_watch():
 def test_html_has_highlighted_snippets_links_trend_and_source_health():
     """The HTML shows marked words, article links, 'also reported by', trend lines and failing feeds."""
     health = [FeedHealth("down", "Broken Wire", "failing", None, "HTTP 503", 6)]
-    digest = sample_digest(trends={"Deir Ezzor": Trend(today=3, average_7d=0.0, days_since_previous=12),
-                                   "Daesh": Trend(today=1, average_7d=0.4)},
-                           source_health=health)
+    digest = sample_digest(
+        trends={
+            "Deir Ezzor": Trend(today=3, average_7d=0.0, days_since_previous=12),
+            "Daesh": Trend(today=1, average_7d=0.4),
+        },
+        source_health=health,
+    )
     html = render_digest(digest).html
     assert re.search(r"<mark[^>]*>Deir Ezzor</mark> represents the final phase", html)
     assert re.search(r"<mark[^>]*>دير الزور</mark>", html)
@@ -106,9 +128,9 @@ def test_css_is_inlined_for_mail_clients():
 def test_arabic_snippets_and_titles_are_right_to_left():
     """Right-to-left snippets and titles carry dir="rtl" (and their language) in the HTML."""
     html = render_digest(sample_digest()).html
-    snippet = re.search(r'<p ([^>]*)>[^<]*<mark[^>]*>دير الزور', html).group(1)
+    snippet = re.search(r"<p ([^>]*)>[^<]*<mark[^>]*>دير الزور", html).group(1)
     assert 'dir="rtl"' in snippet and 'lang="ar"' in snippet
-    title = re.search(r'<p ([^>]*)><a [^>]*>الجيش السوري', html).group(1)
+    title = re.search(r"<p ([^>]*)><a [^>]*>الجيش السوري", html).group(1)
     assert 'dir="rtl"' in title
 
 
@@ -146,7 +168,8 @@ def test_cr_lf_in_untrusted_text_never_reaches_a_header():
     """CR/LF in a title, outlet or recipient name cannot add a header: the header set stays fixed."""
     _, message = message_of(hostile_digest(), to_name="Eve\r\nBcc: victim@example.org")
     assert sorted(message.keys()) == sorted(
-        ["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version", "Content-Type"])
+        ["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version", "Content-Type"]
+    )
     assert message["Bcc"] is None and message["X-Injected"] is None
     assert "\n" not in message["To"] and "\r" not in message["Subject"]
     assert header_safe("a\r\nb\tc\x00d\u2028e") == "a b c d e"
@@ -164,8 +187,14 @@ def test_message_id_is_stable_for_the_same_hits_and_differs_otherwise():
 def test_message_is_seven_bit_clean():
     """Arabic text and typographic punctuation are encoded, so the raw message is plain ASCII."""
     rendered = render_digest(sample_digest())
-    message = build_message(rendered, sender="newswatch <nw@example.org>", to_name="مرصد", to_email="a@example.org",
-                            message_id="<nw.1@example.org>", date=NOW)
+    message = build_message(
+        rendered,
+        sender="newswatch <nw@example.org>",
+        to_name="مرصد",
+        to_email="a@example.org",
+        message_id="<nw.1@example.org>",
+        date=NOW,
+    )
     raw = message.as_bytes(policy=policy.SMTP)
     assert raw.isascii() and all(len(line) <= 998 for line in raw.split(b"\r\n"))
     parsed = message_from_bytes(raw, policy=policy.default)

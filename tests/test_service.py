@@ -44,8 +44,11 @@ def test_service_crawls_sends_digest_and_stops_on_sigterm(config_dir: Path, demo
 
 def test_sigterm_during_a_crawl_keeps_what_was_stored(config_dir: Path, demo_site: str):
     """SIGTERM while the first crawl runs: the service exits cleanly and a restart completes the crawl."""
-    write_config(config_dir, feeds=[{"name": "Levant Monitor", "url": f"{demo_site}/feed.xml"}],
-                 settings={"schedule": {"crawl_every_minutes": 60}})
+    write_config(
+        config_dir,
+        feeds=[{"name": "Levant Monitor", "url": f"{demo_site}/feed.xml"}],
+        settings={"schedule": {"crawl_every_minutes": 60}},
+    )
     service = start_service(config_dir)
     seen: list[str] = []
     try:

@@ -16,8 +16,9 @@ NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 def test_second_digest_with_the_same_hits_is_a_store_conflict(tmp_path):
     """Two passes queuing the same hit for one recipient: the second gets StoreConflict and nothing changes."""
     store = SqliteStore(tmp_path / "nw.db")
-    store.add_articles([Article(id="a1", url="https://x.example/1", title="Raqqa", text="Raqqa today.",
-                                feed_id="f", outlet="X")])
+    store.add_articles(
+        [Article(id="a1", url="https://x.example/1", title="Raqqa", text="Raqqa today.", feed_id="f", outlet="X")]
+    )
     hit = Hit("a1", "Raqqa", "Raqqa", 0, 5)
     store.add_hits([hit], NOW)
     first = QueuedDigest(id="<d1@x>", recipient="ana", hit_keys=(hit.key,), message=b"m1", created=NOW)

@@ -21,10 +21,17 @@ NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 def article(n: int, *, text: str | None = None, source: str = "page", published: datetime | None = None) -> Article:
     """A small article; ``n`` makes its id, URL and words unique."""
     return Article(
-        id=f"art{n:03d}", url=f"https://news.example/{n}", title=f"Story {n} from Deir ez-Zor",
+        id=f"art{n:03d}",
+        url=f"https://news.example/{n}",
+        title=f"Story {n} from Deir ez-Zor",
         text=text if text is not None else f"Fighting near Abu Kamal, report number{n}. Words & <tags> stay text.",
-        feed_id="wire", outlet="Example Wire", published=published or NOW - timedelta(hours=n), fetched=NOW,
-        language="en", author="AFP", source=source,
+        feed_id="wire",
+        outlet="Example Wire",
+        published=published or NOW - timedelta(hours=n),
+        fetched=NOW,
+        language="en",
+        author="AFP",
+        source=source,
     )
 
 
@@ -105,9 +112,16 @@ def test_mention_times_are_one_per_article_with_a_hit_since_oldest_first(store):
     """mention_times: each article with a hit of the watch, once, dated published else fetched, from ``since``."""
     unpublished = Article(**{**article(2).__dict__, "published": None})  # dated by when it was fetched: NOW
     store.add_articles([article(1, published=NOW - timedelta(days=30)), unpublished, article(3), article(4)])
-    store.add_hits([Hit("art001", "abu-kamal", "Abu Kamal", 13, 22), Hit("art002", "abu-kamal", "Abu Kamal", 13, 22),
-                    Hit("art003", "abu-kamal", "Abu Kamal", 13, 22), Hit("art003", "abu-kamal", "Kamal", 17, 22),
-                    Hit("art004", "raqqa", "Raqqa", 0, 5)], NOW)
+    store.add_hits(
+        [
+            Hit("art001", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art002", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art003", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art003", "abu-kamal", "Kamal", 17, 22),
+            Hit("art004", "raqqa", "Raqqa", 0, 5),
+        ],
+        NOW,
+    )
     since = NOW - timedelta(days=7)
     assert store.mention_times("abu-kamal", since) == [NOW - timedelta(hours=3), NOW]
     assert store.mention_times("abu-kamal", NOW) == [NOW]
@@ -131,8 +145,10 @@ def test_articles_after_pages_oldest_first_and_sees_changes_again(store):
 def test_hits_are_idempotent_by_key(store):
     """add_hits stores each Hit.key once and returns how many were new."""
     store.add_articles([article(1)])
-    hits = [Hit("art001", "abu-kamal", "Abu Kamal", 13, 22, sentence="Fighting near Abu Kamal."),
-            Hit("art001", "deir-ez-zor", "Deir ez-Zor", 11, 22, field="title")]
+    hits = [
+        Hit("art001", "abu-kamal", "Abu Kamal", 13, 22, sentence="Fighting near Abu Kamal."),
+        Hit("art001", "deir-ez-zor", "Deir ez-Zor", 11, 22, field="title"),
+    ]
     assert store.add_hits(hits, NOW) == 2
     assert store.add_hits(hits, NOW) == 0
     assert store.add_hits(hits[:1] + [Hit("art001", "abu-kamal", "Abu Kamal", 40, 49)], NOW) == 1
@@ -154,8 +170,13 @@ def test_queued_digest_takes_its_hits_and_is_pending_until_sent(store):
     store.add_articles([article(1)])
     hit = Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)
     store.add_hits([hit], NOW)
-    digest = QueuedDigest(id="<d1@newswatch>", recipient="ana@example.org", hit_keys=(hit.key,),
-                          message=b"Subject: digest\r\n\r\n\xe2\x9c\x93", created=NOW)
+    digest = QueuedDigest(
+        id="<d1@newswatch>",
+        recipient="ana@example.org",
+        hit_keys=(hit.key,),
+        message=b"Subject: digest\r\n\r\n\xe2\x9c\x93",
+        created=NOW,
+    )
     store.queue_digest(digest)
     assert store.owed_hits("ana@example.org") == []
     assert [o.hit for o in store.owed_hits("bo@example.org")] == [hit]
@@ -177,19 +198,30 @@ def test_a_changed_article_owes_no_new_hits_of_a_watch_already_sent(store):
     store.add_articles([article(1)])
     first = Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)
     store.add_hits([first], NOW)
-    store.queue_digest(QueuedDigest(id="<d1@newswatch>", recipient="ana@example.org", hit_keys=(first.key,),
-                                    message=b"Subject: d\r\n\r\nx", created=NOW))
+    store.queue_digest(
+        QueuedDigest(
+            id="<d1@newswatch>",
+            recipient="ana@example.org",
+            hit_keys=(first.key,),
+            message=b"Subject: d\r\n\r\nx",
+            created=NOW,
+        )
+    )
     store.add_articles([article(1, text="The page: fighting near Abu Kamal and Raqqa, report 1.")])
     moved, other = Hit("art001", "abu-kamal", "Abu Kamal", 22, 31), Hit("art001", "raqqa", "Raqqa", 36, 41)
     assert store.add_hits([moved, other], NOW) == 2
     assert [o.hit for o in store.owed_hits("ana@example.org")] == [other]
     assert [o.hit for o in store.owed_hits("bo@example.org")] == [first, moved, other]
 
+
 def test_pending_digests_oldest_first_and_sent_newest_first(store):
     """pending_digests lists oldest first; sent_digests newest first."""
     for n in (2, 1, 3):
-        store.queue_digest(QueuedDigest(id=f"<d{n}>", recipient="ana@example.org", hit_keys=(), message=b"m",
-                                        created=NOW + timedelta(minutes=n)))
+        store.queue_digest(
+            QueuedDigest(
+                id=f"<d{n}>", recipient="ana@example.org", hit_keys=(), message=b"m", created=NOW + timedelta(minutes=n)
+            )
+        )
     assert [d.id for d in store.pending_digests()] == ["<d1>", "<d2>", "<d3>"]
     for n in (1, 3, 2):
         store.mark_digest_sent(f"<d{n}>", NOW + timedelta(hours=n))
@@ -225,14 +257,19 @@ def test_cluster_signatures_of_the_old_sidecar_file_move_into_the_store(reopen, 
     sidecar = config_dir.parent / "var" / "crawler" / "clusters.db"
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(sidecar) as db:
-        db.execute("CREATE TABLE signatures (article_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, url TEXT, "
-                   "added TEXT NOT NULL, signature BLOB)")
-        db.execute("INSERT INTO signatures VALUES (?,?,?,?,?)",
-                   ("art001", "art000", "https://news.example/1", (NOW - timedelta(days=1)).isoformat(), b"\x01" * 8))
+        db.execute(
+            "CREATE TABLE signatures (article_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, url TEXT, "
+            "added TEXT NOT NULL, signature BLOB)"
+        )
+        db.execute(
+            "INSERT INTO signatures VALUES (?,?,?,?,?)",
+            ("art001", "art000", "https://news.example/1", (NOW - timedelta(days=1)).isoformat(), b"\x01" * 8),
+        )
     db.close()
     store = reopen()
     assert store.signatures_since(NOW - timedelta(days=2)) == [
-        ClusterSignature("art001", "art000", "https://news.example/1", NOW - timedelta(days=1), b"\x01" * 8)]
+        ClusterSignature("art001", "art000", "https://news.example/1", NOW - timedelta(days=1), b"\x01" * 8)
+    ]
     assert not sidecar.exists() and sidecar.with_name("clusters.db.migrated").exists()
     assert len(reopen().signatures_since(NOW - timedelta(days=2))) == 1
 

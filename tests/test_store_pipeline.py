@@ -41,8 +41,9 @@ def test_close_waits_for_the_timer_flush_then_saves_the_feed_state(tmp_path: Pat
         store.set_feed_state(run.feed.id, run.state())
 
     pipeline = StorePipeline(store, batch_size=100, flush_seconds=0, runs=runs, commit=commit)
-    article = Article(id="a1", url="https://slow.example/1", title="T", text="Deir Ezzor", feed_id=feed.id,
-                      outlet="Slow")
+    article = Article(
+        id="a1", url="https://slow.example/1", title="T", text="Deir Ezzor", feed_id=feed.id, outlet="Slow"
+    )
 
     async def crawl_end():
         await pipeline.process_item(article)

@@ -20,8 +20,17 @@ def cache_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def defaults():
-    names = [("Deir Ezzor", "place"), ("Abu Kamal", "place"), ("Al-Qaim", "place"), ("Raqqa", "place"),
-             ("Mosul", "place"), ("Hawija", "place"), ("Rawa", "place"), ("Daesh", "group"), ("SDF", "group")]
+    names = [
+        ("Deir Ezzor", "place"),
+        ("Abu Kamal", "place"),
+        ("Al-Qaim", "place"),
+        ("Raqqa", "place"),
+        ("Mosul", "place"),
+        ("Hawija", "place"),
+        ("Rawa", "place"),
+        ("Daesh", "group"),
+        ("SDF", "group"),
+    ]
     return build_matcher([Watch(name=n, kind=k) for n, k in names])
 
 
@@ -74,10 +83,12 @@ def test_duplicate_watch_names_are_a_config_error():
 
 def test_rule_terms_reuse_watches_of_the_same_name():
     """A rule term naming another watch matches that watch's aliases."""
-    m = compile_watches([
-        Watch(name="Daesh", aliases=["ISIL"], expand=False),
-        Watch(name="Daesh in Raqqa", rule={"near": ["Daesh", "Raqqa"], "words": 3}),
-    ])
+    m = compile_watches(
+        [
+            Watch(name="Daesh", aliases=["ISIL"], expand=False),
+            Watch(name="Daesh in Raqqa", rule={"near": ["Daesh", "Raqqa"], "words": 3}),
+        ]
+    )
     assert {s.watch for s in m.find("ISIL left Raqqa")} == {"Daesh", "Daesh in Raqqa"}
 
 
@@ -99,9 +110,7 @@ def test_place_watch_by_name_alone_finds_every_spelling(defaults, spelling):
     assert hits[0][1] in spelling
 
 
-@pytest.mark.parametrize(
-    "spelling", ["ISIS", "ISIL", "Islamic State", "Daech", "État islamique", "داعش", "Daesh"]
-)
+@pytest.mark.parametrize("spelling", ["ISIS", "ISIL", "Islamic State", "Daech", "État islamique", "داعش", "Daesh"])
 def test_group_watch_by_name_alone_finds_every_spelling(defaults, spelling):
     """{name: Daesh, kind: group} matches ISIS/ISIL/Islamic State/Daech/État islamique/داعش."""
     assert found(defaults, f"Reports said {spelling} withdrew.") == [("Daesh", spelling)]
@@ -142,7 +151,9 @@ def test_explain_names_sources_for_places_and_groups():
 def test_group_table_has_the_required_groups_with_sources():
     """The curated table covers Daesh, SDF, HTS, YPG, PKK, PMF, Hezbollah and SOHR, each with sources."""
     groups = {g.name: g for g in load_groups()}
-    assert {"Daesh", "SDF", "HTS", "YPG", "PKK", "PMF", "Hezbollah", "Syrian Observatory for Human Rights"} <= set(groups)
+    assert {"Daesh", "SDF", "HTS", "YPG", "PKK", "PMF", "Hezbollah", "Syrian Observatory for Human Rights"} <= set(
+        groups
+    )
     assert all(g.sources for g in groups.values())
 
 
@@ -152,15 +163,19 @@ def test_governorate_can_include_its_towns():
     assert found(build_matcher([Watch(name="Anbar", kind="place")]), text) == [("Anbar", "Anbar province")]
     towns = build_matcher([Watch(name="Anbar", kind="place", include_towns=True)])
     assert found(towns, text) == [("Anbar", "Anbar province"), ("Anbar", "Rawa")]
-    assert any(src.startswith("town of Anbar Governorate") for _, src in explain(
-        Watch(name="Anbar", kind="place", include_towns=True)))
+    assert any(
+        src.startswith("town of Anbar Governorate")
+        for _, src in explain(Watch(name="Anbar", kind="place", include_towns=True))
+    )
 
 
 def test_unknown_place_keeps_its_given_names():
     """A place the gazetteer lacks still matches its name and aliases."""
     m = build_matcher([Watch(name="Nowhereville", kind="place", aliases=["Nulle Part"])])
-    assert found(m, "From Nowhereville to Nulle Part.") == [("Nowhereville", "Nowhereville"),
-                                                           ("Nowhereville", "Nulle Part")]
+    assert found(m, "From Nowhereville to Nulle Part.") == [
+        ("Nowhereville", "Nowhereville"),
+        ("Nowhereville", "Nulle Part"),
+    ]
 
 
 def test_compiled_matcher_is_cached_on_disk_and_in_memory(cache_dir):

@@ -67,7 +67,10 @@ def deliver_pending(
                     result.written.append(path)
                 log.info(
                     "digest_sent recipient=%s digest=%s attempts=%d%s",
-                    digest.recipient, digest.id, digest.attempts + 1, f" path={path}" if path else "",
+                    digest.recipient,
+                    digest.id,
+                    digest.attempts + 1,
+                    f" path={path}" if path else "",
                 )
     except DeliveryFailed as exc:
         # The destination could not be opened at all: one line for the whole batch, each digest waits.
@@ -91,7 +94,11 @@ def _note_failure(config: Config, store: Store, digest: QueuedDigest, reason: st
     if not quiet:
         log.warning(
             "digest_failed recipient=%s digest=%s attempts=%d next_attempt=%s reason=%s",
-            digest.recipient, digest.id, digest.attempts + 1, next_attempt.isoformat(), reason,
+            digest.recipient,
+            digest.id,
+            digest.attempts + 1,
+            next_attempt.isoformat(),
+            reason,
         )
 
 
@@ -117,9 +124,15 @@ def list_queue(store: Store, *, sent_limit: int = 10) -> list[QueueRow]:
         headers = message_from_bytes(digest.message, policy=policy.default)
         rows.append(
             QueueRow(
-                id=digest.id, recipient=digest.recipient, subject=str(headers.get("Subject", "")),
-                hits=len(digest.hit_keys), created=digest.created, attempts=digest.attempts,
-                last_error=digest.last_error, next_attempt=digest.next_attempt, sent=digest.sent,
+                id=digest.id,
+                recipient=digest.recipient,
+                subject=str(headers.get("Subject", "")),
+                hits=len(digest.hit_keys),
+                created=digest.created,
+                attempts=digest.attempts,
+                last_error=digest.last_error,
+                next_attempt=digest.next_attempt,
+                sent=digest.sent,
             )
         )
     return rows
@@ -134,8 +147,14 @@ def format_queue(rows: list[QueueRow]) -> list[str]:
         state = f"sent {row.sent:%Y-%m-%d %H:%M}" if row.sent else "waiting"
         if not row.sent and row.next_attempt:
             state += f" (retry {row.next_attempt:%Y-%m-%d %H:%M})"
-        fields = [state, f"{row.created:%Y-%m-%d %H:%M}", row.recipient, f"{row.hits} hits",
-                  f"{row.attempts} attempts", row.subject]
+        fields = [
+            state,
+            f"{row.created:%Y-%m-%d %H:%M}",
+            row.recipient,
+            f"{row.hits} hits",
+            f"{row.attempts} attempts",
+            row.subject,
+        ]
         line = "\t".join(fields)
         lines.append(line + (f"\n\tlast error: {row.last_error}" if row.last_error and not row.sent else ""))
     return lines

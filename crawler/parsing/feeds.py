@@ -27,11 +27,32 @@ _ROOT_KINDS = {"rss": "rss", "feed": "atom", "RDF": "rdf", "urlset": "sitemap", 
 _XML_DECLARATION = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml")
 # At the very start (after a BOM, blank space and comments): an HTML tag later in the opening bytes may sit
 # inside a feed's CDATA.
-_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<(?:html|head|body)[\s>])",
-                         re.IGNORECASE | re.DOTALL)
+_HTML_START = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<(?:html|head|body)[\s>])", re.IGNORECASE | re.DOTALL
+)
 # Inline tags vanish without a trace ("<b>Syria</b>," stays "Syria,"); every other tag separates words.
-_INLINE_TAGS = ("a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "mark", "q", "s", "small",
-                "span", "strong", "sub", "sup", "time", "u")
+_INLINE_TAGS = (
+    "a",
+    "abbr",
+    "b",
+    "bdi",
+    "bdo",
+    "cite",
+    "code",
+    "em",
+    "font",
+    "i",
+    "mark",
+    "q",
+    "s",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "time",
+    "u",
+)
 
 
 def feed_kind(body: bytes) -> str:

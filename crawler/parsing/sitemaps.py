@@ -100,8 +100,9 @@ def sitemap_index_entries(body: bytes, url: str) -> list[tuple[str, datetime | N
     return list(found.items())
 
 
-def recent_children(children: list[tuple[str, datetime | None]], now: datetime,
-                    max_age: timedelta = MAX_AGE, limit: int = MAX_CHILDREN) -> list[str]:
+def recent_children(
+    children: list[tuple[str, datetime | None]], now: datetime, max_age: timedelta = MAX_AGE, limit: int = MAX_CHILDREN
+) -> list[str]:
     """The child sitemaps worth fetching: those modified within ``max_age``, newest first, at most ``limit``.
 
     An index whose children carry no lastmod at all gives its first ``limit`` children (sites list the
@@ -114,8 +115,9 @@ def recent_children(children: list[tuple[str, datetime | None]], now: datetime,
     return [link for _, link in fresh[:limit]]
 
 
-def recent_entries(entries: list[FeedEntry], now: datetime, max_age: timedelta = MAX_AGE,
-                   limit: int = MAX_ENTRIES) -> list[FeedEntry]:
+def recent_entries(
+    entries: list[FeedEntry], now: datetime, max_age: timedelta = MAX_AGE, limit: int = MAX_ENTRIES
+) -> list[FeedEntry]:
     """The sitemap entries worth following: dated within ``max_age`` (``published or updated``), newest
     first, at most ``limit``. Undated entries are kept only when no entry has a date, up to ``limit``.
 

@@ -36,8 +36,9 @@ class Discovered:
     url: str
 
 
-def read_source(body: bytes, url: str, kind: str, now: datetime, *, content_type: str | None = None,
-                discover: bool = True) -> Entries | Children | Discovered:
+def read_source(
+    body: bytes, url: str, kind: str, now: datetime, *, content_type: str | None = None, discover: bool = True
+) -> Entries | Children | Discovered:
     """Interpret the body of a source fetched from ``url``; ``kind`` is the configured Feed.kind.
 
     RSS 0.9x/1.0/2.0 and Atom go through feedparser; sitemaps (plain, news, gzipped) keep their recent
@@ -53,6 +54,6 @@ def read_source(body: bytes, url: str, kind: str, now: datetime, *, content_type
     if detected == "html" and kind in ("auto", "page") and discover:
         links = discover_feeds(decode_html(body, content_type), url)
         if not links:
-            raise FeedError("not a feed: an HTML page that advertises no feed (<link rel=\"alternate\">)")
+            raise FeedError('not a feed: an HTML page that advertises no feed (<link rel="alternate">)')
         return Discovered(links[0])
     return Entries(parse_feed(body, url), detected)

@@ -36,8 +36,7 @@ def publishing_gap(dates: Iterable[datetime], now: datetime) -> timedelta | None
     return max(mean_gap, (now - recent[0]) / 2)
 
 
-def poll_interval(previous: timedelta | None, dates: Iterable[datetime], new_items: int,
-                  now: datetime) -> timedelta:
+def poll_interval(previous: timedelta | None, dates: Iterable[datetime], new_items: int, now: datetime) -> timedelta:
     """How long to wait before polling a feed again after a successful fetch, between 10 min and 24 h.
 
     With dated items: half the publishing gap, so a new item waits a quarter of a gap on average. Without
@@ -69,8 +68,15 @@ def is_due(state: FeedState | None, now: datetime, slack: timedelta = timedelta(
     return due is None or due <= now + slack
 
 
-def due_feeds(feeds: Iterable[Feed], states: Mapping[str, FeedState], now: datetime, *, only: str | None = None,
-              everything: bool = False, slack: timedelta = timedelta(0)) -> list[Feed]:
+def due_feeds(
+    feeds: Iterable[Feed],
+    states: Mapping[str, FeedState],
+    now: datetime,
+    *,
+    only: str | None = None,
+    everything: bool = False,
+    slack: timedelta = timedelta(0),
+) -> list[Feed]:
     """The feeds a crawl starting at ``now`` polls: ``only`` that one (due or not, and even when disabled: it
     was asked for by name, e.g. to try a feed before enabling it), every enabled one with ``everything``,
     else the enabled ones due (``is_due``); ``states`` by feed id."""

@@ -79,9 +79,17 @@ class FeedRun:
         else:
             items, stamps = self.items, self.stamps
         retries = {i: left for i, left in self.retries.items() if i in stamps}  # only entries still listed
-        return record_success(self.prior, name=self.feed.name, now=self.started, items=items,
-                              new_items=self.new_items, interval=interval, entry_updates=stamps,
-                              page_retries=retries, **self.remember)
+        return record_success(
+            self.prior,
+            name=self.feed.name,
+            now=self.started,
+            items=items,
+            new_items=self.new_items,
+            interval=interval,
+            entry_updates=stamps,
+            page_retries=retries,
+            **self.remember,
+        )
 
 
 class FeedRuns:

@@ -19,8 +19,13 @@ class Selection:
     new_to_feed: int = 0
 
 
-def select_entries(entries: Iterable[FeedEntry], known: Collection[str], stamps: dict[str, str],
-                   in_flight: Collection[str] = (), retries: Collection[str] = ()) -> Selection:
+def select_entries(
+    entries: Iterable[FeedEntry],
+    known: Collection[str],
+    stamps: dict[str, str],
+    in_flight: Collection[str] = (),
+    retries: Collection[str] = (),
+) -> Selection:
     """Pick the entries of one poll that need their page fetched.
 
     ``known`` are the article ids already stored (the persisted seen set); ``stamps`` maps article id to the

@@ -41,12 +41,25 @@ def conditional_headers(state: FeedState | None, url: str, now: datetime) -> dic
 
 def full_fetch(url: str, etag: str | None, last_modified: str | None, digest: str, now: datetime) -> dict[str, Any]:
     """The state fields remembered from a 200 response: its validators (absent ones forgotten) and body hash."""
-    return {"validated_url": url, "etag": etag, "last_modified": last_modified, "body_sha1": digest,
-            "last_full_fetch": now}
+    return {
+        "validated_url": url,
+        "etag": etag,
+        "last_modified": last_modified,
+        "body_sha1": digest,
+        "last_full_fetch": now,
+    }
 
 
-def record_success(state: FeedState | None, *, name: str, now: datetime, items: int, new_items: int,
-                   interval: timedelta, **remember: Any) -> FeedState:
+def record_success(
+    state: FeedState | None,
+    *,
+    name: str,
+    now: datetime,
+    items: int,
+    new_items: int,
+    interval: timedelta,
+    **remember: Any,
+) -> FeedState:
     """The feed's state after a successful poll that listed ``items`` entries, ``new_items`` of them unseen.
 
     The feed is next due ``interval`` from ``now``; ``remember`` replaces the crawler's own fields
@@ -54,15 +67,23 @@ def record_success(state: FeedState | None, *, name: str, now: datetime, items: 
     """
     state = state or FeedState()
     return dataclasses.replace(
-        state, **remember, name=name, last_success=now, last_attempt=now, consecutive_failures=0,
-        items_seen=state.items_seen + new_items, last_items=items,
-        interval_minutes=round(interval.total_seconds() / 60, 1), next_due=now + interval,
+        state,
+        **remember,
+        name=name,
+        last_success=now,
+        last_attempt=now,
+        consecutive_failures=0,
+        items_seen=state.items_seen + new_items,
+        last_items=items,
+        interval_minutes=round(interval.total_seconds() / 60, 1),
+        next_due=now + interval,
         last_new_item=now if new_items else state.last_new_item,
     )
 
 
-def record_failure(state: FeedState | None, *, name: str, now: datetime, reason: str,
-                   forget_resolved_url: bool = False) -> FeedState:
+def record_failure(
+    state: FeedState | None, *, name: str, now: datetime, reason: str, forget_resolved_url: bool = False
+) -> FeedState:
     """The feed's state after a failed fetch or parse, with the reason kept for `feeds status`.
 
     The feed is next due after an exponential backoff (crawler.polling.intervals.failure_backoff); with
@@ -71,6 +92,12 @@ def record_failure(state: FeedState | None, *, name: str, now: datetime, reason:
     state = state or FeedState()
     failures = state.consecutive_failures + 1
     return dataclasses.replace(
-        state, name=name, last_error=reason, last_error_at=now, last_attempt=now, consecutive_failures=failures,
-        next_due=now + failure_backoff(failures), resolved_url=None if forget_resolved_url else state.resolved_url,
+        state,
+        name=name,
+        last_error=reason,
+        last_error_at=now,
+        last_attempt=now,
+        consecutive_failures=failures,
+        next_due=now + failure_backoff(failures),
+        resolved_url=None if forget_resolved_url else state.resolved_url,
     )

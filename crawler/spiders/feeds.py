@@ -98,9 +98,15 @@ class FeedsSpider(scrapy.Spider):
     def _source(self, run: FeedRun, url: str, role: str) -> scrapy.Request:
         # Pages owed a retry are listed in the body: a 304 would not show them, so no validators then.
         headers = conditional_headers(run.prior, url, run.started) if role == "feed" and not run.retries else {}
-        return scrapy.Request(url, callback=self.parse_source, errback=self.source_failed, headers=headers,
-                              cb_kwargs={"run": run, "role": role}, dont_filter=True,
-                              meta={ROLE: role, "feed_id": run.feed.id, "handle_httpstatus_list": [304]})
+        return scrapy.Request(
+            url,
+            callback=self.parse_source,
+            errback=self.source_failed,
+            headers=headers,
+            cb_kwargs={"run": run, "role": role},
+            dont_filter=True,
+            meta={ROLE: role, "feed_id": run.feed.id, "handle_httpstatus_list": [304]},
+        )
 
     def headers_received(self, headers, body_length, request, spider):
         """Refuse a body that is not HTML/XML before downloading it (crawler.failures.content_refusal)."""
@@ -118,17 +124,28 @@ class FeedsSpider(scrapy.Spider):
         digest = body_digest(response.body)
         asked = response.meta.get("redirect_urls", [response.request.url])[0]  # the URL before redirects
         same_body = prior.body_sha1 == digest and prior.validated_url == asked
-        if role == "feed" and (response.status == 304 or (
-                same_body and prior.kind != "sitemapindex" and not run.retries)):
+        if role == "feed" and (
+            response.status == 304 or (same_body and prior.kind != "sitemapindex" and not run.retries)
+        ):
             run.unchanged = True
-            log.info("feed_unchanged feed=%s url=%s reason=%s", feed.id, response.url,
-                     "HTTP 304" if response.status == 304 else "same body")
+            log.info(
+                "feed_unchanged feed=%s url=%s reason=%s",
+                feed.id,
+                response.url,
+                "HTTP 304" if response.status == 304 else "same body",
+            )
             self.crawler.stats.inc_value("newswatch/feeds/unchanged")
             yield from self._close(run)
             return
         try:
-            outcome = read_source(response.body, response.url, feed.kind, run.started,
-                                  content_type=_header(response, "Content-Type"), discover=role == "feed")
+            outcome = read_source(
+                response.body,
+                response.url,
+                feed.kind,
+                run.started,
+                content_type=_header(response, "Content-Type"),
+                discover=role == "feed",
+            )
         except NewswatchError as exc:
             yield from self._source_error(run, role, response.url, str(exc))
             return
@@ -137,8 +154,9 @@ class FeedsSpider(scrapy.Spider):
             yield from self._source_error(run, role, response.url, f"internal error: {exc!r}")
             return
         if role in ("feed", "discovered") and not isinstance(outcome, Discovered):
-            run.remember.update(full_fetch(asked, _header(response, "ETag"),
-                                           _header(response, "Last-Modified"), digest, run.started))
+            run.remember.update(
+                full_fetch(asked, _header(response, "ETag"), _header(response, "Last-Modified"), digest, run.started)
+            )
         run.remember["kind"] = getattr(outcome, "kind", "sitemapindex" if isinstance(outcome, Children) else "page")
         if isinstance(outcome, Discovered):
             log.info("feed_discovered feed=%s url=%s feed_url=%s", feed.id, response.url, outcome.url)
@@ -159,17 +177,31 @@ class FeedsSpider(scrapy.Spider):
 
     def _follow(self, run: FeedRun, url: str, entries: list[FeedEntry], kind: str):
         known = self.session.store.known_ids(entry_article_id(e) for e in entries)
-        selection = select_entries(entries, known, run.prior.entry_updates if run.prior else {}, self.in_flight,
-                                   run.retries)
+        selection = select_entries(
+            entries, known, run.prior.entry_updates if run.prior else {}, self.in_flight, run.retries
+        )
         run.add(entries, selection)
         why = Counter(reason for _, reason in selection.fetch)
-        log.info("feed_fetched feed=%s url=%s kind=%s items=%d new=%d updated=%d retried=%d", run.feed.id, url,
-                 kind, len(entries), why["new"], why["updated"], why["retry"])
+        log.info(
+            "feed_fetched feed=%s url=%s kind=%s items=%d new=%d updated=%d retried=%d",
+            run.feed.id,
+            url,
+            kind,
+            len(entries),
+            why["new"],
+            why["updated"],
+            why["retry"],
+        )
         for entry, why in selection.fetch:
             self.in_flight.add(entry_article_id(entry))
-            yield scrapy.Request(entry.link, callback=self.parse_article, errback=self.article_failed,
-                                 cb_kwargs={"run": run, "entry": entry}, dont_filter=True,
-                                 meta={ROLE: "article", "feed_id": run.feed.id, "why": why})
+            yield scrapy.Request(
+                entry.link,
+                callback=self.parse_article,
+                errback=self.article_failed,
+                cb_kwargs={"run": run, "entry": entry},
+                dont_filter=True,
+                meta={ROLE: "article", "feed_id": run.feed.id, "why": why},
+            )
 
     def _close(self, run: FeedRun):
         """Close one unit of the run; a run with nothing left open saves its state now."""
@@ -224,12 +256,19 @@ class FeedsSpider(scrapy.Spider):
         self.crawler.stats.inc_value("newswatch/feeds/failed")
         self.session.runs.drop(feed.id)
         # A discovered feed URL that fails is discovered afresh next time.
-        self.session.store.set_feed_state(feed.id, record_failure(
-            run.prior, name=feed.name, now=run.started, reason=reason, forget_resolved_url=url != feed.url))
+        self.session.store.set_feed_state(
+            feed.id,
+            record_failure(
+                run.prior, name=feed.name, now=run.started, reason=reason, forget_resolved_url=url != feed.url
+            ),
+        )
         return iter(())
 
     def _classify(self, failure: Failure) -> RequestFailure:
         settings = self.crawler.settings
-        return classify_failure(failure, max_body_bytes=settings.getint("DOWNLOAD_MAXSIZE"),
-                                timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
-                                max_redirects=settings.getint("REDIRECT_MAX_TIMES"))
+        return classify_failure(
+            failure,
+            max_body_bytes=settings.getint("DOWNLOAD_MAXSIZE"),
+            timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
+            max_redirects=settings.getint("REDIRECT_MAX_TIMES"),
+        )

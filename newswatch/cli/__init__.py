@@ -10,9 +10,18 @@ from newswatch.cli import digests, feeds, inspect, search, service
 from newswatch.cli.group import cli
 
 for _command in (
-    service.check_config, service.crawl, service.run, service.demo,
-    digests.alerts, digests.digest, digests.outbox,
-    search.search, inspect.extract, inspect.feed, inspect.match, inspect.watch,
+    service.check_config,
+    service.crawl,
+    service.run,
+    service.demo,
+    digests.alerts,
+    digests.digest,
+    digests.outbox,
+    search.search,
+    inspect.extract,
+    inspect.feed,
+    inspect.match,
+    inspect.watch,
     feeds.feeds,
 ):
     cli.add_command(_command)

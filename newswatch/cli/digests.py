@@ -28,8 +28,14 @@ def alerts(ctx: CliContext) -> None:
 @click.option("--preview", is_flag=True, help="Write the HTML and text each recipient would get now; send nothing.")
 @click.option("--send-now", "send", is_flag=True, help="Queue and send all owed hits now, whatever the cadence.")
 @click.option("--recipient", help="Only this recipient (with --preview).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/preview"), show_default=True,
-              help="Folder for the --preview files.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("var/preview"),
+    show_default=True,
+    help="Folder for the --preview files.",
+)
 @pass_context
 def digest(ctx: CliContext, preview: bool, send: bool, recipient: str | None, out_dir: Path) -> None:
     """Preview digests, or send them now outside their schedule."""

@@ -39,8 +39,7 @@ class FoundFeed:
 
 def _read(fetched: Fetched, label: str, now: datetime, discover: bool = True) -> Entries | Children | Discovered:
     try:
-        return read_source(fetched.body, fetched.url, "auto", now, content_type=fetched.content_type,
-                           discover=discover)
+        return read_source(fetched.body, fetched.url, "auto", now, content_type=fetched.content_type, discover=discover)
     except FeedError as exc:
         raise FeedError(f"{label}: {exc}") from None
 
@@ -66,8 +65,11 @@ def find_feed(url: str, now: datetime, crawler: CrawlerSettings) -> FoundFeed:
         return FoundFeed({"name": host, "url": url, "kind": "sitemap"}, tuple(urls))
     head = feedparser.parse(io.BytesIO(fetched.body)).feed
     # A blank title names nothing: the host does.
-    entry = {"name": " ".join((head.get("title") or "").split()) or host, "url": url,
-             "kind": "atom" if outcome.kind == "atom" else "rss"}
+    entry = {
+        "name": " ".join((head.get("title") or "").split()) or host,
+        "url": url,
+        "kind": "atom" if outcome.kind == "atom" else "rss",
+    }
     language = language_code(head.get("language"))
     if language:
         entry["language"] = language
@@ -134,13 +136,22 @@ def to_opml(feeds: list[Feed], now: datetime) -> str:
     state is keyed by id). A sitemap is ``type="sitemap"``: readers that subscribe to ``type="rss"``
     outlines skip it rather than fail on it.
     """
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f'<opml version="2.0" xmlns:newswatch={quoteattr(OPML_NAMESPACE)}>', "  <head>",
-             "    <title>newswatch feeds</title>", f"    <dateCreated>{format_datetime(now)}</dateCreated>",
-             "  </head>", "  <body>"]
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<opml version="2.0" xmlns:newswatch={quoteattr(OPML_NAMESPACE)}>',
+        "  <head>",
+        "    <title>newswatch feeds</title>",
+        f"    <dateCreated>{format_datetime(now)}</dateCreated>",
+        "  </head>",
+        "  <body>",
+    ]
     for feed in feeds:
-        attributes = {"type": "sitemap" if feed.kind == "sitemap" else "rss", "text": feed.name,
-                      "title": feed.name, "xmlUrl": feed.url}
+        attributes = {
+            "type": "sitemap" if feed.kind == "sitemap" else "rss",
+            "text": feed.name,
+            "title": feed.name,
+            "xmlUrl": feed.url,
+        }
         if feed.language:
             attributes["language"] = feed.language
         attributes.update({"newswatch:id": feed.id, "newswatch:kind": feed.kind})
@@ -163,8 +174,9 @@ def append_feeds(path: Path, entries: list[dict]) -> bool:
     found = re.search(r"^feeds:[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\n)*([ \t]*)- ", text, re.MULTILINE)
     indent = found.group(1) if found else "  "
     if not before:
-        text = (re.sub(r"^feeds:.*$", "feeds:", text, count=1, flags=re.MULTILINE) if "feeds:" in text
-                else text + "feeds:")
+        text = (
+            re.sub(r"^feeds:.*$", "feeds:", text, count=1, flags=re.MULTILINE) if "feeds:" in text else text + "feeds:"
+        )
     block = "".join(
         f"{indent}- " + f"\n{indent}  ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in e.items()) + "\n"
         for e in entries

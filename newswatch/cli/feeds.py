@@ -76,8 +76,11 @@ def _add_to_config(config: Config, entries: list[dict], origin: str) -> tuple[li
         path = config.config_dir / "feeds.yaml"
         original = path.read_text(encoding="utf-8")
         if not append_feeds(path, written):
-            click.echo(f"warning: {path} was rewritten as plain YAML: its comments and layout were not kept "
-                       "(the feeds: list has an unusual layout)", err=True)
+            click.echo(
+                f"warning: {path} was rewritten as plain YAML: its comments and layout were not kept "
+                "(the feeds: list has an unusual layout)",
+                err=True,
+            )
         try:
             load_config(config.config_dir)
         except ConfigError:
@@ -116,8 +119,15 @@ def list_feeds(ctx: CliContext, as_json: bool) -> None:
         return
     table = Table("id", "name", "kind", "lang", "country", "enabled", "url")
     for r in records:
-        table.add_row(r["id"], r["name"], r["kind"], r["language"] or "", r["country"] or "",
-                      "yes" if r["enabled"] else "no", r["url"])
+        table.add_row(
+            r["id"],
+            r["name"],
+            r["kind"],
+            r["language"] or "",
+            r["country"] or "",
+            "yes" if r["enabled"] else "no",
+            r["url"],
+        )
     Console(width=200).print(table)
 
 
@@ -203,9 +213,15 @@ def status(ctx: CliContext, as_json: bool) -> None:
     for r in rows:
         error = f"{_utc(r['last_error_at'])} {r['last_error']}" if r["last_error"] else ""
         health = f"failing ({r['consecutive_failures']})" if r["health"] == Health.FAILING else r["health"]
-        table.add_row(r["id"], health, _utc(r["last_success"]) or "never", error,
-                      str(r["consecutive_failures"]), str(r["items_seen"]),
-                      "now" if r["due_now"] else _utc(r["next_due"]))
+        table.add_row(
+            r["id"],
+            health,
+            _utc(r["last_success"]) or "never",
+            error,
+            str(r["consecutive_failures"]),
+            str(r["items_seen"]),
+            "now" if r["due_now"] else _utc(r["next_due"]),
+        )
     Console(width=200).print(table)
     unhealthy = sum(r["health"] == Health.UNHEALTHY for r in rows)
     failing = sum(r["health"] == Health.FAILING for r in rows)
@@ -220,14 +236,21 @@ def status_rows(feeds: list[Feed], states: Mapping[str, FeedState], now: datetim
     for feed in feeds:
         state = states.get(feed.id)
         known = state or FeedState()
-        rows.append({
-            "id": feed.id, "name": feed.name, "health": feed_health(state, feed.enabled).value,
-            "last_success": iso(known.last_success), "last_error": known.last_error,
-            "last_error_at": iso(known.last_error_at),
-            "consecutive_failures": known.consecutive_failures, "unhealthy_after": UNHEALTHY_AFTER,
-            "items_seen": known.items_seen, "next_due": iso(known.next_due),
-            "due_now": feed.enabled and (known.next_due is None or known.next_due <= now),
-        })
+        rows.append(
+            {
+                "id": feed.id,
+                "name": feed.name,
+                "health": feed_health(state, feed.enabled).value,
+                "last_success": iso(known.last_success),
+                "last_error": known.last_error,
+                "last_error_at": iso(known.last_error_at),
+                "consecutive_failures": known.consecutive_failures,
+                "unhealthy_after": UNHEALTHY_AFTER,
+                "items_seen": known.items_seen,
+                "next_due": iso(known.next_due),
+                "due_now": feed.enabled and (known.next_due is None or known.next_due <= now),
+            }
+        )
     return rows
 
 

@@ -67,7 +67,10 @@ pass_context = click.make_pass_decorator(CliContext)
 
 @click.group(cls=NewswatchGroup)
 @click.option(
-    "--config", "config_dir", type=click.Path(path_type=Path), envvar="NEWSWATCH_CONFIG_DIR",
+    "--config",
+    "config_dir",
+    type=click.Path(path_type=Path),
+    envvar="NEWSWATCH_CONFIG_DIR",
     help="Config folder (default: ./config, or $NEWSWATCH_CONFIG_DIR).",
 )
 @click.pass_context

@@ -26,8 +26,14 @@ def extract(ctx: click.Context, as_json: bool, files: tuple[Path, ...]) -> None:
             record = extract_file(path)
         except NewswatchError as exc:
             failed += 1
-            record = {"file": str(path), "title": None, "text": None, "published": None, "language": None,
-                      "error": str(exc)}
+            record = {
+                "file": str(path),
+                "title": None,
+                "text": None,
+                "published": None,
+                "language": None,
+                "error": str(exc),
+            }
             click.echo(f"error: {path}: {exc}", err=True)
         click.echo(json.dumps(record, ensure_ascii=False))
     if failed:

@@ -52,9 +52,14 @@ def result_to_json(result: SearchResult) -> dict:
     """A JSON-ready record of one search result."""
     article = result.article
     return {
-        "id": article.id, "url": article.url, "title": article.title, "outlet": article.outlet,
+        "id": article.id,
+        "url": article.url,
+        "title": article.title,
+        "outlet": article.outlet,
         "published": article.published.isoformat() if article.published else None,
-        "language": article.language, "score": result.score, "fragments": result.fragments,
+        "language": article.language,
+        "score": result.score,
+        "fragments": result.fragments,
     }
 
 

@@ -48,8 +48,13 @@ def run(ctx: CliContext) -> None:
 
 
 @click.command()
-@click.option("--workdir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
-              help="Folder for the demo's own config, store and outbox (emptied first).")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Folder for the demo's own config, store and outbox (emptied first).",
+)
 @pass_context
 def demo(ctx: CliContext, workdir: Path) -> None:
     """Serve a bundled news site on 127.0.0.1, crawl it, match, and write a digest; prints the .eml path."""

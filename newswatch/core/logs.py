@@ -7,8 +7,17 @@ import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Scrapy and friends are chatty at INFO; their warnings still come through.
-_QUIET = ("scrapy", "twisted", "trafilatura", "htmldate", "elasticsearch", "apscheduler",
-          "filelock", "charset_normalizer", "asyncio")
+_QUIET = (
+    "scrapy",
+    "twisted",
+    "trafilatura",
+    "htmldate",
+    "elasticsearch",
+    "apscheduler",
+    "filelock",
+    "charset_normalizer",
+    "asyncio",
+)
 # Held at ERROR, not WARNING: the Elasticsearch transport logs every retry as a warning with a traceback, and
 # the store already logs an outage as one line (es_unavailable ... reason=...).
 _ERRORS_ONLY = ("elastic_transport",)

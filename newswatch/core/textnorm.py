@@ -16,17 +16,35 @@ _HYPHENS = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\uf
 # Arabic letters that spell the same word in practice: alef forms, alef maqsura/yaa, taa marbuta/haa,
 # Persian/Kurdish letter shapes, tatweel (decoration only) and Eastern digits.
 _ARABIC = {
-    "\u0671": "\u0627", "\u0672": "\u0627", "\u0673": "\u0627", "\u0675": "\u0627",
-    "\u0649": "\u064a", "\u06cc": "\u064a", "\u06d0": "\u064a", "\u06d2": "\u064a",
-    "\u0629": "\u0647", "\u06c0": "\u0647", "\u06d5": "\u0647", "\u06c1": "\u0647",
-    "\u06a9": "\u0643", "\u06aa": "\u0643", "\u0640": "",
+    "\u0671": "\u0627",
+    "\u0672": "\u0627",
+    "\u0673": "\u0627",
+    "\u0675": "\u0627",
+    "\u0649": "\u064a",
+    "\u06cc": "\u064a",
+    "\u06d0": "\u064a",
+    "\u06d2": "\u064a",
+    "\u0629": "\u0647",
+    "\u06c0": "\u0647",
+    "\u06d5": "\u0647",
+    "\u06c1": "\u0647",
+    "\u06a9": "\u0643",
+    "\u06aa": "\u0643",
+    "\u0640": "",
     **{chr(0x0660 + d): str(d) for d in range(10)},
     **{chr(0x06F0 + d): str(d) for d in range(10)},
 }
 # Blocks folded up front (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, combining marks, punctuation,
 # presentation forms, fullwidth): everything news in English, French and Arabic uses.
-_PREBUILT_RANGES = [(0x0000, 0x0590), (0x0590, 0x0900), (0x1AB0, 0x1B00), (0x1DC0, 0x2000),
-                    (0x2000, 0x2C00), (0x3000, 0x3040), (0xFB00, 0x10000)]
+_PREBUILT_RANGES = [
+    (0x0000, 0x0590),
+    (0x0590, 0x0900),
+    (0x1AB0, 0x1B00),
+    (0x1DC0, 0x2000),
+    (0x2000, 0x2C00),
+    (0x3000, 0x3040),
+    (0xFB00, 0x10000),
+]
 
 
 def _fold_char(ch: str) -> str:
@@ -140,14 +158,14 @@ _NOT_AFTER_WORD = "(?<![0-9a-z\u00aa-\U0010ffff])"
 # At a hyphen: al-/el-/ul-/il- before a letter, ez-Zor/ar-Raqqa (sun letter doubled), ash-Sham (group 2).
 _HYPHEN_ARTICLE = re.compile(
     f"-(?:(?<={_NOT_AFTER_WORD}[aeiu]l-)(?={_L})|(?<={_NOT_AFTER_WORD}[ae]([tdrzsn])-)(?=\\1)"
-    f"|(?<={_NOT_AFTER_WORD}[ae]([std])h-)(?=\\2h))")
+    f"|(?<={_NOT_AFTER_WORD}[ae]([std])h-)(?=\\2h))"
+)
 # An apostrophe between letters, except French elision (l', d', qu' ...) and the English possessive.
 _INNER_APOSTROPHE = re.compile(f"'(?<={_L}')(?<!{_NOT_AFTER_WORD}[ldjmnstc]')(?<!qu')(?={_L})(?!s(?!{_L}))")
 # After a space: the spaced article forms that are not English or French words (el Kaim, ez Zor, ed Dair,
 # esh Sham; az Zawr, ar Raqqah, ash/ath/adh; group 2: over 4 characters). Only the space and the first
 # letter are consumed, so "el el Kaim" is seen twice; one literal-led regex per first letter is fastest.
-_SPACED_ARTICLES = (re.compile(f" e(?=l {_L}|([zr]) \\1|d d|(s)h sh)"),
-                    re.compile(" a(?=([zr]) \\1|([std])h \\2h)"))
+_SPACED_ARTICLES = (re.compile(f" e(?=l {_L}|([zr]) \\1|d d|(s)h sh)"), re.compile(" a(?=([zr]) \\1|([std])h \\2h)"))
 
 
 def _context_edits(codes: np.ndarray, keep: np.ndarray) -> None:

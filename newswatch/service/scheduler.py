@@ -44,8 +44,12 @@ class Service:
             log.info("crawl_started feeds=%d", sum(f.enabled for f in self.config.feeds))
             self.crawl = CrawlProcess(self.config)
             code = self.crawl.run()
-            log.info("crawl_done exit=%s seconds=%.1f articles=%d", code, time.monotonic() - started,
-                     self.store.count_articles())
+            log.info(
+                "crawl_done exit=%s seconds=%.1f articles=%d",
+                code,
+                time.monotonic() - started,
+                self.store.count_articles(),
+            )
             if not self.stopping.is_set():
                 self._alerts("crawl")
 
@@ -77,13 +81,21 @@ def build_scheduler(config: Config, service: Service) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=zone)
     interval = schedule.crawl_every_minutes * 60
     scheduler.add_job(
-        service.crawl_then_alerts, IntervalTrigger(seconds=interval, timezone=zone), id="crawl",
-        next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+        service.crawl_then_alerts,
+        IntervalTrigger(seconds=interval, timezone=zone),
+        id="crawl",
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
         misfire_grace_time=max(int(interval / 2), 1),
     )
     scheduler.add_job(
-        service.digest, CronTrigger.from_crontab(schedule.digest_cron, timezone=zone), id="digest",
-        max_instances=1, coalesce=True, misfire_grace_time=3600,
+        service.digest,
+        CronTrigger.from_crontab(schedule.digest_cron, timezone=zone),
+        id="digest",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
     )
     scheduler.add_listener(_log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     return scheduler
@@ -113,8 +125,10 @@ def run_service(config: Config) -> None:
     signal.signal(signal.SIGINT, on_signal)
     log.info(
         "service_started crawl_every_minutes=%s digest_cron=%r store=%s delivery=%s",
-        config.settings.schedule.crawl_every_minutes, config.settings.schedule.digest_cron,
-        config.settings.storage.backend, config.settings.delivery.method,
+        config.settings.schedule.crawl_every_minutes,
+        config.settings.schedule.digest_cron,
+        config.settings.storage.backend,
+        config.settings.delivery.method,
     )
     try:
         scheduler.start()

@@ -17,7 +17,9 @@ def run_script(*args):
     """Run scripts/es-node for the test node; return the finished process."""
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args, "--name", NODE],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
 
 

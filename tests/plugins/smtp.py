@@ -97,8 +97,13 @@ class SmtpServer:
         return {
             "method": "smtp",
             "sender": "newswatch <newswatch@example.org>",
-            "smtp": {"host": self.host, "port": self.port, "security": self.security, "ca_file": str(self.ca_file),
-                     "timeout": 10},
+            "smtp": {
+                "host": self.host,
+                "port": self.port,
+                "security": self.security,
+                "ca_file": str(self.ca_file),
+                "timeout": 10,
+            },
         }
 
     def env(self) -> dict[str, str]:
@@ -118,19 +123,25 @@ def make_self_signed(folder: Path) -> tuple[Path, Path]:
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     folder.mkdir(parents=True, exist_ok=True)
     cert_file, key_file = folder / "smtp-cert.pem", folder / "smtp-key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
@@ -142,7 +153,9 @@ def smtp_certificate(tmp_path_factory) -> tuple[Path, Path]:
 
 def _authenticate(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        SMTP_USER.encode(), SMTP_PASSWORD.encode())
+        SMTP_USER.encode(),
+        SMTP_PASSWORD.encode(),
+    )
     # handled=False: aiosmtpd then answers 535 itself (handled=True would leave the client waiting).
     return AuthResult(success=ok, handled=False)
 
@@ -164,8 +177,13 @@ def smtp_server_factory(smtp_certificate):
         context.load_cert_chain(cert_file, key_file)
         options: dict = {}
         if security == "starttls":
-            options = dict(tls_context=context, require_starttls=True, authenticator=_authenticate,
-                           auth_required=True, auth_require_tls=True)
+            options = dict(
+                tls_context=context,
+                require_starttls=True,
+                authenticator=_authenticate,
+                auth_required=True,
+                auth_require_tls=True,
+            )
         elif security == "tls":
             # aiosmtpd only counts STARTTLS as TLS when offering AUTH; on an implicit-TLS connection
             # everything is encrypted already, so AUTH is offered and the handler requires it at MAIL.
@@ -214,23 +232,52 @@ def sample_articles(fetched: dt.datetime):
 
     utc = dt.UTC
     return [
-        Article(id="levant-1", url="http://127.0.0.1:8000/2017/11/04/daesh-loses-last-towns.html",
-                title="Daesh loses last towns in face of twin Syria, Iraq assaults", text=_LEVANT_TEXT,
-                feed_id="levant", outlet="The Levant Monitor", language="en", cluster_id="story-deir-ezzor",
-                published=dt.datetime(2017, 11, 4, 9, 15, tzinfo=utc), fetched=fetched),
-        Article(id="gulf-1", url="https://gulf-wire.example/news/syria-army-retakes-deir-ezzor",
-                title="Syrian army says it has retaken all of Deir Ezzor", feed_id="gulf", outlet="Gulf Wire",
-                text="The Syrian army said on Friday it had retaken all of Deir Ezzor city from Daesh.",
-                language="en", cluster_id="story-deir-ezzor",
-                published=dt.datetime(2017, 11, 4, 11, 0, tzinfo=utc), fetched=fetched),
-        Article(id="mashriq-1", url="http://127.0.0.1:8000/2017/11/05/deir-ezzor-ar.html",
-                title="الجيش السوري يعلن السيطرة الكاملة على مدينة دير الزور", text=_ARABIC_TEXT,
-                feed_id="mashriq", outlet="مرصد المشرق", language="ar",
-                published=dt.datetime(2017, 11, 5, 7, 40, tzinfo=utc), fetched=fetched),
-        Article(id="sport-1", url="http://127.0.0.1:8000/2017/11/06/al-wehdat-win-amman-derby.html",
-                title="Al-Wehdat win the Amman derby", feed_id="levant", outlet="The Levant Monitor",
-                text="Al-Wehdat beat Al-Faisaly 2-1 in front of a full stadium in Amman on Monday.", language="en",
-                published=dt.datetime(2017, 11, 6, 18, 0, tzinfo=utc), fetched=fetched),
+        Article(
+            id="levant-1",
+            url="http://127.0.0.1:8000/2017/11/04/daesh-loses-last-towns.html",
+            title="Daesh loses last towns in face of twin Syria, Iraq assaults",
+            text=_LEVANT_TEXT,
+            feed_id="levant",
+            outlet="The Levant Monitor",
+            language="en",
+            cluster_id="story-deir-ezzor",
+            published=dt.datetime(2017, 11, 4, 9, 15, tzinfo=utc),
+            fetched=fetched,
+        ),
+        Article(
+            id="gulf-1",
+            url="https://gulf-wire.example/news/syria-army-retakes-deir-ezzor",
+            title="Syrian army says it has retaken all of Deir Ezzor",
+            feed_id="gulf",
+            outlet="Gulf Wire",
+            text="The Syrian army said on Friday it had retaken all of Deir Ezzor city from Daesh.",
+            language="en",
+            cluster_id="story-deir-ezzor",
+            published=dt.datetime(2017, 11, 4, 11, 0, tzinfo=utc),
+            fetched=fetched,
+        ),
+        Article(
+            id="mashriq-1",
+            url="http://127.0.0.1:8000/2017/11/05/deir-ezzor-ar.html",
+            title="الجيش السوري يعلن السيطرة الكاملة على مدينة دير الزور",
+            text=_ARABIC_TEXT,
+            feed_id="mashriq",
+            outlet="مرصد المشرق",
+            language="ar",
+            published=dt.datetime(2017, 11, 5, 7, 40, tzinfo=utc),
+            fetched=fetched,
+        ),
+        Article(
+            id="sport-1",
+            url="http://127.0.0.1:8000/2017/11/06/al-wehdat-win-amman-derby.html",
+            title="Al-Wehdat win the Amman derby",
+            feed_id="levant",
+            outlet="The Levant Monitor",
+            text="Al-Wehdat beat Al-Faisaly 2-1 in front of a full stadium in Amman on Monday.",
+            language="en",
+            published=dt.datetime(2017, 11, 6, 18, 0, tzinfo=utc),
+            fetched=fetched,
+        ),
     ]
 
 

@@ -158,7 +158,5 @@ def _cross_check(folder: Path, watch_names: list[str], recipients: list[Recipien
             continue
         for j, watch in enumerate(recipient.watches):
             if watch not in watch_names:
-                problems.append(
-                    f"{folder / 'recipients.yaml'}: recipients[{i}].watches[{j}]: no watch named {watch!r}"
-                )
+                problems.append(f"{folder / 'recipients.yaml'}: recipients[{i}].watches[{j}]: no watch named {watch!r}")
     return problems

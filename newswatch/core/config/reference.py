@@ -78,8 +78,12 @@ def render() -> str:
         ("settings.yaml", "Top-level keys of settings.yaml.", Settings, ""),
         ("feeds.yaml", "`feeds:` is a list; each item has these keys.", Feed, "feeds[]."),
         ("watches.yaml", "`watches:` is a list; each item has these keys (see docs/watches.md).", Watch, "watches[]."),
-        ("recipients.yaml", "`recipients:` is a list; each item has these keys (see docs/delivery.md).", Recipient,
-         "recipients[]."),
+        (
+            "recipients.yaml",
+            "`recipients:` is a list; each item has these keys (see docs/delivery.md).",
+            Recipient,
+            "recipients[].",
+        ),
     ]
     for title, blurb, model, prefix in sections:
         parts.append(f"\n## {title}\n\n{blurb}\n\n| key | type | default | meaning |\n|---|---|---|---|\n")

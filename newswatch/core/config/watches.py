@@ -70,9 +70,7 @@ class Watch(BaseModel):
     kind: Literal["place", "group", "keyword"] = Field(
         "keyword", description="What the watch is about: place, group or keyword."
     )
-    aliases: list[str | Alias] = Field(
-        default_factory=list, description="Further spellings matched as the same watch."
-    )
+    aliases: list[str | Alias] = Field(default_factory=list, description="Further spellings matched as the same watch.")
     expand: bool = Field(
         True, description="Add the spellings the shipped gazetteer (places) or group table (groups) knows."
     )

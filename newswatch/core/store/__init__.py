@@ -149,8 +149,11 @@ def migrate_cluster_sidecar(store: Store, sidecar: Path) -> int:
         rows = []
     finally:
         db.close()  # a clean close folds its -wal file back into it
-    signatures = [ClusterSignature(article_id, cluster_id, url, parse_utc(added), blob)
-                  for article_id, cluster_id, url, added, blob in rows if parse_utc(added) is not None]
+    signatures = [
+        ClusterSignature(article_id, cluster_id, url, parse_utc(added), blob)
+        for article_id, cluster_id, url, added, blob in rows
+        if parse_utc(added) is not None
+    ]
     for start in range(0, len(signatures), 1000):
         store.add_signatures(signatures[start : start + 1000])
     sidecar.rename(sidecar.with_name(sidecar.name + ".migrated"))

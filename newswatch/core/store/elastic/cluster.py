@@ -34,9 +34,15 @@ def connect(config: Config) -> Elasticsearch:
         log.warning("es_tls_unverified hosts=%s", ",".join(s.hosts))
     try:
         return Elasticsearch(
-            s.hosts, **auth, verify_certs=s.verify_certs, ssl_show_warn=False,
-            ca_certs=str(config.path(s.ca_file)) if s.ca_file else None, request_timeout=s.request_timeout,
-            max_retries=s.max_retries, retry_on_status=RETRY_STATUS, retry_on_timeout=True,
+            s.hosts,
+            **auth,
+            verify_certs=s.verify_certs,
+            ssl_show_warn=False,
+            ca_certs=str(config.path(s.ca_file)) if s.ca_file else None,
+            request_timeout=s.request_timeout,
+            max_retries=s.max_retries,
+            retry_on_status=RETRY_STATUS,
+            retry_on_timeout=True,
         )
     except ValueError as exc:
         raise StoreUnavailable(f"storage.elasticsearch: {exc}") from None
@@ -95,8 +101,7 @@ class Cluster:
                 raise
             self.went_down(reason(exc))
             return False
-        log.info("es_available down_seconds=%.0f spooled=%d", time.monotonic() - self.down_since,
-                 self.spool.count())
+        log.info("es_available down_seconds=%.0f spooled=%d", time.monotonic() - self.down_since, self.spool.count())
         self.down_since = None
         return True
 
@@ -111,14 +116,14 @@ class Cluster:
             return False, None
 
 
-def each(es: Elasticsearch, index: str | list[str], query: dict, sort: list, limit: int | None = None,
-         **options) -> Iterator[dict]:
+def each(
+    es: Elasticsearch, index: str | list[str], query: dict, sort: list, limit: int | None = None, **options
+) -> Iterator[dict]:
     """Every hit of ``query`` in ``sort`` order, a page at a time (search_after); ``options`` go to search."""
     after, seen = None, 0
     while limit is None or seen < limit:
         size = _PAGE if limit is None else min(_PAGE, limit - seen)
-        page = es.search(index=index, query=query, sort=sort, size=size, search_after=after,
-                         **options)["hits"]["hits"]
+        page = es.search(index=index, query=query, sort=sort, size=size, search_after=after, **options)["hits"]["hits"]
         yield from page
         seen += len(page)
         if len(page) < size:
@@ -129,8 +134,14 @@ def each(es: Elasticsearch, index: str | list[str], query: dict, sort: list, lim
 def bulk(es: Elasticsearch, actions: Iterable, *, retries: int, backoff: float, **options) -> Iterator:
     """streaming_bulk over ready (header, body) pairs; items rejected with 429/502-504 are retried."""
     return helpers.streaming_bulk(
-        es, actions, raise_on_error=False, max_retries=retries, initial_backoff=backoff,
-        retry_on_status=RETRY_STATUS, expand_action_callback=lambda action: action, **options,
+        es,
+        actions,
+        raise_on_error=False,
+        max_retries=retries,
+        initial_backoff=backoff,
+        retry_on_status=RETRY_STATUS,
+        expand_action_callback=lambda action: action,
+        **options,
     )
 
 

@@ -17,46 +17,84 @@ _HIT_FIELDS = ("article_id", "watch", "matched", "start", "end", "field", "sente
 # Highlight tags that cannot occur in text; turned into <mark> only after the fragment is HTML-escaped.
 OPEN, CLOSE = "\x02", "\x03"
 # The whole normalized text, tagged, so fragment() can choose the words around the first match itself.
-HIGHLIGHT = {"fields": {"normalized.text": {
-    "number_of_fragments": 0, "pre_tags": [OPEN], "post_tags": [CLOSE], "max_analyzed_offset": 999_999,
-}}}
+HIGHLIGHT = {
+    "fields": {
+        "normalized.text": {
+            "number_of_fragments": 0,
+            "pre_tags": [OPEN],
+            "post_tags": [CLOSE],
+            "max_analyzed_offset": 999_999,
+        }
+    }
+}
 
 
 def digest_doc(digest: QueuedDigest) -> dict:
     """A newly queued digest; ``assigned`` turns true once its hits are marked delivered (docs/storage.md)."""
-    return {"id": digest.id, "recipient": digest.recipient, "hit_keys": list(digest.hit_keys),
-            "message": base64.b64encode(digest.message).decode("ascii"), "created": iso(digest.created),
-            "attempts": 0, "last_error": None, "next_attempt": None, "sent": None, "assigned": False}
+    return {
+        "id": digest.id,
+        "recipient": digest.recipient,
+        "hit_keys": list(digest.hit_keys),
+        "message": base64.b64encode(digest.message).decode("ascii"),
+        "created": iso(digest.created),
+        "attempts": 0,
+        "last_error": None,
+        "next_attempt": None,
+        "sent": None,
+        "assigned": False,
+    }
 
 
 def digest_from(src: dict) -> QueuedDigest:
     return QueuedDigest(
-        id=src["id"], recipient=src["recipient"], hit_keys=tuple(src["hit_keys"]),
-        message=base64.b64decode(src["message"]), created=from_iso(src["created"]), attempts=src["attempts"],
-        last_error=src.get("last_error"), next_attempt=from_iso(src.get("next_attempt")), sent=from_iso(src.get("sent")),
+        id=src["id"],
+        recipient=src["recipient"],
+        hit_keys=tuple(src["hit_keys"]),
+        message=base64.b64decode(src["message"]),
+        created=from_iso(src["created"]),
+        attempts=src["attempts"],
+        last_error=src.get("last_error"),
+        next_attempt=from_iso(src.get("next_attempt")),
+        sent=from_iso(src.get("sent")),
     )
 
 
 def hit_doc(hit: Hit, found: datetime) -> dict:
-    return {"key": hit.key, **{name: getattr(hit, name) for name in _HIT_FIELDS}, "found": iso(found),
-            "delivered_to": []}
+    return {
+        "key": hit.key,
+        **{name: getattr(hit, name) for name in _HIT_FIELDS},
+        "found": iso(found),
+        "delivered_to": [],
+    }
 
 
 def owed_from(hit: dict, article: dict) -> OwedHit:
-    return OwedHit(hit=Hit(**{name: hit[name] for name in _HIT_FIELDS}), article=Article.from_record(article),
-                   found=from_iso(hit["found"]))
+    return OwedHit(
+        hit=Hit(**{name: hit[name] for name in _HIT_FIELDS}),
+        article=Article.from_record(article),
+        found=from_iso(hit["found"]),
+    )
 
 
 def signature_doc(signature: ClusterSignature) -> dict:
-    return {"article_id": signature.article_id, "cluster_id": signature.cluster_id, "url": signature.url,
-            "added": iso(signature.added),
-            "signature": base64.b64encode(signature.signature).decode("ascii") if signature.signature else None}
+    return {
+        "article_id": signature.article_id,
+        "cluster_id": signature.cluster_id,
+        "url": signature.url,
+        "added": iso(signature.added),
+        "signature": base64.b64encode(signature.signature).decode("ascii") if signature.signature else None,
+    }
 
 
 def signature_from(src: dict) -> ClusterSignature:
     blob = src.get("signature")
-    return ClusterSignature(src["article_id"], src["cluster_id"], src.get("url"), from_iso(src["added"]),
-                            base64.b64decode(blob) if blob else None)
+    return ClusterSignature(
+        src["article_id"],
+        src["cluster_id"],
+        src.get("url"),
+        from_iso(src["added"]),
+        base64.b64decode(blob) if blob else None,
+    )
 
 
 def normalized(articles: Sequence[Article]) -> list[tuple[Article, dict]]:
@@ -77,8 +115,12 @@ def merge(chunk: list[tuple[Article, dict]], current: dict[str, dict]) -> dict[s
         published = iso(a.published) or (old or {}).get("published")
         fetched = old["fetched"] if old else iso(a.fetched or utc_now())
         docs[a.id] = current[a.id] = {
-            **a.to_record(), "cluster_id": (old or {}).get("cluster_id") or a.cluster_id, "published": published,
-            "fetched": fetched, "dated": published or fetched, "watches": (old or {}).get("watches", []),
+            **a.to_record(),
+            "cluster_id": (old or {}).get("cluster_id") or a.cluster_id,
+            "published": published,
+            "fetched": fetched,
+            "dated": published or fetched,
+            "watches": (old or {}).get("watches", []),
             "normalized": norm,
         }
     return docs

@@ -23,8 +23,9 @@ class DigestQueue:
         # Atomic where it matters: the digest document is written first and is the truth; its hits are then
         # marked delivered_to the recipient, and a digest left unassigned by a crash is finished later.
         # 409: queued before (a retry after an error): finish its assignment below.
-        self.es.options(ignore_status=409).create(index=self.index, id=digest.id, document=digest_doc(digest),
-                                                  refresh=True)
+        self.es.options(ignore_status=409).create(
+            index=self.index, id=digest.id, document=digest_doc(digest), refresh=True
+        )
         self._assign(digest.id, digest.recipient, digest.hit_keys)
 
     def _assign(self, digest_id: str, recipient: str, hit_keys: Collection[str]) -> None:
@@ -32,10 +33,19 @@ class DigestQueue:
         for _ in range(3 if keys else 0):  # 409: another digest marked the same hit meanwhile; read it again
             got = self.es.mget(index=self.hits_index, ids=keys, source_includes=["delivered_to"])["docs"]
             actions = [
-                ({"update": {"_index": self.hits_index, "_id": d["_id"], "if_seq_no": d["_seq_no"],
-                             "if_primary_term": d["_primary_term"]}},
-                 {"doc": {"delivered_to": (d["_source"].get("delivered_to") or []) + [recipient]}})
-                for d in got if d.get("found") and recipient not in (d["_source"].get("delivered_to") or [])
+                (
+                    {
+                        "update": {
+                            "_index": self.hits_index,
+                            "_id": d["_id"],
+                            "if_seq_no": d["_seq_no"],
+                            "if_primary_term": d["_primary_term"],
+                        }
+                    },
+                    {"doc": {"delivered_to": (d["_source"].get("delivered_to") or []) + [recipient]}},
+                )
+                for d in got
+                if d.get("found") and recipient not in (d["_source"].get("delivered_to") or [])
             ]
             keys = guarded_updates(self.es, actions, retries=self.retries, backoff=self.backoff)
             if not keys:
@@ -51,7 +61,9 @@ class DigestQueue:
     def pending(self) -> list[QueuedDigest]:
         self.es.indices.refresh(index=self.index)
         query = {"bool": {"must_not": [{"exists": {"field": "sent"}}]}}
-        return [digest_from(h["_source"]) for h in each(self.es, self.index, query, [{"created": "asc"}, {"id": "asc"}])]
+        return [
+            digest_from(h["_source"]) for h in each(self.es, self.index, query, [{"created": "asc"}, {"id": "asc"}])
+        ]
 
     def sent(self, limit: int) -> list[QueuedDigest]:
         self.es.indices.refresh(index=self.index)
@@ -68,11 +80,18 @@ class DigestQueue:
             doc = self.es.options(ignore_status=404).get(index=self.index, id=digest_id)
             if not doc.get("found"):
                 return
-            change = {"attempts": doc["_source"]["attempts"] + 1, "last_error": error,
-                      "next_attempt": iso(next_attempt)}
+            change = {
+                "attempts": doc["_source"]["attempts"] + 1,
+                "last_error": error,
+                "next_attempt": iso(next_attempt),
+            }
             result = self.es.options(ignore_status=409).update(
-                index=self.index, id=digest_id, doc=change, if_seq_no=doc["_seq_no"],
-                if_primary_term=doc["_primary_term"], refresh=True,
+                index=self.index,
+                id=digest_id,
+                doc=change,
+                if_seq_no=doc["_seq_no"],
+                if_primary_term=doc["_primary_term"],
+                refresh=True,
             )
             if result.get("result") == "updated":
                 return

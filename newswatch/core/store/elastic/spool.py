@@ -93,8 +93,10 @@ class Spool:
     def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
         """Keep cluster signatures until the cluster takes them (the first one of an article stays)."""
         with self._tx() as db:
-            db.executemany("INSERT OR IGNORE INTO signatures (article_id, doc) VALUES (?, ?)",
-                           [(s.article_id, json.dumps(signature_doc(s))) for s in signatures])
+            db.executemany(
+                "INSERT OR IGNORE INTO signatures (article_id, doc) VALUES (?, ?)",
+                [(s.article_id, json.dumps(signature_doc(s))) for s in signatures],
+            )
 
     def signatures(self) -> list[ClusterSignature]:
         """Every cluster signature waiting for the cluster."""
@@ -110,8 +112,10 @@ class Spool:
     def reject(self, article: Article, reason: str) -> None:
         """Keep an article the cluster refused for good (a mapping error), for an operator to look at."""
         with self._tx() as db:
-            db.execute("INSERT INTO rejected (id, doc, reason, at) VALUES (?, ?, ?, ?)",
-                       (article.id, _article_json(article), reason, iso(utc_now())))
+            db.execute(
+                "INSERT INTO rejected (id, doc, reason, at) VALUES (?, ?, ?, ?)",
+                (article.id, _article_json(article), reason, iso(utc_now())),
+            )
 
     def close(self) -> None:
         """Close the file."""

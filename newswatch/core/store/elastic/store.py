@@ -32,11 +32,20 @@ from newswatch.core.times import from_iso, iso
 if TYPE_CHECKING:
     from newswatch.core.config import Config
 
+
 class ElasticStore(Store):
     """Store in an Elasticsearch cluster; articles the cluster cannot take wait in a local spool."""
 
-    def __init__(self, client: Elasticsearch, *, prefix: str = "newswatch", spool_path: Path | str,
-                 chunk_size: int = 500, bulk_retries: int = 5, backoff: float = 1.0):
+    def __init__(
+        self,
+        client: Elasticsearch,
+        *,
+        prefix: str = "newswatch",
+        spool_path: Path | str,
+        chunk_size: int = 500,
+        bulk_retries: int = 5,
+        backoff: float = 1.0,
+    ):
         self.es = client
         self.base = prefix if prefix.endswith(("-", "_", ".")) else prefix + "-"
         self.alias, self.hits_index = self.base + "articles", self.base + "hits"
@@ -49,9 +58,17 @@ class ElasticStore(Store):
         # After an outage the monthly indices are listed again: they may have changed meanwhile.
         self.cluster = Cluster(client, self.spool, on_down=self.indices.forget)
         self.hosts = self.cluster.hosts
-        self.writer = BulkWriter(client, self.cluster, self.indices, self.spool, state_index=self.state_index,
-                                 signatures_index=self.signatures_index, chunk_size=chunk_size,
-                                 bulk_retries=bulk_retries, backoff=backoff)
+        self.writer = BulkWriter(
+            client,
+            self.cluster,
+            self.indices,
+            self.spool,
+            state_index=self.state_index,
+            signatures_index=self.signatures_index,
+            chunk_size=chunk_size,
+            bulk_retries=bulk_retries,
+            backoff=backoff,
+        )
         self.digests = DigestQueue(client, self.digests_index, self.hits_index, retries=bulk_retries, backoff=backoff)
         try:
             with self.cluster.unavailable_raises():
@@ -70,8 +87,14 @@ class ElasticStore(Store):
         """The store configured in settings.yaml; raises StoreUnavailable when the cluster does not answer."""
         s = config.settings.storage.elasticsearch
         client = connect(config)
-        return cls(client, prefix=s.index_prefix, spool_path=config.path(s.spool_dir) / "spool.sqlite3",
-                   chunk_size=s.bulk_chunk_size, bulk_retries=s.bulk_max_retries, backoff=s.retry_backoff_seconds)
+        return cls(
+            client,
+            prefix=s.index_prefix,
+            spool_path=config.path(s.spool_dir) / "spool.sqlite3",
+            chunk_size=s.bulk_chunk_size,
+            bulk_retries=s.bulk_max_retries,
+            backoff=s.retry_backoff_seconds,
+        )
 
     # -- crawler side
     def add_articles(self, articles: Sequence[Article]) -> int:
@@ -91,8 +114,9 @@ class ElasticStore(Store):
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         self.flush()
         ids = list(dict.fromkeys(ids))
-        ok, found = (self.cluster.attempt(self.indices.lookup, ids, source=False) if self.cluster.available()
-                     else (False, None))
+        ok, found = (
+            self.cluster.attempt(self.indices.lookup, ids, source=False) if self.cluster.available() else (False, None)
+        )
         # Down: only the spooled ones; the crawler then re-fetches some known pages, which are harmless upserts.
         return (set(found) if ok else set()) | self.spool.ids(ids)
 
@@ -106,13 +130,17 @@ class ElasticStore(Store):
         spooled = self.spool.states().get(feed_id)  # newer than the cluster's copy
         if spooled is not None or not self.cluster.available():
             return spooled
-        ok, doc = self.cluster.attempt(self.es.options(ignore_status=404).get, index=self.state_index,
-                                       id=f"feed:{feed_id}")
+        ok, doc = self.cluster.attempt(
+            self.es.options(ignore_status=404).get, index=self.state_index, id=f"feed:{feed_id}"
+        )
         return FeedState.from_json(doc["_source"]["state"]) if ok and doc.get("found") else None
 
     def set_feed_state(self, feed_id: str, state: FeedState) -> None:
-        if (feed_id in self.spool.states() or not self.cluster.available()
-                or not self.cluster.attempt(self.writer.put_feed_state, feed_id, state)[0]):
+        if (
+            feed_id in self.spool.states()
+            or not self.cluster.available()
+            or not self.cluster.attempt(self.writer.put_feed_state, feed_id, state)[0]
+        ):
             self.spool.put_state(feed_id, state)
 
     def all_feed_states(self) -> dict[str, FeedState]:
@@ -124,8 +152,11 @@ class ElasticStore(Store):
 
     def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
         # Down, or while older ones wait: spooled, and sent after the articles they were taken for.
-        if self.spool.signatures() or not self.cluster.available() or not self.cluster.attempt(
-                self.writer.put_signatures, signatures)[0]:
+        if (
+            self.spool.signatures()
+            or not self.cluster.available()
+            or not self.cluster.attempt(self.writer.put_signatures, signatures)[0]
+        ):
             self.spool.add_signatures(signatures)
 
     def signatures_since(self, since: datetime) -> list[ClusterSignature]:
@@ -149,15 +180,28 @@ class ElasticStore(Store):
         self.flush()
         words = normalize(query).strip()
         # Every word in title or text (like FTS5's implicit AND), matched on the normalized copies.
-        match = ({"multi_match": {"query": words, "fields": ["normalized.title", "normalized.text"],
-                                  "type": "cross_fields", "operator": "and"}} if words else {"match_all": {}})
+        match = (
+            {
+                "multi_match": {
+                    "query": words,
+                    "fields": ["normalized.title", "normalized.text"],
+                    "type": "cross_fields",
+                    "operator": "and",
+                }
+            }
+            if words
+            else {"match_all": {}}
+        )
         filters: list[dict] = [{"range": {"dated": {"gte": iso(since)}}}] if since else []
         filters += [{"term": {"watches": watch}}] if watch else []
         with self.cluster.unavailable_raises():
             self.es.indices.refresh(index=self.alias)
             hits = self.es.search(
-                index=self.alias, query={"bool": {"must": [match], "filter": filters}}, size=limit,
-                sort=[{"_score": "desc"}, {"dated": {"order": "desc"}}], highlight=HIGHLIGHT if words else None,
+                index=self.alias,
+                query={"bool": {"must": [match], "filter": filters}},
+                size=limit,
+                sort=[{"_score": "desc"}, {"dated": {"order": "desc"}}],
+                highlight=HIGHLIGHT if words else None,
                 source_excludes=["normalized"],
             )["hits"]["hits"]
         results = []
@@ -179,13 +223,26 @@ class ElasticStore(Store):
             self.writer.drain()
             cap = now_us()  # taken before the refresh: anything acknowledged earlier is visible after it
             self.es.indices.refresh(index=[self.alias, self.state_index])
-            leases = each(self.es, self.state_index, {"bool": {
-                "filter": [{"term": {"kind": "lease"}}, {"range": {"expires": {"gt": cap}}}],
-                "must_not": [{"ids": {"values": [self.writer.lease_id]}}]}}, [{"since": "asc"}], limit=1)
+            leases = each(
+                self.es,
+                self.state_index,
+                {
+                    "bool": {
+                        "filter": [{"term": {"kind": "lease"}}, {"range": {"expires": {"gt": cap}}}],
+                        "must_not": [{"ids": {"values": [self.writer.lease_id]}}],
+                    }
+                },
+                [{"since": "asc"}],
+                limit=1,
+            )
             cap = min([cap] + [lease["_source"]["since"] for lease in leases])
             hits = self.es.search(
-                index=self.alias, query={"range": {"seq": {"lt": cap}}}, size=limit,
-                sort=[{"seq": "asc"}, {"id": "asc"}], search_after=after, source_excludes=["normalized"],
+                index=self.alias,
+                query={"range": {"seq": {"lt": cap}}},
+                size=limit,
+                sort=[{"seq": "asc"}, {"id": "asc"}],
+                search_after=after,
+                source_excludes=["normalized"],
             )["hits"]["hits"]
         if not hits:
             return [], cursor
@@ -198,8 +255,9 @@ class ElasticStore(Store):
 
     def set_cursor(self, name: str, value: str | None) -> None:
         with self.cluster.unavailable_raises():
-            self.es.index(index=self.state_index, id=f"cursor:{name}",
-                          document={"kind": "cursor", "name": name, "value": value})
+            self.es.index(
+                index=self.state_index, id=f"cursor:{name}", document={"kind": "cursor", "name": name, "value": value}
+            )
 
     def add_hits(self, hits: Sequence[Hit], found: datetime) -> int:
         actions = [({"create": {"_index": self.hits_index, "_id": hit.key}}, hit_doc(hit, found)) for hit in hits]
@@ -224,13 +282,23 @@ class ElasticStore(Store):
         for _ in range(3):  # 409: the article was rewritten meanwhile; read it again
             stored = self.indices.lookup(wanted, source_includes=["watches"])
             actions = [
-                ({"update": {"_index": doc["_index"], "_id": i, "if_seq_no": doc["_seq_no"],
-                             "if_primary_term": doc["_primary_term"]}},
-                 {"doc": {"watches": sorted(set(doc["_source"].get("watches") or []) | wanted[i])}})
-                for i, doc in stored.items() if not wanted[i] <= set(doc["_source"].get("watches") or [])
+                (
+                    {
+                        "update": {
+                            "_index": doc["_index"],
+                            "_id": i,
+                            "if_seq_no": doc["_seq_no"],
+                            "if_primary_term": doc["_primary_term"],
+                        }
+                    },
+                    {"doc": {"watches": sorted(set(doc["_source"].get("watches") or []) | wanted[i])}},
+                )
+                for i, doc in stored.items()
+                if not wanted[i] <= set(doc["_source"].get("watches") or [])
             ]
-            wanted = {i: wanted[i] for i in guarded_updates(self.es, actions, retries=self.bulk_retries,
-                                                            backoff=self.backoff)}
+            wanted = {
+                i: wanted[i] for i in guarded_updates(self.es, actions, retries=self.bulk_retries, backoff=self.backoff)
+            }
             if not wanted:
                 return
 
@@ -259,8 +327,15 @@ class ElasticStore(Store):
             hits = [hit for hit in hits if (hit["article_id"], hit["watch"]) not in sent]
             articles = self.indices.lookup({hit["article_id"] for hit in hits}, source_excludes=["normalized"])
         owed = [owed_from(hit, articles[hit["article_id"]]["_source"]) for hit in hits if hit["article_id"] in articles]
-        owed.sort(key=lambda o: (o.hit.watch, o.article.published or o.article.fetched, o.hit.article_id,
-                                 o.hit.field, o.hit.start))
+        owed.sort(
+            key=lambda o: (
+                o.hit.watch,
+                o.article.published or o.article.fetched,
+                o.hit.article_id,
+                o.hit.field,
+                o.hit.start,
+            )
+        )
         return owed
 
     def _sent_pairs(self, recipient: str, article_ids: Collection[str]) -> set[tuple[str, str]]:
@@ -269,10 +344,20 @@ class ElasticStore(Store):
         sent: set[tuple[str, str]] = set()
         ids = sorted(article_ids)
         for start in range(0, len(ids), 1000):
-            query = {"bool": {"filter": [{"term": {"delivered_to": recipient}},
-                                         {"terms": {"article_id": ids[start:start + 1000]}}]}}
-            sent.update((hit["_source"]["article_id"], hit["_source"]["watch"]) for hit in
-                        each(self.es, self.hits_index, query, [{"key": "asc"}], source_includes=["article_id", "watch"]))
+            query = {
+                "bool": {
+                    "filter": [
+                        {"term": {"delivered_to": recipient}},
+                        {"terms": {"article_id": ids[start : start + 1000]}},
+                    ]
+                }
+            }
+            sent.update(
+                (hit["_source"]["article_id"], hit["_source"]["watch"])
+                for hit in each(
+                    self.es, self.hits_index, query, [{"key": "asc"}], source_includes=["article_id", "watch"]
+                )
+            )
         return sent
 
     def queue_digest(self, digest: QueuedDigest) -> None:

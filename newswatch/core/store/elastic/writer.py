@@ -21,8 +21,12 @@ from newswatch.core.store.elastic.spool import Spool
 log = logging.getLogger(__name__)
 
 # Item errors that are the document's own fault: no retry can help, so the article is set aside, not spooled.
-_DOC_FAULTS = {"mapper_parsing_exception", "document_parsing_exception", "strict_dynamic_mapping_exception",
-               "illegal_argument_exception"}
+_DOC_FAULTS = {
+    "mapper_parsing_exception",
+    "document_parsing_exception",
+    "strict_dynamic_mapping_exception",
+    "illegal_argument_exception",
+}
 _LEASE_US = 600_000_000  # a writer that died mid-bulk holds articles_after back at most this long (10 min)
 
 
@@ -33,8 +37,19 @@ def now_us() -> int:
 class BulkWriter:
     """Writes articles and feed states; what the cluster cannot take waits in the spool, oldest sent first."""
 
-    def __init__(self, client: Elasticsearch, cluster: Cluster, indices: ArticleIndices, spool: Spool, *,
-                 state_index: str, signatures_index: str, chunk_size: int, bulk_retries: int, backoff: float):
+    def __init__(
+        self,
+        client: Elasticsearch,
+        cluster: Cluster,
+        indices: ArticleIndices,
+        spool: Spool,
+        *,
+        state_index: str,
+        signatures_index: str,
+        chunk_size: int,
+        bulk_retries: int,
+        backoff: float,
+    ):
         self.es, self.cluster, self.indices, self.spool = client, cluster, indices, spool
         self.state_index, self.signatures_index, self.alias = state_index, signatures_index, indices.alias
         self.chunk_size, self.bulk_retries, self.backoff = chunk_size, bulk_retries, backoff
@@ -63,8 +78,9 @@ class BulkWriter:
             # writes are read again after it (a realtime get sees them then).
             early, stale = None, {a.id for a, _ in self._inflight[1]} if self._inflight else set()
             if self.cluster.down_since is None and len(batch) <= self.chunk_size and not self.spool.count():
-                early = self.cluster.attempt(self.indices.lookup, (a.id for a, _ in batch),
-                                             source_excludes=["normalized"])[1]
+                early = self.cluster.attempt(
+                    self.indices.lookup, (a.id for a, _ in batch), source_excludes=["normalized"]
+                )[1]
             self.drain()
             if self.spool.count():  # what waits goes first, so an older version never lands after a newer one
                 self._replay()
@@ -82,19 +98,27 @@ class BulkWriter:
             return planned
 
     def put_feed_state(self, feed_id: str, state: FeedState) -> None:
-        self.es.index(index=self.state_index, id=f"feed:{feed_id}",
-                      document={"kind": "feed", "name": feed_id, "state": state.to_json()})
+        self.es.index(
+            index=self.state_index,
+            id=f"feed:{feed_id}",
+            document={"kind": "feed", "name": feed_id, "state": state.to_json()},
+        )
 
     def put_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
         """Index signatures by article id; one already there is kept (409). One refused otherwise is logged and
         dropped: without it, only a later copy of that story is not clustered with it."""
-        actions = [({"create": {"_index": self.signatures_index, "_id": s.article_id}}, signature_doc(s))
-                   for s in signatures]
+        actions = [
+            ({"create": {"_index": self.signatures_index, "_id": s.article_id}}, signature_doc(s)) for s in signatures
+        ]
         for ok, item in bulk(self.es, actions, retries=self.bulk_retries, backoff=self.backoff, max_backoff=30):
             result = item["create"]
             if not ok and result.get("status") != 409:
-                log.warning("es_signature_refused article=%s reason=HTTP %s %s", result["_id"], result.get("status"),
-                            result.get("error"))
+                log.warning(
+                    "es_signature_refused article=%s reason=HTTP %s %s",
+                    result["_id"],
+                    result.get("status"),
+                    result.get("error"),
+                )
 
     def replay_spool(self) -> int:
         with self.lock:
@@ -139,8 +163,13 @@ class BulkWriter:
         log.debug("es_spooled count=%d", len(articles))
         return 0
 
-    def _submit(self, chunk: list[tuple[Article, dict]], attempt: int = 0, stored: dict | None = None,
-                stale: set[str] = frozenset()) -> int:
+    def _submit(
+        self,
+        chunk: list[tuple[Article, dict]],
+        attempt: int = 0,
+        stored: dict | None = None,
+        stale: set[str] = frozenset(),
+    ) -> int:
         """Decide what to write (SQLite's upsert rule) and start its bulk request; returns how many docs."""
         ids = [article.id for article, _ in chunk]
         again = ids if stored is None else [i for i in ids if i in stale]
@@ -184,14 +213,23 @@ class BulkWriter:
             doc["seq"] = seq + n
             old = stored.get(article_id)
             # An update goes to the month that holds the article (no twins); a new one through the alias.
-            header = ({"index": {"_index": old["_index"], "if_seq_no": old["_seq_no"],
-                                 "if_primary_term": old["_primary_term"]}} if old else
-                      {"create": {"_index": self.alias, "require_alias": True}})
+            header = (
+                {
+                    "index": {
+                        "_index": old["_index"],
+                        "if_seq_no": old["_seq_no"],
+                        "if_primary_term": old["_primary_term"],
+                    }
+                }
+                if old
+                else {"create": {"_index": self.alias, "require_alias": True}}
+            )
             next(iter(header.values()))["_id"] = article_id
             actions.append((header, doc))
         conflicts, failed, why = set(), set(), ""
-        for ok, item in bulk(self.es, actions, retries=self.bulk_retries, backoff=self.backoff,
-                             chunk_size=len(actions), max_backoff=30):
+        for ok, item in bulk(
+            self.es, actions, retries=self.bulk_retries, backoff=self.backoff, chunk_size=len(actions), max_backoff=30
+        ):
             result = next(iter(item.values()))
             error = result.get("error") or {}
             if ok:
@@ -218,8 +256,11 @@ class BulkWriter:
         second, to save requests; it is deleted when the writer goes idle (or expires, if the writer died)."""
         if self._lease is None or time.monotonic() - self._lease[1] > 1.0:
             since = now_us()
-            self.es.index(index=self.state_index, id=self.lease_id,
-                          document={"kind": "lease", "since": since, "expires": since + _LEASE_US})
+            self.es.index(
+                index=self.state_index,
+                id=self.lease_id,
+                document={"kind": "lease", "since": since, "expires": since + _LEASE_US},
+            )
             self._lease = (since, time.monotonic())
         return self._lease[0]
 

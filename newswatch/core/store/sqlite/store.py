@@ -57,9 +57,19 @@ class SqliteStore(Store):
                     WHERE (articles.title IS NOT excluded.title OR articles.text IS NOT excluded.text)
                       AND NOT (excluded.source = 'feed' AND articles.source = 'page')""",
                     (
-                        article.id, article.url, article.title, article.text, article.feed_id, article.outlet,
-                        iso(article.published), iso(article.fetched or utc_now()),
-                        article.language, article.author, article.source, article.cluster_id, seq,
+                        article.id,
+                        article.url,
+                        article.title,
+                        article.text,
+                        article.feed_id,
+                        article.outlet,
+                        iso(article.published),
+                        iso(article.fetched or utc_now()),
+                        article.language,
+                        article.author,
+                        article.source,
+                        article.cluster_id,
+                        seq,
                     ),
                 )
                 changed += cursor.rowcount
@@ -110,7 +120,8 @@ class SqliteStore(Store):
         with self._lock:
             rows = self._db.execute(
                 "SELECT article_id, cluster_id, url, added, signature FROM signatures WHERE added >= ? "
-                "ORDER BY added, article_id", (iso(since),),
+                "ORDER BY added, article_id",
+                (iso(since),),
             ).fetchall()
         return [ClusterSignature(r[0], r[1], r[2], from_iso(r[3]), r[4]) for r in rows]
 
@@ -141,7 +152,9 @@ class SqliteStore(Store):
         results = []
         for row in rows:
             fragment = html.escape(row["frag"] or "").replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
-            results.append(SearchResult(article=Article.from_record(row), score=-float(row["rank"]), fragments=[fragment]))
+            results.append(
+                SearchResult(article=Article.from_record(row), score=-float(row["rank"]), fragments=[fragment])
+            )
         return results
 
     # -- alerts side
@@ -174,8 +187,17 @@ class SqliteStore(Store):
                 new += db.execute(
                     "INSERT OR IGNORE INTO hits (key, article_id, watch, matched, start, end, field, sentence, found) "
                     "VALUES (?,?,?,?,?,?,?,?,?)",
-                    (hit.key, hit.article_id, hit.watch, hit.matched, hit.start, hit.end, hit.field,
-                     hit.sentence, iso(found)),
+                    (
+                        hit.key,
+                        hit.article_id,
+                        hit.watch,
+                        hit.matched,
+                        hit.start,
+                        hit.end,
+                        hit.field,
+                        hit.sentence,
+                        iso(found),
+                    ),
                 ).rowcount
         return new
 
@@ -212,8 +234,13 @@ class SqliteStore(Store):
         for row in rows:
             article = Article.from_record(row, prefix="a_")
             hit = Hit(
-                article_id=row["article_id"], watch=row["watch"], matched=row["matched"], start=row["start"],
-                end=row["end"], field=row["field"], sentence=row["sentence"],
+                article_id=row["article_id"],
+                watch=row["watch"],
+                matched=row["matched"],
+                start=row["start"],
+                end=row["end"],
+                field=row["field"],
+                sentence=row["sentence"],
             )
             owed.append(OwedHit(hit=hit, article=article, found=from_iso(row["found"])))
         return owed
@@ -223,7 +250,9 @@ class SqliteStore(Store):
             self._queue_digest(digest)
         except sqlite3.IntegrityError:
             # The (recipient, hit) key is taken: another alerts pass queued these hits first; they are owed once.
-            raise StoreConflict(f"digest {digest.id}: some of its hits are already queued for {digest.recipient}") from None
+            raise StoreConflict(
+                f"digest {digest.id}: some of its hits are already queued for {digest.recipient}"
+            ) from None
 
     def _queue_digest(self, digest: QueuedDigest) -> None:
         with self._tx() as db:
@@ -252,9 +281,15 @@ class SqliteStore(Store):
                 ]
         return [
             QueuedDigest(
-                id=row["id"], recipient=row["recipient"], hit_keys=tuple(keys[row["id"]]), message=row["message"],
-                created=from_iso(row["created"]), attempts=row["attempts"], last_error=row["last_error"],
-                next_attempt=from_iso(row["next_attempt"]), sent=from_iso(row["sent"]),
+                id=row["id"],
+                recipient=row["recipient"],
+                hit_keys=tuple(keys[row["id"]]),
+                message=row["message"],
+                created=from_iso(row["created"]),
+                attempts=row["attempts"],
+                last_error=row["last_error"],
+                next_attempt=from_iso(row["next_attempt"]),
+                sent=from_iso(row["sent"]),
             )
             for row in rows
         ]
