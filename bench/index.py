@@ -23,11 +23,10 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch, helpers
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from newswatch.core.models import Article
+from newswatch.core.store.elastic import ElasticStore
 
-from newswatch.core.models import Article  # noqa: E402
-from newswatch.core.store.elastic import ElasticStore  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SENTENCES = [
     "Syrian government forces and their allies retook the last towns held by the jihadists in Deir Ezzor province.",
@@ -111,7 +110,7 @@ def main() -> None:
     url = (
         args.url
         or subprocess.run(
-            node + ["start", "--name", "bench"], check=True, capture_output=True, text=True
+            [*node, "start", "--name", "bench"], check=True, capture_output=True, text=True
         ).stdout.split()[-1]
     )
     es = Elasticsearch(url, request_timeout=120)
@@ -143,7 +142,7 @@ def main() -> None:
                 f"ratio {pick(pipeline) / pick(raw):.2f} (target >= 0.80)"
             )
         # Each round's ratio is taken within that round (the node's speed drifts between rounds).
-        ratios = [p / r for p, r in zip(pipeline, raw)]
+        ratios = [p / r for p, r in zip(pipeline, raw, strict=True)]
         print(
             f"per-round ratios: median {statistics.median(ratios):.2f}, "
             f"range {min(ratios):.2f}-{max(ratios):.2f} (target >= 0.80)"
@@ -151,7 +150,7 @@ def main() -> None:
     finally:
         es.close()
         if not args.url:
-            subprocess.run(node + ["stop", "--name", "bench"], check=False)
+            subprocess.run([*node, "stop", "--name", "bench"], check=False)
 
 
 if __name__ == "__main__":

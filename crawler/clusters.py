@@ -52,7 +52,7 @@ def shingles(text: str, size: int = SHINGLE_WORDS) -> set[bytes]:
     if len(words) <= size:  # a text shorter than a shingle is one shingle
         return {" ".join(words).encode()} if words else set()
     # zip over shifted lists: the same shingles as slicing words[i:i+size], without a slice per word.
-    return {" ".join(gram).encode() for gram in zip(*(words[i:] for i in range(size)))}
+    return {" ".join(gram).encode() for gram in zip(*(words[i:] for i in range(size)), strict=False)}
 
 
 def _has_words(text: str, count: int) -> bool:

@@ -376,7 +376,7 @@ def test_sigkill_before_during_and_after_sending_loses_no_hit(
     """SIGKILL at RCPT, DATA or QUIT, then a rerun: every hit is delivered, and any resend has the same Message-ID."""
     handler = RecordingHandler(stall_at=stage)
     server = smtp_server_factory("starttls", handler)
-    config, store = make_project(config_dir, delivery=server.settings())
+    _config, store = make_project(config_dir, delivery=server.settings())
     child = alerts_child(config_dir, server)
     try:
         assert handler.reached.wait(60), child.communicate(timeout=5)
@@ -394,7 +394,7 @@ def test_sigkill_before_during_and_after_sending_loses_no_hit(
     assert set(digest.hit_keys) == every_hit and store.owed_hits("analyst") == []
 
     rerun = alerts_child(config_dir, server)
-    out, err = rerun.communicate(timeout=60)
+    _out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
     assert len(handler.messages) == copies_in_the_end
     assert {m["Message-ID"] for m in handler.parsed()} == {f"<{digest.id}>"}

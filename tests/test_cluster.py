@@ -1,4 +1,5 @@
-"""Near-duplicate clustering: the seed wire story republished three ways is one story; another Deir Ezzor story is not."""
+"""Near-duplicate clustering: the seed wire story republished three ways is one story; another Deir Ezzor story
+is not."""
 
 from __future__ import annotations
 

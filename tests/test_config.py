@@ -133,7 +133,8 @@ def test_feed_language_and_country_are_codes(config_dir: Path):
     )
     with pytest.raises(ConfigError) as error:
         load_config(config_dir)
+    feeds = config_dir / "feeds.yaml"
     assert str(error.value).splitlines() == [
-        f"{config_dir / 'feeds.yaml'}: feeds[0].language: Value error, must be a two-letter ISO 639-1 code, such as ar, en or fr",
-        f"{config_dir / 'feeds.yaml'}: feeds[0].country: Value error, must be a two-letter ISO 3166-1 code, such as SY, IQ or FR",
+        f"{feeds}: feeds[0].language: Value error, must be a two-letter ISO 639-1 code, such as ar, en or fr",
+        f"{feeds}: feeds[0].country: Value error, must be a two-letter ISO 3166-1 code, such as SY, IQ or FR",
     ]

@@ -95,8 +95,8 @@ def test_dead_and_malformed_feeds_are_logged_once_and_the_run_goes_on(config_dir
     result = newswatch("crawl", config_dir=config_dir)
     assert result.returncode == 0
     assert "Traceback" not in result.stderr
-    dead_lines = [l for l in result.stderr.splitlines() if "feed_failed feed=dead-site" in l]
-    broken_lines = [l for l in result.stderr.splitlines() if "feed_failed feed=broken-feed" in l]
+    dead_lines = [line for line in result.stderr.splitlines() if "feed_failed feed=dead-site" in line]
+    broken_lines = [line for line in result.stderr.splitlines() if "feed_failed feed=broken-feed" in line]
     assert len(dead_lines) == 1 and "reason=" in dead_lines[0]
     assert len(broken_lines) == 1
     store = _store(config_dir)

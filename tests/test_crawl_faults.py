@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
+import functools
 import gzip
 import shutil
 import threading
@@ -33,7 +35,8 @@ RSS_ITEM = "<item><title>{title}</title><link>{link}</link><description>{text}</
 
 
 def _rss(items: str) -> bytes:
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>/</link>{items}</channel></rss>'.encode()
+    channel = f"<channel><title>t</title><link>/</link>{items}</channel>"
+    return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'.encode()
 
 
 class FaultHandler(SimpleHTTPRequestHandler):
@@ -43,10 +46,8 @@ class FaultHandler(SimpleHTTPRequestHandler):
         pass
 
     def handle(self):
-        try:
+        with contextlib.suppress(ConnectionError, TimeoutError):  # the crawler hangs up on refused bodies
             super().handle()
-        except (ConnectionError, TimeoutError):  # the crawler hangs up on refused bodies: expected
-            pass
 
     def send_head(self):
         self.server.requests.append(self.path)
@@ -201,7 +202,7 @@ def build_site(folder: Path, now: datetime) -> Path:
 def fault_site(tmp_path: Path):
     """The misbehaving site on 127.0.0.1; yields (base URL, list of request paths in order)."""
     folder = build_site(tmp_path / "site", datetime.now(UTC))
-    handler = lambda *args: FaultHandler(*args, directory=str(folder))  # noqa: E731
+    handler = functools.partial(FaultHandler, directory=str(folder))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.requests = []
     server.handle_error = lambda request, address: None
@@ -347,7 +348,7 @@ def test_malformed_links_and_an_html5_home_page_lose_nothing_else(config_dir: Pa
     """A home page with a lower-case doctype has its feed discovered; in that feed, an item whose link cannot
     be parsed is one warning line, and a page whose canonical link cannot be parsed is stored under its own
     URL; the feed's state is saved (no traceback, no unit left open)."""
-    base, requests = fault_site
+    base, _requests = fault_site
     write_config(
         config_dir,
         feeds=[{"name": "home", "url": base + "/fault/lower-home.html"}],

@@ -1,4 +1,4 @@
-"""Tests of alerts.delivery.transports: SMTP (STARTTLS, implicit TLS, AUTH) against real aiosmtpd servers, and the outbox."""
+"""alerts.delivery.transports: SMTP (STARTTLS, implicit TLS, AUTH) against real aiosmtpd servers, and .eml files."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_untrusted_certificate_is_refused(smtp_server_factory):
 def test_server_refusing_data_is_a_delivery_failure(smtp_server_factory):
     """A temporary 451 reply to DATA raises DeliveryFailed with that reply."""
     server = smtp_server_factory("starttls", RecordingHandler(data_reply="451 4.3.0 Try again later"))
-    with pytest.raises(DeliveryFailed, match="451 4.3.0 Try again later"):
+    with pytest.raises(DeliveryFailed, match=r"451 4\.3\.0 Try again later"):
         send(transport(server), queued())
 
 

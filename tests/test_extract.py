@@ -118,7 +118,7 @@ def test_pages_without_main_text_raise_extraction_error(html: str):
 
 def test_missing_file_raises_extraction_error(tmp_path: Path):
     """extract_file on a path that does not exist raises ExtractionError naming it."""
-    with pytest.raises(ExtractionError, match="cannot read .*nope.html"):
+    with pytest.raises(ExtractionError, match=r"cannot read .*nope\.html"):
         extract_file(tmp_path / "nope.html")
 
 

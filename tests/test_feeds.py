@@ -248,7 +248,8 @@ def test_feed_kind_of_html5_pages_is_html(opening: bytes):
 
 def test_feed_kind_does_not_take_html_inside_a_feed_for_a_page():
     """A feed with junk before its XML declaration and HTML in a CDATA description is not an HTML page."""
-    body = b'junk\n<?xml version="1.0"?><rss version="2.0"><channel><item><description><![CDATA[<body><p>x</p></body>]]></description></item></channel></rss>'
+    item = b"<item><description><![CDATA[<body><p>x</p></body>]]></description></item>"
+    body = b'junk\n<?xml version="1.0"?><rss version="2.0"><channel>' + item + b"</channel></rss>"
     assert feed_kind(body) == "unknown"
 
 

@@ -82,7 +82,10 @@ def test_due_feeds_respects_next_due_slack_enabled_all_and_one():
         Feed(name="D", url="https://d/", enabled=False),
     ]
     states = {"a": FeedState(next_due=NOW + timedelta(hours=1)), "b": FeedState(next_due=NOW + timedelta(minutes=5))}
-    ids = lambda found: [f.id for f in found]  # noqa: E731
+
+    def ids(found: list[Feed]) -> list[str]:
+        return [f.id for f in found]
+
     assert ids(due_feeds(feeds, states, NOW)) == ["c"]
     assert ids(due_feeds(feeds, states, NOW, slack=timedelta(minutes=7.5))) == ["b", "c"]
     assert ids(due_feeds(feeds, states, NOW, everything=True)) == ["a", "b", "c"]
@@ -132,7 +135,10 @@ def test_a_feed_run_is_saved_only_when_its_last_article_is_stored():
     runs.start(run)
     run.add(entries, select_entries(entries, known=set(), stamps={}))
     assert runs.close("wire") is None  # the feed request itself; two articles still open
-    article = lambda e: Article(id=entry_article_id(e), url=e.link, title="", text="", feed_id="wire", outlet="W")  # noqa: E731
+
+    def article(e: FeedEntry) -> Article:
+        return Article(id=entry_article_id(e), url=e.link, title="", text="", feed_id="wire", outlet="W")
+
     assert runs.stored([article(entries[0])]) == []
     assert runs.stored([article(entries[1])]) == [run] and "wire" not in runs.open
     state = run.state()

@@ -151,7 +151,7 @@ def test_hits_are_idempotent_by_key(store):
     ]
     assert store.add_hits(hits, NOW) == 2
     assert store.add_hits(hits, NOW) == 0
-    assert store.add_hits(hits[:1] + [Hit("art001", "abu-kamal", "Abu Kamal", 40, 49)], NOW) == 1
+    assert store.add_hits([*hits[:1], Hit("art001", "abu-kamal", "Abu Kamal", 40, 49)], NOW) == 1
 
 
 def test_owed_hits_are_per_recipient_and_per_watch(store):

@@ -76,7 +76,7 @@ def test_offsets_point_at_the_original_characters(text):
     norm, offsets = NormalizedText(text).text, _offsets(NormalizedText(text))
     assert len(offsets) == len(norm)
     assert offsets == sorted(offsets)
-    for ch, at in zip(norm, offsets):
+    for ch, at in zip(norm, offsets, strict=True):
         if ch != " ":
             assert ch in normalize(text[at]) or ch in normalize(text[at : at + 2])
 
@@ -149,6 +149,6 @@ def test_span_lookups_agree_with_the_offset_map(text):
     assert [norm.original_span(i, i + 1)[0] for i in range(len(norm.text))] == offsets
     pairs = [(i, j) for i in range(len(norm.text)) for j in range(i + 1, len(norm.text) + 1)]
     if pairs:
-        starts, ends = norm.original_spans(*(np.array(column) for column in zip(*pairs)))
-        assert list(zip(starts.tolist(), ends.tolist())) == [norm.original_span(i, j) for i, j in pairs]
+        starts, ends = norm.original_spans(*(np.array(column) for column in zip(*pairs, strict=True)))
+        assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == [norm.original_span(i, j) for i, j in pairs]
         assert all(norm.original_span(i, j)[0] == offsets[i] for i, j in pairs)

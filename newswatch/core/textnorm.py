@@ -134,7 +134,7 @@ def _fold(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndar
     outputs = [_IRREGULAR[chr(c)] for c in raw[flagged].tolist()]
     drop = flagged[[not o for o in outputs]]
     codes[drop] = raw[drop]  # kept as is (a mark counts as part of its word) until dropped
-    grow = [(i, o) for i, o in zip(flagged.tolist(), outputs) if o]
+    grow = [(i, o) for i, o in zip(flagged.tolist(), outputs, strict=True) if o]
     src = None
     if grow:  # ligatures, ß, ellipsis-like expansions: rebuild with repeats (rare)
         counts = np.ones(len(raw), dtype=np.int64)
@@ -236,7 +236,7 @@ class NormalizedText:
     def _deleted(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per step, last to first: the indexes it deleted, and how many kept characters precede each."""
         if self._gaps is None:
-            src, first, keep = self._masks
+            _src, first, keep = self._masks
             deleted = [np.flatnonzero(~mask) for mask in (keep, first) if mask is not None]
             self._gaps = [(d, d - np.arange(len(d))) for d in deleted]
         return self._gaps

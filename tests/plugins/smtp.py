@@ -177,17 +177,17 @@ def smtp_server_factory(smtp_certificate):
         context.load_cert_chain(cert_file, key_file)
         options: dict = {}
         if security == "starttls":
-            options = dict(
-                tls_context=context,
-                require_starttls=True,
-                authenticator=_authenticate,
-                auth_required=True,
-                auth_require_tls=True,
-            )
+            options = {
+                "tls_context": context,
+                "require_starttls": True,
+                "authenticator": _authenticate,
+                "auth_required": True,
+                "auth_require_tls": True,
+            }
         elif security == "tls":
             # aiosmtpd only counts STARTTLS as TLS when offering AUTH; on an implicit-TLS connection
             # everything is encrypted already, so AUTH is offered and the handler requires it at MAIL.
-            options = dict(ssl_context=context, authenticator=_authenticate, auth_require_tls=False)
+            options = {"ssl_context": context, "authenticator": _authenticate, "auth_require_tls": False}
             handler.require_auth = True
         controller = _EphemeralController(handler, hostname="127.0.0.1", port=0, **options)
         controller.start()

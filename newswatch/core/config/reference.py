@@ -1,6 +1,7 @@
 """Render docs/configuration.md from the config models, so the reference can never drift from the code.
 
-`python -m newswatch.core.config.reference > docs/configuration.md` regenerates it; tests/test_docs.py checks it is current.
+`python -m newswatch.core.config.reference > docs/configuration.md` regenerates it; tests/test_docs.py checks
+it is current.
 """
 
 from __future__ import annotations

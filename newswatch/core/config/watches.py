@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -56,7 +56,7 @@ class Not(BaseModel):
 
 # A term is a name: another watch's name, a known place or group (expanded like a watch of that kind),
 # or else a literal keyword.
-Rule = Union[str, Near, AllOf, AnyOf, Not]
+Rule = str | Near | AllOf | AnyOf | Not
 for _model in (Near, AllOf, AnyOf, Not):
     _model.model_rebuild()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -244,10 +245,9 @@ class BulkWriter:
                 why = f"HTTP {result.get('status')} {error.get('type')}: {error.get('reason')}"
         if not self._adding:  # no next batch on its way: let other readers past ours now, not at expiry
             self._lease = None
-            try:
+            # The batch is written; a lease left behind only delays readers until it expires.
+            with contextlib.suppress(TransportError, ApiError):
                 self.es.options(ignore_status=404).delete(index=self.state_index, id=self.lease_id)
-            except (TransportError, ApiError):
-                pass  # the batch is written; a lease left behind only delays readers until it expires
         return conflicts, failed, why
 
     def _advance_lease(self) -> int:
