@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -119,17 +120,27 @@ def run_cli(
     return subprocess.CompletedProcess(["newswatch", *command], result.exit_code, result.stdout, result.stderr)
 
 
+def spawn(config_dir: Path, *args: str, **popen) -> subprocess.Popen:
+    """`newswatch --config CONFIG_DIR ARGS...` started in a child process (unbuffered output), not waited for."""
+    env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG_DIR"} | {"PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "newswatch", "--config", str(config_dir), *args]
+    return subprocess.Popen(command, cwd=ROOT, env=env, text=True, **popen)
+
+
 def start_service(config_dir: Path) -> subprocess.Popen:
     """`newswatch run` in a child process, its output (log lines) readable line by line from ``stdout``."""
-    env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG_DIR"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "newswatch", "--config", str(config_dir), "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return spawn(config_dir, "run", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def stop_service(service: subprocess.Popen, seen: list[str], timeout: float = 60) -> str:
+    """SIGTERM the service, wait for it to exit (killed after ``timeout``); returns all it logged."""
+    try:
+        service.send_signal(signal.SIGTERM)
+        rest, _ = service.communicate(timeout=timeout)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    return "".join(seen) + rest
 
 
 def wait_for(process: subprocess.Popen, needle: str, seen: list[str], timeout: float = 120) -> None:

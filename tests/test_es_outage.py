@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import ROOT, newswatch, write_config
+from tests.conftest import newswatch, spawn, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a real Elasticsearch node
 
@@ -82,16 +80,7 @@ def test_node_stopped_mid_crawl_loses_nothing_and_duplicates_nothing(
             }
         },
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("NEWSWATCH_CONFIG_DIR", None)
-    crawl = subprocess.Popen(
-        [sys.executable, "-m", "newswatch", "--config", str(config_dir), "crawl"],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    crawl = spawn(config_dir, "crawl", stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     lines: list[str] = []
     stored_once = threading.Event()
 

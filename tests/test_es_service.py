@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 
-from tests.conftest import run_cli, start_service, wait_for, write_config
+from tests.conftest import run_cli, start_service, stop_service, wait_for, write_config
 
 pytestmark = pytest.mark.slow  # the service on a real Elasticsearch node
 
@@ -38,12 +37,8 @@ def test_service_on_elasticsearch_indexes_and_delivers(
     seen: list[str] = []
     try:
         wait_for(service, "alerts_done trigger=crawl", seen, timeout=300)
-        service.send_signal(signal.SIGTERM)
-        rest, _ = service.communicate(timeout=120)
     finally:
-        if service.poll() is None:
-            service.kill()
-    output = "".join(seen) + rest
+        output = stop_service(service, seen, timeout=120)
     assert service.returncode == 0 and "Traceback" not in output, output[-3000:]
 
     es_client.indices.refresh(index=f"{es_index_prefix}*")

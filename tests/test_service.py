@@ -10,7 +10,7 @@ import pytest
 
 from newswatch.core.config import load_config
 from newswatch.core.store.sqlite import SqliteStore
-from tests.conftest import start_service, wait_for, write_config
+from tests.conftest import start_service, stop_service, wait_for, write_config
 
 pytestmark = pytest.mark.slow  # the service runs in a child process
 
@@ -29,12 +29,8 @@ def test_service_crawls_sends_digest_and_stops_on_sigterm(config_dir: Path, demo
         wait_for(service, "service_started", seen)
         wait_for(service, "crawl_done", seen)
         wait_for(service, "alerts_done trigger=crawl", seen)
-        service.send_signal(signal.SIGTERM)
-        rest, _ = service.communicate(timeout=60)
     finally:
-        if service.poll() is None:
-            service.kill()
-    output = "".join(seen) + rest
+        output = stop_service(service, seen)
     assert service.returncode == 0, output[-3000:]
     assert "service_stopped" in output and "Traceback" not in output
     config = load_config(config_dir)
@@ -54,12 +50,9 @@ def test_sigterm_during_a_crawl_keeps_what_was_stored(config_dir: Path, demo_sit
     try:
         wait_for(service, "crawl_started", seen)
         time.sleep(1.5)
-        service.send_signal(signal.SIGTERM)
-        rest, _ = service.communicate(timeout=90)
     finally:
-        if service.poll() is None:
-            service.kill()
-    assert service.returncode == 0, ("".join(seen) + rest)[-3000:]
+        output = stop_service(service, seen, timeout=90)
+    assert service.returncode == 0, output[-3000:]
     restarted = start_service(config_dir)
     try:
         wait_for(restarted, "crawl_done", [])

@@ -10,7 +10,7 @@ from pathlib import Path
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, ClusterSignature
 from newswatch.core.store.elastic.documents import signature_doc, signature_from
-from newswatch.core.store.sqlite.database import Transaction, open_database
+from newswatch.core.store.sqlite.database import Transaction, feed_states, open_database, present_ids, put_feed_state
 from newswatch.core.times import iso, utc_now
 
 SCHEMA = Path(__file__).with_name("spool.sql")
@@ -59,35 +59,23 @@ class Spool:
 
     def ids(self, wanted: Iterable[str]) -> set[str]:
         """The subset of ``wanted`` article ids that wait in the spool."""
-        wanted = list(dict.fromkeys(wanted))
-        found: set[str] = set()
         with self._lock:
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(r[0] for r in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk))
-        return found
+            return present_ids(self._db, "articles", wanted)
 
     def put_state(self, feed_id: str, state: FeedState) -> None:
         """Keep the latest state of one feed until the cluster takes it."""
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO feed_state (feed_id, state) VALUES (?, ?) "
-                "ON CONFLICT(feed_id) DO UPDATE SET state=excluded.state",
-                (feed_id, json.dumps(state.to_json())),
-            )
+            put_feed_state(db, feed_id, state)
 
     def states(self) -> dict[str, FeedState]:
         """Every feed state waiting for the cluster, by feed id."""
         with self._lock:
-            rows = self._db.execute("SELECT feed_id, state FROM feed_state").fetchall()
-        return {feed_id: FeedState.from_json(json.loads(state)) for feed_id, state in rows}
+            return feed_states(self._db)
 
     def drop_state(self, feed_id: str, state: FeedState) -> None:
         """Forget a spooled feed state once written, unless a newer one was spooled meanwhile."""
         with self._tx() as db:
-            row = db.execute("SELECT state FROM feed_state WHERE feed_id = ?", (feed_id,)).fetchone()
-            if row and FeedState.from_json(json.loads(row[0])) == state:
+            if feed_states(db, feed_id).get(feed_id) == state:
                 db.execute("DELETE FROM feed_state WHERE feed_id = ?", (feed_id,))
 
     def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 from newswatch.core.errors import StoreUnavailable
+from newswatch.core.feedstate import FeedState
+
+_IDS_PER_QUERY = 500  # below SQLite's limit on the parameters of one statement
 
 
 def open_database(path: Path, schema: Path, *, synchronous: Literal["NORMAL", "FULL"], what: str) -> sqlite3.Connection:
@@ -49,3 +54,29 @@ class Transaction:
         finally:
             self.lock.release()
         return False
+
+
+def present_ids(db: sqlite3.Connection, table: str, ids: Iterable[str]) -> set[str]:
+    """The subset of ``ids`` found in the ``id`` column of ``table``, asked a chunk of ids at a time."""
+    wanted = list(dict.fromkeys(ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        chunk = wanted[start : start + _IDS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        found.update(row[0] for row in db.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk))
+    return found
+
+
+def put_feed_state(db: sqlite3.Connection, feed_id: str, state: FeedState) -> None:
+    """Replace one feed's row of a ``feed_state`` table (feed_id, state as JSON), inside the caller's transaction."""
+    db.execute(
+        "INSERT INTO feed_state (feed_id, state) VALUES (?, ?) ON CONFLICT(feed_id) DO UPDATE SET state=excluded.state",
+        (feed_id, json.dumps(state.to_json())),
+    )
+
+
+def feed_states(db: sqlite3.Connection, feed_id: str | None = None) -> dict[str, FeedState]:
+    """The rows of a ``feed_state`` table (only ``feed_id``'s when given), by feed id."""
+    where, args = ("WHERE feed_id = ?", (feed_id,)) if feed_id is not None else ("", ())
+    rows = db.execute(f"SELECT feed_id, state FROM feed_state {where}", args).fetchall()
+    return {row[0]: FeedState.from_json(json.loads(row[1])) for row in rows}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Sequence
@@ -14,7 +13,7 @@ from newswatch.core.errors import StoreConflict
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import ARTICLE_FIELDS, Article, ClusterSignature, Hit, OwedHit, QueuedDigest, SearchResult
 from newswatch.core.store import Store
-from newswatch.core.store.sqlite.database import Transaction, open_database
+from newswatch.core.store.sqlite.database import Transaction, feed_states, open_database, present_ids, put_feed_state
 from newswatch.core.times import from_iso, iso, utc_now
 
 SCHEMA = Path(__file__).with_name("schema.sql")
@@ -76,15 +75,8 @@ class SqliteStore(Store):
         return changed
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        wanted = list(dict.fromkeys(ids))
-        found: set[str] = set()
         with self._lock:
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
-                found.update(row[0] for row in rows)
-        return found
+            return present_ids(self._db, "articles", ids)
 
     def get_article(self, article_id: str) -> Article | None:
         with self._lock:
@@ -93,21 +85,15 @@ class SqliteStore(Store):
 
     def get_feed_state(self, feed_id: str) -> FeedState | None:
         with self._lock:
-            row = self._db.execute("SELECT state FROM feed_state WHERE feed_id=?", (feed_id,)).fetchone()
-        return FeedState.from_json(json.loads(row[0])) if row else None
+            return feed_states(self._db, feed_id).get(feed_id)
 
     def set_feed_state(self, feed_id: str, state: FeedState) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO feed_state (feed_id, state) VALUES (?, ?) "
-                "ON CONFLICT(feed_id) DO UPDATE SET state=excluded.state",
-                (feed_id, json.dumps(state.to_json())),
-            )
+            put_feed_state(db, feed_id, state)
 
     def all_feed_states(self) -> dict[str, FeedState]:
         with self._lock:
-            rows = self._db.execute("SELECT feed_id, state FROM feed_state").fetchall()
-        return {row[0]: FeedState.from_json(json.loads(row[1])) for row in rows}
+            return feed_states(self._db)
 
     def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
         with self._tx() as db:
