@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from crawler.clusters import Clusterer
 from crawler.polling.run import FeedRun, FeedRuns
 from newswatch.core.config import Config
+from newswatch.core.models import ClusterSignature
 from newswatch.core.store import Store
 from newswatch.core.times import utc_now
 
@@ -34,7 +35,7 @@ class CrawlSession:
             self._clusterer = Clusterer(self.store, now=utc_now())
         return self._clusterer
 
-    def new_signatures(self) -> list:
+    def new_signatures(self) -> list[ClusterSignature]:
         """The cluster signatures made since the last call (none when nothing was clustered yet)."""
         return self._clusterer.take_new() if self._clusterer is not None else []
 

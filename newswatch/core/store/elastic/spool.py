@@ -86,6 +86,11 @@ class Spool:
                 [(s.article_id, json.dumps(signature_doc(s))) for s in signatures],
             )
 
+    def signature_count(self) -> int:
+        """How many cluster signatures wait in the spool."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM signatures").fetchone()[0]
+
     def signatures(self) -> list[ClusterSignature]:
         """Every cluster signature waiting for the cluster."""
         with self._lock:

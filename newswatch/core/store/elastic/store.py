@@ -151,20 +151,21 @@ class ElasticStore(Store):
         return states | self.spool.states()
 
     def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
-        # Down, or while older ones wait: spooled, and sent after the articles they were taken for.
+        if self.spool.signature_count() and self.cluster.available():
+            self.replay_spool()  # older ones first, after the articles they were taken for
+        # Down, or older ones still waiting: spooled, in order.
         if (
-            self.spool.signatures()
+            self.spool.signature_count()
             or not self.cluster.available()
             or not self.cluster.attempt(self.writer.put_signatures, signatures)[0]
         ):
             self.spool.add_signatures(signatures)
 
     def signatures_since(self, since: datetime) -> list[ClusterSignature]:
-        spooled = self.spool.signatures()
+        spooled = [s for s in self.spool.signatures() if s.added >= since]
         if not self.cluster.available():  # clustering goes on with what this machine holds
             return spooled
-        query = {"range": {"added": {"gte": iso(since)}}}
-        ok, hits = self.cluster.attempt(self._signatures, query)
+        ok, hits = self.cluster.attempt(self._signatures, {"range": {"added": {"gte": iso(since)}}})
         stored = {s.article_id: s for s in (hits if ok else [])}
         return list(stored.values()) + [s for s in spooled if s.article_id not in stored]
 

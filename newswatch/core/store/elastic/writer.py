@@ -267,7 +267,7 @@ class BulkWriter:
     def close(self) -> None:
         """Send or report what waits, drop our lease, stop the sender thread (the caller holds the lock)."""
         self.drain()
-        if self.spool.count() or self.spool.states() or self.spool.signatures():
+        if self.spool.count() or self.spool.states() or self.spool.signature_count():
             self.replay_spool()
         if self.spool.count():
             log.warning("es_spool_waiting count=%d spool=%s", self.spool.count(), self.spool.path)
