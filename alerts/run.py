@@ -23,7 +23,7 @@ from newswatch.core.config.watches import Watch
 from newswatch.core.errors import NewswatchError, StoreConflict
 from newswatch.core.models import QueuedDigest
 from newswatch.core.store import Store
-from newswatch.core.times import aware, iso, utc_now
+from newswatch.core.times import aware, iso, parse_utc, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def queue_due_digests(config: Config, store: Store, *, now: datetime, trigger: s
     """Queue a digest for every due recipient with something to say; returns how many were queued."""
     queued = 0
     for recipient in config.recipients:
-        served = cadence.parse_served(store.get_cursor(cadence.cursor_name(recipient.name)))
+        served = parse_utc(store.get_cursor(cadence.cursor_name(recipient.name)))
         if not cadence.is_due(recipient, served, now, trigger):
             continue
         digest = digest_for(config, store, recipient, now=now)

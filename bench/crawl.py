@@ -123,7 +123,7 @@ STAGES = {
     ("extraction (extract_article)", "crawler.articles", "extract_article"): [
         ("HTML parse (load_html)", "crawler.extract", "load_html"),
         ("main text (trafilatura bare_extraction)", "crawler.extract", "bare_extraction"),
-        ("title, author, date (_metadata)", "crawler.extract", "_metadata"),
+        ("title, author, date (page_metadata)", "crawler.extract", "page_metadata"),
         ("language (detect_language)", "crawler.extract", "detect_language"),
     ],
     ("clustering (ClusterPipeline)", "crawler.pipelines", "ClusterPipeline.process_item"): [

@@ -111,8 +111,9 @@ class Clusterer:
     def _index(self) -> dict[bytes, list[str]]:
         """The band index of the window's signatures, loaded on first use."""
         if self._buckets is None:
+            window = self.source.signatures_since(self.now - WINDOW)  # raises before anything is half-loaded
             self._buckets = defaultdict(list)
-            for known in self.source.signatures_since(self.now - WINDOW):
+            for known in window:
                 sig = np.frombuffer(known.signature, dtype=np.uint32) if known.signature else None
                 self._remember(
                     known.article_id, known.cluster_id, known.url, sig, _bands(sig) if sig is not None else []
@@ -132,7 +133,9 @@ class Clusterer:
 
     def assign(self, article_id: str, url: str, text: str) -> str:
         """The cluster id of an article, recording it: the cluster it already has (a re-fetch), that of an
-        article with the same canonical URL, that of its most similar earlier copy, or its own id."""
+        article with the same canonical URL, that of its most similar earlier copy, or its own id; earlier
+        articles are those of the window (WINDOW). An article re-fetched after the window keeps the cluster
+        the store holds for it all the same (a stored cluster_id is never replaced)."""
         self._index()
         if article_id in self._clusters:
             return self._clusters[article_id]

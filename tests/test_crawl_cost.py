@@ -64,7 +64,7 @@ def test_language_from_the_bounded_prefix_is_that_of_a_longer_one():
 
 
 def test_signatures_are_unchanged_so_stored_ones_still_compare():
-    """The sidecar keeps signatures across crawls: the MinHash of a text must stay the same value."""
+    """The store keeps signatures across crawls: the MinHash of a text must stay the same value."""
     english = (FIXTURES / "matching" / "seed-afp-2017-11-04.txt").read_text(encoding="utf-8")
     # Values of the first implementation (slice-per-shingle, one numpy view per band).
     assert hashlib.sha1(signature(english).tobytes()).hexdigest() == "d6dbf1d321a88dca837b15874b1ebaaa0cc13296"

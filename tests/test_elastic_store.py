@@ -178,6 +178,29 @@ def test_bulk_items_rejected_with_429_are_retried_with_backoff(open_es, es_clien
     assert sorted(stored_ids(store)) == [a.id for a in articles(0, 50)]
 
 
+def test_signatures_the_cluster_cannot_take_wait_in_the_spool_then_arrive(open_es, es_client):
+    """Signatures rejected with 429 after the retries (a real block on their index) are spooled, not dropped,
+    and reach the cluster once it takes writes again."""
+    store = open_es(bulk_max_retries=0)
+    mark = datetime(2026, 1, 1, tzinfo=UTC)
+    signatures = [
+        ClusterSignature(f"a{n:04d}", "a0000", f"https://news.example/{n}", mark, b"\x05" * 512) for n in range(3)
+    ]
+    es_client.indices.put_settings(index=store.signatures_index, settings={"index.blocks.read_only_allow_delete": True})
+    try:
+        store.add_signatures(signatures)
+        assert [s.article_id for s in store.spool.signatures()] == ["a0000", "a0001", "a0002"]
+    finally:
+        es_client.indices.put_settings(
+            index=store.signatures_index, settings={"index.blocks.read_only_allow_delete": None}
+        )
+    store.replay_spool()
+    assert store.spool.signature_count() == 0
+    es_client.indices.refresh(index=store.signatures_index)
+    assert es_client.count(index=store.signatures_index)["count"] == 3
+    assert store.signatures_since(mark) == signatures
+
+
 class _Flaky(BaseHTTPRequestHandler):
     """Forwards to the node, but answers the first ``failures`` bulk requests itself with 503, and holds
     bulk requests until ``gate`` is set."""

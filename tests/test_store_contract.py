@@ -274,6 +274,17 @@ def test_cluster_signatures_of_the_old_sidecar_file_move_into_the_store(reopen, 
     assert len(reopen().signatures_since(NOW - timedelta(days=2))) == 1
 
 
+def test_a_cluster_sidecar_that_cannot_be_read_is_left_for_later(reopen, config_dir, caplog):
+    """A sidecar that is not a database (or is locked by an old crawl) stays where it is, with one warning;
+    the store opens all the same."""
+    sidecar = config_dir.parent / "var" / "crawler" / "clusters.db"
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    sidecar.write_bytes(b"not a database")
+    store = reopen()
+    assert store.signatures_since(NOW - timedelta(days=30)) == [] and sidecar.exists()
+    assert "cluster_sidecar_unreadable" in caplog.text
+
+
 def test_restart_keeps_everything(reopen):
     """Closing and reopening the store keeps articles, feed state, cursors, owed hits and the outbox."""
     store = reopen()

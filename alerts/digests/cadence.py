@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from newswatch.core.config.recipients import WEEKDAYS, Recipient
-from newswatch.core.times import parse_utc
 
 # What may call run_alerts: "crawl" right after a crawl, "tick" every minute ("schedule" is the digest cron,
 # treated as a tick), "manual" from the CLI/demo and --send-now (everyone with something owed is due).
@@ -42,8 +41,3 @@ def is_due(recipient: Recipient, last_served: datetime | None, now: datetime, tr
     if trigger == "manual" or recipient.cadence == "immediate" or last_served is None:
         return True
     return last_served < latest_slot(recipient, now)
-
-
-def parse_served(value: str | None) -> datetime | None:
-    """A cursor value back to a datetime; an unreadable one counts as never served."""
-    return parse_utc(value)

@@ -173,7 +173,7 @@ def default_cache_dir() -> Path:
 
 
 def compile_watches(watches: Sequence[Watch], cache_dir: Path | None = None) -> Matcher:
-    """Compile ``watches`` into one :class:`alerts.matching.scan.Matcher` (a single Aho-Corasick automaton).
+    """Compile ``watches`` into one :class:`alerts.matching.matcher.Matcher` (a single Aho-Corasick automaton).
 
     The result is cached in memory and as a pickle under ``cache_dir`` (default :func:`default_cache_dir`),
     keyed by watches, shipped data and code, so a repeat build takes milliseconds. An unreadable or

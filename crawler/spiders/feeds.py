@@ -75,7 +75,11 @@ class FeedsSpider(scrapy.Spider):
         # settings freeze right after this method (Crawler.crawl), so the components built then see them.
         crawler.settings.setdict(user_settings(config), priority="spider")
         session = CrawlSession(config=config, store=open_store(config))
-        spider = super().from_crawler(crawler, *args, session=session, **kwargs)
+        try:
+            spider = super().from_crawler(crawler, *args, session=session, **kwargs)
+        except BaseException:
+            session.close()
+            raise
         crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
         crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
         # The pipelines' close_spider (which flushes) runs before the engine stops, and so before this.

@@ -255,5 +255,5 @@ def status_rows(feeds: list[Feed], states: Mapping[str, FeedState], now: datetim
 
 
 def _utc(stamp: str | None) -> str:
-    """An ISO time of a status row as ``2026-11-04 09:15 UTC``: without its zone a time reads as local."""
+    """An ISO time of a status row as ``2026-11-04 09:15 UTC`` (the zone said, so that it is not read as local)."""
     return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M UTC") if stamp else ""

@@ -37,7 +37,7 @@ class NewswatchGroup(click.Group):
             return super().invoke(ctx)
         except NewswatchError as exc:
             raise UserError(str(exc) or type(exc).__name__) from None
-        except (KeyboardInterrupt, click.Abort):
+        except (KeyboardInterrupt, EOFError, click.Abort):
             click.echo("aborted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:  # `newswatch search ... | head`: the reader has all it wanted

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-# A BCP 47 tag as pages, feeds and users write it: a two-letter language, then subtags (en-US, ar_SY).
-_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2})(?:[-_][A-Za-z0-9]+)*")
+# The language of a tag as pages, feeds, OPML files and users write it: two letters, then subtags or a
+# locale's charset (en-US, ar_SY, en_US.UTF-8, de_DE@euro).
+_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2})(?:[-_.@][^\s]*)?")
 
 
 def web_url(value: str) -> str:
@@ -25,7 +26,7 @@ def web_url(value: str) -> str:
 
 
 def language_code(tag: str | None) -> str | None:
-    """The ISO 639-1 code of a language tag such as ``"en-GB"`` or ``"ar_SY"`` (lower case); None when
-    ``tag`` is empty or not such a tag (a name like "Arabic", a three-letter code)."""
+    """The ISO 639-1 code of a language tag such as ``"en-GB"``, ``"ar_SY"`` or ``"en_US.UTF-8"`` (lower
+    case); None when ``tag`` is empty or names no two-letter language ("Arabic", "und", a three-letter code)."""
     found = _LANGUAGE_TAG.fullmatch(tag.strip()) if tag else None
     return found.group(1).lower() if found else None

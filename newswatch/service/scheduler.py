@@ -112,27 +112,27 @@ def _log_job_event(event: JobEvent) -> None:
 
 def run_service(config: Config) -> None:
     """Run until SIGINT/SIGTERM; a running crawl is asked to finish and the store is closed cleanly."""
-    store = open_store(config)
-    service = Service(config, store)
-    scheduler = build_scheduler(config, service)
+    with open_store(config) as store:
+        service = Service(config, store)
+        scheduler = build_scheduler(config, service)
 
-    def on_signal(signum, _frame):
-        log.info("service_stopping signal=%s", signal.Signals(signum).name)
-        service.stop()
-        scheduler.shutdown(wait=False)
+        def on_signal(signum, _frame):
+            log.info("service_stopping signal=%s", signal.Signals(signum).name)
+            service.stop()
+            scheduler.shutdown(wait=False)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info(
-        "service_started crawl_every_minutes=%s digest_cron=%r store=%s delivery=%s",
-        config.settings.schedule.crawl_every_minutes,
-        config.settings.schedule.digest_cron,
-        config.settings.storage.backend,
-        config.settings.delivery.method,
-    )
-    try:
-        scheduler.start()
-    finally:
-        with service.busy:  # wait for the job in progress (its crawl has been asked to stop)
-            store.close()
-        log.info("service_stopped")
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        log.info(
+            "service_started crawl_every_minutes=%s digest_cron=%r store=%s delivery=%s",
+            config.settings.schedule.crawl_every_minutes,
+            config.settings.schedule.digest_cron,
+            config.settings.storage.backend,
+            config.settings.delivery.method,
+        )
+        try:
+            scheduler.start()
+        finally:
+            with service.busy:  # wait for the job in progress (its crawl has been asked to stop) ...
+                pass  # ... before the store closes
+    log.info("service_stopped")

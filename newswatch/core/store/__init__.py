@@ -138,24 +138,34 @@ def open_store(config: Config) -> Store:
 
 def migrate_cluster_sidecar(store: Store, sidecar: Path) -> int:
     """Move the signatures of the old sidecar file into ``store``, then rename the file ``*.migrated`` (kept,
-    not deleted, for an operator to remove). Returns how many rows moved; 0 when there is no sidecar."""
-    if not sidecar.exists():
+    not deleted, for an operator to remove). Returns how many rows moved; 0 when there is no sidecar.
+
+    A sidecar that cannot be read now (locked by an old crawl still running, unreadable) is left where it is,
+    with one warning, and read at a later open; importing twice is harmless (the first signature stays).
+    """
+    if not sidecar.is_file():
         return 0
-    db = sqlite3.connect(sidecar)
     try:
-        rows = db.execute("SELECT article_id, cluster_id, url, added, signature FROM signatures").fetchall()
-    except sqlite3.Error as exc:
-        log.warning("cluster_sidecar_unreadable path=%s reason=%s", sidecar, exc)
-        rows = []
-    finally:
-        db.close()  # a clean close folds its -wal file back into it
+        db = sqlite3.connect(f"{sidecar.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("SELECT article_id, cluster_id, url, added, signature FROM signatures").fetchall()
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError) as exc:
+        log.warning(
+            "cluster_sidecar_unreadable path=%s reason=%s (left in place; read again at the next start)", sidecar, exc
+        )
+        return 0
     signatures = [
-        ClusterSignature(article_id, cluster_id, url, parse_utc(added), blob)
+        ClusterSignature(article_id, cluster_id, url, added_at, blob)
         for article_id, cluster_id, url, added, blob in rows
-        if parse_utc(added) is not None
+        if (added_at := parse_utc(added)) is not None
     ]
     for start in range(0, len(signatures), 1000):
         store.add_signatures(signatures[start : start + 1000])
-    sidecar.rename(sidecar.with_name(sidecar.name + ".migrated"))
+    try:
+        sidecar.rename(sidecar.with_name(sidecar.name + ".migrated"))
+    except OSError as exc:  # another process renamed it first, or the folder is read-only: read again later
+        log.warning("cluster_sidecar_not_renamed path=%s reason=%s", sidecar, exc.strerror or exc)
     log.info("cluster_sidecar_migrated path=%s signatures=%d", sidecar, len(signatures))
     return len(signatures)

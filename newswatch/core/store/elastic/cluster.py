@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from newswatch.core.config import Config
 
 # One logger for the whole backend: operators filter its es_* events by this name.
-log = logging.getLogger("newswatch.core.store.elastic")
+log = logging.getLogger(__name__)
 RETRY_STATUS = (429, 502, 503, 504)
 _PAGE = 1000
 

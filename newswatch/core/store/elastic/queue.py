@@ -9,7 +9,8 @@ from elasticsearch import Elasticsearch
 
 from newswatch.core.models import QueuedDigest
 from newswatch.core.store.elastic.cluster import each, guarded_updates
-from newswatch.core.store.elastic.documents import digest_doc, digest_from, iso
+from newswatch.core.store.elastic.documents import digest_doc, digest_from
+from newswatch.core.times import iso
 
 
 class DigestQueue:

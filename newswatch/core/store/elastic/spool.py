@@ -9,8 +9,8 @@ from pathlib import Path
 
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, ClusterSignature
+from newswatch.core.store.database import Transaction, feed_states, open_database, present_ids, put_feed_state
 from newswatch.core.store.elastic.documents import signature_doc, signature_from
-from newswatch.core.store.sqlite.database import Transaction, feed_states, open_database, present_ids, put_feed_state
 from newswatch.core.times import iso, utc_now
 
 SCHEMA = Path(__file__).with_name("spool.sql")

@@ -153,13 +153,13 @@ class ElasticStore(Store):
     def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
         if self.spool.signature_count() and self.cluster.available():
             self.replay_spool()  # older ones first, after the articles they were taken for
-        # Down, or older ones still waiting: spooled, in order.
-        if (
-            self.spool.signature_count()
-            or not self.cluster.available()
-            or not self.cluster.attempt(self.writer.put_signatures, signatures)[0]
-        ):
+        # Down, or older ones still waiting: spooled, in order; so is what a busy cluster could not take.
+        if self.spool.signature_count() or not self.cluster.available():
             self.spool.add_signatures(signatures)
+            return
+        ok, later = self.cluster.attempt(self.writer.put_signatures, signatures)
+        if not ok or later:
+            self.spool.add_signatures(signatures if not ok else later)
 
     def signatures_since(self, since: datetime) -> list[ClusterSignature]:
         spooled = [s for s in self.spool.signatures() if s.added >= since]

@@ -105,21 +105,27 @@ class BulkWriter:
             document={"kind": "feed", "name": feed_id, "state": state.to_json()},
         )
 
-    def put_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
-        """Index signatures by article id; one already there is kept (409). One refused otherwise is logged and
-        dropped: without it, only a later copy of that story is not clustered with it."""
+    def put_signatures(self, signatures: Sequence[ClusterSignature]) -> list[ClusterSignature]:
+        """Index signatures by article id; one already there is kept (409). Returns those the cluster could not
+        take now (429, 5xx after the retries), for the spool; one refused for good (a mapping error) is logged
+        and dropped: without it, only a later copy of that story is not clustered with it."""
+        by_id = {s.article_id: s for s in signatures}
         actions = [
-            ({"create": {"_index": self.signatures_index, "_id": s.article_id}}, signature_doc(s)) for s in signatures
+            ({"create": {"_index": self.signatures_index, "_id": i}}, signature_doc(s)) for i, s in by_id.items()
         ]
+        later = []
         for ok, item in bulk(self.es, actions, retries=self.bulk_retries, backoff=self.backoff, max_backoff=30):
             result = item["create"]
-            if not ok and result.get("status") != 409:
+            status = result.get("status") or 0
+            if ok or status == 409:
+                continue
+            if status == 429 or status >= 500:
+                later.append(by_id[result["_id"]])
+            else:
                 log.warning(
-                    "es_signature_refused article=%s reason=HTTP %s %s",
-                    result["_id"],
-                    result.get("status"),
-                    result.get("error"),
+                    "es_signature_refused article=%s reason=HTTP %s %s", result["_id"], status, result.get("error")
                 )
+        return later
 
     def replay_spool(self) -> int:
         with self.lock:
@@ -155,9 +161,13 @@ class BulkWriter:
         signatures = self.spool.signatures()
         for start in range(0, len(signatures), self.chunk_size):
             chunk = signatures[start : start + self.chunk_size]
-            if not self.cluster.attempt(self.put_signatures, chunk)[0]:
+            ok, later = self.cluster.attempt(self.put_signatures, chunk)
+            if not ok:
                 return
-            self.spool.drop_signatures(s.article_id for s in chunk)
+            waiting = {s.article_id for s in later}
+            self.spool.drop_signatures(s.article_id for s in chunk if s.article_id not in waiting)
+            if waiting:  # the cluster is busy: the rest waits for the next replay
+                return
 
     def _to_spool(self, articles: list[Article]) -> int:
         self.spool.add(articles)
@@ -269,8 +279,14 @@ class BulkWriter:
         self.drain()
         if self.spool.count() or self.spool.states() or self.spool.signature_count():
             self.replay_spool()
-        if self.spool.count():
-            log.warning("es_spool_waiting count=%d spool=%s", self.spool.count(), self.spool.path)
+        if self.spool.count() or self.spool.states() or self.spool.signature_count():
+            log.warning(
+                "es_spool_waiting count=%d feed_states=%d signatures=%d spool=%s",
+                self.spool.count(),
+                len(self.spool.states()),
+                self.spool.signature_count(),
+                self.spool.path,
+            )
         if self._lease is not None and self.cluster.down_since is None:
             self.cluster.attempt(self.es.options(ignore_status=404).delete, index=self.state_index, id=self.lease_id)
         self._sender.shutdown()

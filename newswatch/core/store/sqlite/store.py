@@ -13,7 +13,7 @@ from newswatch.core.errors import StoreConflict
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import ARTICLE_FIELDS, Article, ClusterSignature, Hit, OwedHit, QueuedDigest, SearchResult
 from newswatch.core.store import Store
-from newswatch.core.store.sqlite.database import Transaction, feed_states, open_database, present_ids, put_feed_state
+from newswatch.core.store.database import Transaction, feed_states, open_database, present_ids, put_feed_state
 from newswatch.core.times import from_iso, iso, utc_now
 
 SCHEMA = Path(__file__).with_name("schema.sql")

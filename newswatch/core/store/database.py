@@ -1,4 +1,4 @@
-"""Opening a SQLite file the way newswatch uses them (WAL, a schema file run at every open), and transactions."""
+"""SQLite files as both backends keep them (the store, the Elasticsearch spool): opening, transactions, feed states."""
 
 from __future__ import annotations
 
