@@ -112,7 +112,7 @@ class StorePipeline:
     async def _write(self, batch: list[Article]) -> None:
         signatures = self.signatures() if self.signatures is not None else []
         # The store may block (retries, fsync); keep the reactor responsive.
-        written = await asyncio.to_thread(self._store, signatures, batch)
+        written = await asyncio.to_thread(self._add_to_store, signatures, batch)
         log.info("articles_stored count=%d changed=%d", len(batch), written)
         if self.stats:
             self.stats.inc_value("newswatch/articles/stored", len(batch))
@@ -121,7 +121,7 @@ class StorePipeline:
             if self.commit is not None:
                 await asyncio.to_thread(self.commit, run)
 
-    def _store(self, signatures: list[ClusterSignature], batch: list[Article]) -> int:
+    def _add_to_store(self, signatures: list[ClusterSignature], batch: list[Article]) -> int:
         if signatures:
             self.store.add_signatures(signatures)
         return self.store.add_articles(batch)

@@ -257,6 +257,7 @@ def test_cluster_signatures_of_the_old_sidecar_file_move_into_the_store(reopen, 
     sidecar = config_dir.parent / "var" / "crawler" / "clusters.db"
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(sidecar) as db:
+        db.execute("PRAGMA journal_mode=WAL")  # as the old crawler kept it
         db.execute(
             "CREATE TABLE signatures (article_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, url TEXT, "
             "added TEXT NOT NULL, signature BLOB)"
@@ -270,7 +271,8 @@ def test_cluster_signatures_of_the_old_sidecar_file_move_into_the_store(reopen, 
     assert store.signatures_since(NOW - timedelta(days=2)) == [
         ClusterSignature("art001", "art000", "https://news.example/1", NOW - timedelta(days=1), b"\x01" * 8)
     ]
-    assert not sidecar.exists() and sidecar.with_name("clusters.db.migrated").exists()
+    left = {p.name for p in sidecar.parent.iterdir()} & {"clusters.db", "clusters.db-wal", "clusters.db-shm"}
+    assert left == set() and sidecar.with_name("clusters.db.migrated").exists()
     assert len(reopen().signatures_since(NOW - timedelta(days=2))) == 1
 
 

@@ -164,7 +164,11 @@ def migrate_cluster_sidecar(store: Store, sidecar: Path) -> int:
     for start in range(0, len(signatures), 1000):
         store.add_signatures(signatures[start : start + 1000])
     try:
-        sidecar.rename(sidecar.with_name(sidecar.name + ".migrated"))
+        # Its -wal and -shm files go with it (reading it in WAL mode makes them), under the new name.
+        for suffix in ("-wal", "-shm", ""):
+            part = sidecar.with_name(sidecar.name + suffix)
+            if part.exists():
+                part.rename(sidecar.with_name(f"{sidecar.name}.migrated{suffix}"))
     except OSError as exc:  # another process renamed it first, or the folder is read-only: read again later
         log.warning("cluster_sidecar_not_renamed path=%s reason=%s", sidecar, exc.strerror or exc)
     log.info("cluster_sidecar_migrated path=%s signatures=%d", sidecar, len(signatures))

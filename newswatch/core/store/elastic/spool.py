@@ -86,6 +86,14 @@ class Spool:
                 [(s.article_id, json.dumps(signature_doc(s))) for s in signatures],
             )
 
+    def waiting(self) -> tuple[int, int, int]:
+        """How many articles, feed states and cluster signatures wait in the spool."""
+        with self._lock:
+            return tuple(
+                self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table in ("articles", "feed_state", "signatures")
+            )
+
     def signature_count(self) -> int:
         """How many cluster signatures wait in the spool."""
         with self._lock:

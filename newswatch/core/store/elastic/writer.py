@@ -277,14 +277,15 @@ class BulkWriter:
     def close(self) -> None:
         """Send or report what waits, drop our lease, stop the sender thread (the caller holds the lock)."""
         self.drain()
-        if self.spool.count() or self.spool.states() or self.spool.signature_count():
+        if any(self.spool.waiting()):
             self.replay_spool()
-        if self.spool.count() or self.spool.states() or self.spool.signature_count():
+        articles, states, signatures = self.spool.waiting()
+        if articles or states or signatures:
             log.warning(
                 "es_spool_waiting count=%d feed_states=%d signatures=%d spool=%s",
-                self.spool.count(),
-                len(self.spool.states()),
-                self.spool.signature_count(),
+                articles,
+                states,
+                signatures,
                 self.spool.path,
             )
         if self._lease is not None and self.cluster.down_since is None:
