@@ -18,7 +18,7 @@ def entry_article_id(entry: FeedEntry) -> str:
 
 def article_from_page(feed: Feed, entry: FeedEntry, html: str, url: str, now: datetime) -> Article:
     """The article extracted from its page; raises ExtractionError when the page holds no main text."""
-    extracted = extract_article(html, url)
+    extracted = extract_article(html, url, feed.id)
     return Article(
         id=entry_article_id(entry),
         url=preferred_url(extracted.canonical_url, url),

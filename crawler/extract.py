@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +49,45 @@ _TRAFILATURA_OPTIONS: dict[str, Any] = {
 # The markup-only date pass (cheap); htmldate's extensive text-pattern search runs only when it finds
 # nothing (_text_date).
 DATE_OPTIONS = {"original_date": True, "extensive_search": False}
+# The extraction libraries log their complaints without the page they concern ("ERROR trafilatura.utils
+# parsed tree length: 0, wrong data type or not valid HTML"): during an extraction their records are held
+# back and told in a line of ours, with the URL and the feed (see _library_messages).
+_LIBRARIES = ("trafilatura", "htmldate", "justext")
+
+
+class _Held(logging.Handler):
+    """Keeps the WARNING-and-above messages the extraction libraries log, in order, without repeats."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: dict[str, None] = {}
+        self.warnings: dict[str, None] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kept = self.errors if record.levelno >= logging.ERROR else self.warnings
+        with contextlib.suppress(Exception):  # a library's broken format string must not break extraction
+            kept[f"{record.name.partition('.')[0]}: {' '.join(record.getMessage().split())}"] = None
+
+    def summary(self) -> str:
+        """``trafilatura: message; trafilatura: message`` of the errors held, "" when there were none."""
+        return "; ".join(self.errors)
+
+
+@contextlib.contextmanager
+def _library_messages() -> Iterator[_Held]:
+    """Hold back what the extraction libraries log while the block runs (their loggers stop propagating)."""
+    held = _Held()
+    loggers = [logging.getLogger(name) for name in _LIBRARIES]
+    saved = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(held)
+        logger.propagate = False
+    try:
+        yield held
+    finally:
+        for logger, propagate in zip(loggers, saved, strict=True):
+            logger.removeHandler(held)
+            logger.propagate = propagate
 
 
 @dataclass(frozen=True)
@@ -109,13 +150,32 @@ def _declared_language(tree: HtmlElement) -> str | None:
     return root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
 
 
-def extract_article(html: str, url: str) -> Extracted:
+def extract_article(html: str, url: str, feed: str | None = None) -> Extracted:
     """Extract the article in ``html`` (a decoded page; see ``crawler.charset.decode_html``).
 
     ``url`` is where the page came from ("" when unknown); it resolves a relative canonical link and
     helps date detection. Language is detected offline from the text, falling back to ``<html lang>``.
-    Raises ExtractionError when the page has no main text.
+    Raises ExtractionError when the page has no main text; its reason ends with the errors trafilatura
+    logged, if any. What the libraries log is never a line of its own: errors of an extraction that
+    succeeded anyway are one ``extract_warning`` line with ``feed`` (the feed id) and the URL, their
+    warnings (``discarding data`` when a pass finds too little text...) a debug line.
     """
+    feed, failure = feed or "-", None
+    with _library_messages() as held:
+        try:
+            extracted = _extract(html, url)
+        except ExtractionError as error:
+            failure = error
+    if held.warnings:
+        log.debug("extract_library_warnings feed=%s url=%s messages=%s", feed, url, "; ".join(held.warnings))
+    if failure is not None:  # the caller logs the one line, with this reason
+        raise ExtractionError(f"{failure} ({held.summary()})" if held.errors else str(failure))
+    if held.errors:
+        log.warning("extract_warning feed=%s url=%s reason=%s", feed, url, held.summary())
+    return extracted
+
+
+def _extract(html: str, url: str) -> Extracted:
     # Parse once: trafilatura copies a tree it is given, so the same tree also serves htmldate and the
     # canonical/lang look-ups below.
     tree = load_html(html)

@@ -1,7 +1,10 @@
-"""Why a request failed, and whether it may pass; and the content types not worth downloading at all."""
+"""Why a request failed, and whether it may pass; and what is not worth downloading at all (content types,
+private addresses)."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from scrapy.exceptions import IgnoreRequest, StopDownload
@@ -42,6 +45,79 @@ def content_refusal(content_type: bytes | str | None, role: str | None) -> str |
     if role != "article" and media in _SOURCE_EXTRA:
         return None
     return f"content type {media} is not HTML or XML"
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def private_kind(address: IPAddress) -> str | None:
+    """What makes ``address`` one the crawler must not reach unasked (loopback, private, link-local, multicast,
+    reserved, unspecified, or otherwise not globally routable, e.g. 100.64.0.0/10), or None for a public one.
+    An IPv4 address embedded in IPv6 (``::ffff:127.0.0.1``, 6to4) is judged as that IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            return private_kind(embedded)
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "private", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return None if address.is_global else "not globally routable"
+
+
+def ip_literal(host: str) -> IPAddress | None:
+    """The address a URL's host spells (``127.0.0.2``, ``::1`` or ``[::1]``), or None for a host name."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _host_key(host: str) -> str:
+    """A host as compared with the listed ones: lower-case ASCII (a requested URL's host is in punycode), no
+    trailing dot, an address in its short form."""
+    address = ip_literal(host)
+    if address is not None:
+        return str(address)
+    host = host.lower().rstrip(".")
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which private addresses the crawler may reach: those of a host the user listed (the host of a configured
+    feed URL, as written), and those ``crawler.allow_private_hosts`` allows (host names, matched as written;
+    addresses and CIDR networks, matched against the address a request goes to)."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def of(cls, feed_hosts: Iterable[str] = (), allowed: Iterable[str] = ()) -> AddressPolicy:
+        """The policy for these feed hosts and allow_private_hosts entries."""
+        hosts, networks = {_host_key(h) for h in feed_hosts if h}, []
+        for entry in allowed:
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                hosts.add(_host_key(entry))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def listed(self, host: str) -> bool:
+        """True when requests to ``host`` (a URL's host) are not checked at all: the user named it."""
+        return _host_key(host) in self.hosts
+
+    def refusal(self, host: str, address: IPAddress) -> str | None:
+        """Why a request to ``host``, reaching ``address``, is refused; None when it may go."""
+        if self.listed(host):
+            return None
+        kind = private_kind(address)
+        if kind is None or any(address in network for network in self.networks):
+            return None
+        return f"private address {address} ({kind})"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from twisted.internet import task
 
 from crawler.polling.run import FeedRun, FeedRuns
 from crawler.session import CrawlSession
+from newswatch.core.errors import StoreUnavailable
 from newswatch.core.models import Article, ClusterSignature
 from newswatch.core.store import Store
 
@@ -47,6 +48,9 @@ class StorePipeline:
     feeds again and fetches exactly what is missing: nothing is lost, nothing is stored twice.
     ``signatures`` gives, on the reactor thread, the cluster signatures made since the last batch; they are
     stored before the batch's articles, so every stored article has its signature saved.
+
+    A write the store refuses (disk full, read-only file) is one ``store_write_failed`` line, and
+    ``on_failure`` (the crawl stops): its feeds are not marked done, so a later crawl fetches them again.
     """
 
     def __init__(
@@ -58,9 +62,11 @@ class StorePipeline:
         runs: FeedRuns | None = None,
         commit: Callable[[FeedRun], None] | None = None,
         signatures: Callable[[], list[ClusterSignature]] | None = None,
+        on_failure: Callable[[str], object] | None = None,
     ):
         self.store, self.batch_size, self.flush_seconds, self.stats = store, batch_size, flush_seconds, stats
         self.runs, self.commit, self.signatures = runs or FeedRuns(), commit, signatures
+        self.on_failure, self.failure = on_failure, None
         self.batch: list[Article] = []
         self.batch_started = 0.0
         self._timer: task.LoopingCall | None = None
@@ -79,6 +85,8 @@ class StorePipeline:
             runs=session.runs,
             commit=session.commit,
             signatures=session.new_signatures,
+            # Scheduled, not awaited: closing waits for the items in progress, this one among them.
+            on_failure=lambda reason: deferred_from_coro(crawler.engine.close_spider_async(reason="store_failed")),
         )
 
     def open_spider(self) -> None:
@@ -110,16 +118,29 @@ class StorePipeline:
                 await self._write(batch)
 
     async def _write(self, batch: list[Article]) -> None:
+        if self.failure is not None:  # the store refused a write: this crawl writes nothing more
+            return
         signatures = self.signatures() if self.signatures is not None else []
-        # The store may block (retries, fsync); keep the reactor responsive.
-        written = await asyncio.to_thread(self._add_to_store, signatures, batch)
-        log.info("articles_stored count=%d changed=%d", len(batch), written)
+        try:
+            # The store may block (retries, fsync); keep the reactor responsive.
+            written = await asyncio.to_thread(self._add_to_store, signatures, batch)
+            log.info("articles_stored count=%d changed=%d", len(batch), written)
+            if self.stats:
+                self.stats.inc_value("newswatch/articles/stored", len(batch))
+                self.stats.inc_value("newswatch/articles/changed", written)
+            for run in self.runs.stored(batch):  # on the reactor thread: FeedRuns is not shared with threads
+                if self.commit is not None:
+                    await asyncio.to_thread(self.commit, run)
+        except StoreUnavailable as exc:
+            self._failed(str(exc), len(batch))
+
+    def _failed(self, reason: str, articles: int) -> None:
+        self.failure = reason
+        log.error("store_write_failed articles=%d reason=%s (the crawl stops)", articles, reason)
         if self.stats:
-            self.stats.inc_value("newswatch/articles/stored", len(batch))
-            self.stats.inc_value("newswatch/articles/changed", written)
-        for run in self.runs.stored(batch):  # on the reactor thread: FeedRuns is not shared with threads
-            if self.commit is not None:
-                await asyncio.to_thread(self.commit, run)
+            self.stats.set_value("newswatch/store/failed", reason)
+        if self.on_failure is not None:
+            self.on_failure(reason)
 
     def _add_to_store(self, signatures: list[ClusterSignature], batch: list[Article]) -> int:
         if signatures:

@@ -45,11 +45,16 @@ LOG_VERSIONS: list[str] = []  # no version banner in every crawl log
 
 # Components this crawler has no use for, each a little work on every request: no allowed_domains (offsite),
 # no HTTP auth or cookies, no proxies from the environment, no depth limit, and feeds are no referrers.
+# Private addresses are refused (crawler.extensions) before robots.txt (100) is asked for them, and on the
+# address connected to first of all on the way back (process_response runs from the highest number down),
+# before RetryMiddleware (550), HttpCompressionMiddleware (590) or RedirectMiddleware (600) act on it.
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "crawler.extensions.PrivateAddressGuard": 40,
+    "crawler.extensions.ConnectedAddressGuard": 990,
 }
 SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,

@@ -16,6 +16,7 @@ import lxml.html
 from lxml import etree
 from w3lib.html import remove_tags, replace_entities, replace_tags
 
+from crawler.charset import xml_as_utf8
 from crawler.parsing.xml import SAFE_XML, absolute_http, unique_entries
 from newswatch.core.errors import FeedError
 from newswatch.core.models import FeedEntry
@@ -123,16 +124,19 @@ def _feed_entry(raw: Any, url: str, version: str) -> FeedEntry | None:
     )
 
 
-def parse_feed(body: bytes, url: str) -> list[FeedEntry]:
+def parse_feed(body: bytes, url: str, content_type: str | None = None) -> list[FeedEntry]:
     """Parse an RSS (0.9x, 1.0, 2.0) or Atom (0.3, 1.0) feed fetched from ``url``.
 
     Relative links are resolved against ``url``; dates are aware UTC datetimes (None when absent);
     title and summary are plain text; guid is the entry id, else its link. Entries repeating a guid or
     link are dropped, as are entries without an http(s) link. A valid feed without items gives [].
+    The body is decoded as crawler.charset.xml_as_utf8 decides (``content_type`` is the HTTP header, if
+    any): in a UTF-8 feed, a corrupt byte costs that byte (U+FFFD), not the feed's encoding.
     Raises FeedError with a one-line reason when ``body`` is empty, an HTML page, or not a feed.
     """
     if not body.strip():
         raise FeedError("not a feed: empty body")
+    body = xml_as_utf8(body, content_type)
     # A BytesIO, never the bytes: feedparser treats a str/bytes argument as a possible URL or file path.
     # No base URL, no URI resolution inside content, no HTML sanitizing: fields become plain text here and
     # links are resolved against ``url`` by _feed_entry (after feedparser applied any xml:base). Both passes

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from lxml import etree
 
+from crawler.charset import xml_as_utf8
 from crawler.parsing.xml import SAFE_XML, absolute_http, unique_entries
 from newswatch.core.errors import FeedError
 from newswatch.core.models import FeedEntry
@@ -36,6 +37,7 @@ def _sitemap_root(body: bytes, url: str) -> etree._Element:
             raise FeedError("not a sitemap: larger than 50 MB uncompressed")
     if not body.strip():
         raise FeedError("not a sitemap: empty body")
+    body = xml_as_utf8(body)  # a corrupt byte in a UTF-8 sitemap becomes U+FFFD (crawler.charset)
     try:
         root = etree.fromstring(body, etree.XMLParser(**SAFE_XML))
     except etree.XMLSyntaxError as error:

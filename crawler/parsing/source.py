@@ -56,4 +56,4 @@ def read_source(
         if not links:
             raise FeedError('not a feed: an HTML page that advertises no feed (<link rel="alternate">)')
         return Discovered(links[0])
-    return Entries(parse_feed(body, url), detected)
+    return Entries(parse_feed(body, url, content_type), detected)

@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
@@ -14,6 +15,7 @@ from twisted.python.failure import Failure
 
 from crawler.articles import article_from_entry, article_from_page, entry_article_id
 from crawler.charset import decode_html
+from crawler.extensions import ALLOWED_SETTING, FEED_HOSTS_SETTING
 from crawler.failures import BYTES_META, REFUSAL_META, RequestFailure, classify_failure, content_refusal
 from crawler.parsing.source import Children, Discovered, read_source
 from crawler.polling.intervals import due_feeds
@@ -38,9 +40,12 @@ def _header(response, name: str) -> str | None:
 
 
 def user_settings(config: Config) -> dict[str, Any]:
-    """The Scrapy settings that config/settings.yaml decides, by Scrapy name, over crawler/settings.py."""
+    """The Scrapy settings that config/settings.yaml decides, by Scrapy name, over crawler/settings.py; and
+    the hosts of feeds.yaml, which the private-address guards let through (crawler.extensions)."""
     crawler = config.settings.crawler
     return {
+        FEED_HOSTS_SETTING: sorted({urlsplit(feed.url).hostname or "" for feed in config.feeds} - {""}),
+        ALLOWED_SETTING: list(crawler.allow_private_hosts),
         "USER_AGENT": crawler.user_agent,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawler.concurrent_requests_per_domain,
         "DOWNLOAD_TIMEOUT": crawler.download_timeout,
