@@ -11,6 +11,7 @@ from pathlib import Path
 
 from alerts.delivery.notify import AppriseNotifier
 from alerts.delivery.queue import deliver_pending
+from alerts.delivery.transports import Transport
 from alerts.digests import cadence
 from alerts.digests.build import Digest, build_digest
 from alerts.digests.health import source_health
@@ -23,6 +24,7 @@ from newswatch.core.config.watches import Watch
 from newswatch.core.errors import NewswatchError, StoreConflict
 from newswatch.core.models import QueuedDigest
 from newswatch.core.store import Store
+from newswatch.core.store.leases import hold
 from newswatch.core.times import aware, iso, parse_utc, utc_now
 
 log = logging.getLogger(__name__)
@@ -38,12 +40,13 @@ class AlertsReport:
     queued: int = 0
     sent: int = 0
     failed: int = 0
+    dead: int = 0
     written: list[Path] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
             f"articles={self.articles} new_hits={self.new_hits} queued={self.queued} sent={self.sent} "
-            f"failed={self.failed}"
+            f"failed={self.failed}" + (f" dead={self.dead}" if self.dead else "")
         )
 
 
@@ -169,23 +172,34 @@ def message_subject(entry: QueuedDigest) -> str:
 
 
 def run_alerts(
-    config: Config, store: Store, *, now: datetime | None = None, send: bool = True, trigger: str = "manual"
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    send: bool = True,
+    trigger: str = "manual",
+    transport: Transport | None = None,
 ) -> AlertsReport:
     """One alerts pass; all state lives in the store, so every call may come from a fresh process.
 
     ``trigger``: "crawl" (right after a crawl), "tick" (every minute; "schedule" is the same), or "manual"
     (CLI, demo, --send-now: every recipient with owed hits gets a digest now, whatever their cadence).
-    With ``send=False`` digests are queued but not delivered.
+    With ``send=False`` digests are queued but not delivered; ``transport`` (default: the configured one)
+    is how they leave.
     """
     if trigger not in cadence.TRIGGERS:
         raise NewswatchError(f"unknown alerts trigger {trigger!r} (expected one of {', '.join(cadence.TRIGGERS)})")
     now = aware(now or utc_now())
     report = AlertsReport(trigger=trigger)
-    report.articles, report.new_hits = match_new_articles(config, store, now=now)
-    report.queued = queue_due_digests(config, store, now=now, trigger=trigger)
-    if send:
-        delivered = deliver_pending(config, store, now=now, force=trigger == "manual")
-        report.sent, report.failed, report.written = delivered.sent, delivered.failed, delivered.written
+    # One pass at a time per store (StoreBusy names the other); the store refuses overlapping digests and
+    # double sends by itself too, so this lease is what keeps the work single, not what keeps it correct.
+    with hold(store, "alerts", "an alerts pass", config.settings.schedule.lease_seconds):
+        report.articles, report.new_hits = match_new_articles(config, store, now=now)
+        report.queued = queue_due_digests(config, store, now=now, trigger=trigger)
+        if send:
+            delivered = deliver_pending(config, store, now=now, force=trigger == "manual", transport=transport)
+            report.sent, report.failed, report.written = delivered.sent, delivered.failed, delivered.written
+            report.dead = delivered.dead
     return report
 
 

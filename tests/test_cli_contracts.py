@@ -96,3 +96,38 @@ def test_match_invalid_watchlist_names_the_key(tmp_path: Path):
     result = run_cli("match", "--watchlist", str(watchlist), "--json", "-", input="Raqqa")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {watchlist}: watches[0].kinds: unknown key"
+
+
+def test_extract_missing_file_is_exit_2_with_the_path_said_once(tmp_path: Path):
+    """A page that cannot be read is the user's input: one error line naming it once, exit 2; stdout keeps
+    one JSON record per file, that one with its error, after the pages that could be read."""
+    missing = tmp_path / "missing.html"
+    result = run_cli("extract", "--json", str(SEED_PAGE), str(missing))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: cannot read {missing}: No such file or directory"]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["file"] for r in records] == [str(SEED_PAGE), str(missing)]
+    assert records[1]["error"] == f"cannot read {missing}: No such file or directory" and records[1]["text"] is None
+    assert set(records[1]) == set(records[0]) | {"error"}
+
+
+def test_match_with_an_empty_watch_list_finds_nothing(tmp_path: Path):
+    """`watches: []` is a valid list that matches nothing: `[]` on stdout, one warning line, exit 0."""
+    watchlist = tmp_path / "w.yaml"
+    watchlist.write_text("watches: []\n", encoding="utf-8")
+    result = run_cli("match", "--watchlist", str(watchlist), "--json", "-", input="Daesh near Deir Ezzor")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    assert result.stderr.splitlines() == [f"warning: {watchlist}: no watches in it, so no hits"]
+
+
+def test_match_refuses_watch_names_differing_only_in_case(tmp_path: Path):
+    """A watch list with 'Daesh' and 'daesh' is one line naming the file and the second name's key, exit 2."""
+    watchlist = tmp_path / "w.yaml"
+    watchlist.write_text("watches:\n  - name: Daesh\n  - name: daesh\n", encoding="utf-8")
+    result = run_cli("match", "--watchlist", str(watchlist), "--json", "-", input="Daesh")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {watchlist}: watches[1].name: 'daesh' is also the name of watches[0] ('Daesh'); "
+        "watch names must differ by more than case or accents"
+    ]

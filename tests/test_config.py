@@ -138,3 +138,103 @@ def test_feed_language_and_country_are_codes(config_dir: Path):
         f"{feeds}: feeds[0].language: Value error, must be a two-letter ISO 639-1 code, such as ar, en or fr",
         f"{feeds}: feeds[0].country: Value error, must be a two-letter ISO 3166-1 code, such as SY, IQ or FR",
     ]
+
+
+def test_watch_names_are_unique_whatever_their_case(config_dir: Path):
+    """'Daesh' and 'daesh' (or names differing only in accents) are one watch to the matcher: check-config
+    refuses the second with one line naming the file and its key, exit 2."""
+    watches = [{"name": "Daesh"}, {"name": "SDF"}, {"name": "Raqqa"}, {"name": "daesh"}, {"name": "Raqqā"}]
+    write_config(config_dir, watches=watches, recipients=[])
+    result = run_cli("check-config", config_dir=config_dir)
+    path = config_dir / "watches.yaml"
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {path}: watches[3].name: 'daesh' is also the name of watches[0] ('Daesh'); "
+        "watch names must differ by more than case or accents",
+        f"error: {path}: watches[4].name: 'Raqqā' is also the name of watches[2] ('Raqqa'); "
+        "watch names must differ by more than case or accents",
+    ]
+
+
+def test_recipient_names_and_feed_ids_are_unique_whatever_their_case(config_dir: Path):
+    """A recipient's name is their id in the ledger, a feed's id names its state: 'Samira'/'samira' and
+    'BBC'/'bbc' are refused at their key, in the file's own lines."""
+    feeds = [
+        {"name": "BBC Arabic", "id": "BBC", "url": "https://a.example/rss"},
+        {"name": "bbc", "url": "https://b.example/rss"},
+    ]
+    people = [{"name": "Samira", "email": "s@example.org"}, {"name": "samira", "email": "t@example.org"}]
+    write_config(config_dir, feeds=feeds, recipients=people)
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir)
+    lines = str(error.value).splitlines()
+    assert f"{config_dir / 'feeds.yaml'}: feeds[1].id: 'bbc' is also the id of feeds[0] ('BBC'); " in lines[0]
+    assert lines[1].startswith(
+        f"{config_dir / 'recipients.yaml'}: recipients[1].name: 'samira' is also the name of recipients[0] ('Samira')"
+    )
+    assert len(lines) == 2
+
+
+def test_credentials_in_urls_are_refused_without_printing_them(config_dir: Path):
+    """user:password@ in an Elasticsearch host or a feed URL is refused, pointing at the environment
+    variables (Elasticsearch) and naming file and key; the password itself is never printed."""
+    write_config(
+        config_dir,
+        settings={
+            "storage": {"backend": "elasticsearch", "elasticsearch": {"hosts": ["http://elastic:hunter2@es:9200"]}}
+        },
+        feeds=[
+            {"name": "A", "url": "https://a.example/rss"},
+            {"name": "B", "url": "https://reader:hunter2@b.example/rss"},
+        ],
+    )
+    result = run_cli("check-config", config_dir=config_dir)
+    assert result.returncode == 2 and "hunter2" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {config_dir / 'settings.yaml'}: storage.elasticsearch.hosts[0]: Value error, credentials in the URL "
+        "are not read from YAML; set NEWSWATCH_ES_API_KEY, or NEWSWATCH_ES_USERNAME and NEWSWATCH_ES_PASSWORD, in "
+        "the environment",
+        f"error: {config_dir / 'feeds.yaml'}: feeds[1].url: Value error, a user name or password in a feed URL is "
+        "refused: newswatch reads public feeds only, and the URL is written to logs and exports",
+    ]
+
+
+def test_notify_urls_may_carry_their_tokens(config_dir: Path):
+    """Apprise URLs are made of tokens (tgram://bot-token/chat): recipients.yaml keeps them, by design."""
+    people = [{"name": "desk", "email": "d@example.org", "notify_urls": ["tgram://123:secret-token/456"]}]
+    config = load_config(write_config(config_dir, recipients=people), env={})
+    assert config.recipients[0].notify_urls == ["tgram://123:secret-token/456"]
+
+
+def test_secret_keys_point_at_their_own_section_variable(config_dir: Path):
+    """A username or password written under delivery.smtp or storage.elasticsearch names that section's variable."""
+    write_config(
+        config_dir,
+        settings={"delivery": {"smtp": {"username": "bot"}}, "storage": {"elasticsearch": {"password": "x"}}},
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir)
+    assert str(error.value).splitlines() == [
+        f"{config_dir / 'settings.yaml'}: storage.elasticsearch.password: secrets are not read from YAML; set "
+        "NEWSWATCH_ES_PASSWORD in the environment",
+        f"{config_dir / 'settings.yaml'}: delivery.smtp.username: secrets are not read from YAML; set "
+        "NEWSWATCH_SMTP_USERNAME in the environment",
+    ]
+
+
+def test_empty_watch_list_is_a_valid_config_and_an_alerts_pass_that_finds_nothing(config_dir: Path):
+    """`watches: []` loads, and `newswatch alerts` over stored articles matches nothing and exits 0."""
+    from datetime import UTC, datetime
+
+    from newswatch.core.store.sqlite import SqliteStore
+    from tests.plugins.smtp import sample_articles
+
+    config = load_config(write_config(config_dir, watches=[]), env={})
+    assert config.watches == []
+    with SqliteStore(config.path(config.settings.storage.sqlite.path)) as store:
+        store.add_articles(sample_articles(datetime(2017, 11, 5, 9, 0, tzinfo=UTC)))
+    result = run_cli("alerts", config_dir=config_dir)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    with SqliteStore(config.path(config.settings.storage.sqlite.path)) as store:
+        assert store.pending_digests() == [] and store.owed_hits("analyst") == []

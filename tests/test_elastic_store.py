@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,8 +18,9 @@ from newswatch.core.errors import StoreUnavailable
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, ClusterSignature
 from newswatch.core.store.elastic import ElasticStore
+from newswatch.core.store.elastic.spool import Spool
 from newswatch.core.textnorm import normalize
-from tests.conftest import write_config
+from tests.conftest import run_cli, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a real Elasticsearch node
 
@@ -78,10 +80,10 @@ def stored_ids(store: ElasticStore) -> list[str]:
 
 
 def test_templates_are_installed_once_and_restored_at_start(open_es, es_client, caplog):
-    """Start-up installs the five templates, leaves them alone when current, and restores a deleted one."""
+    """Start-up installs the six templates, leaves them alone when current, and restores a deleted one."""
     caplog.set_level(logging.INFO, "newswatch.core.store.elastic")
     store = open_es()
-    names = [f"{store.base}{n}" for n in ("articles", "digests", "hits", "signatures", "state")]
+    names = [f"{store.base}{n}" for n in ("articles", "claims", "digests", "hits", "signatures", "state")]
     installed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("es_template_installed")]
     assert installed == [f"es_template_installed name={n}" for n in names]
     before = es_client.indices.get_index_template(name=f"{store.base}*")["index_templates"]
@@ -355,3 +357,44 @@ def test_spool_left_at_close_is_replayed_at_the_next_start(open_es, es_node, cap
     again = open_es()
     assert again.spool.count() == 0
     assert stored_ids(again) == [a.id for a in articles(0, 7)]
+
+
+def test_unreadable_spool_rows_are_quarantined_and_the_rest_replays(open_es, config_dir, caplog):
+    """Rows of the spool that cannot be read back (broken JSON, a bad date, in articles, feed states and
+    signatures) are set aside with one warning each; every good row replays; `spool list` shows the bad ones
+    and `spool drop` forgets them. The rows are damaged with sqlite3, as a crash or a hand edit would."""
+    caplog.set_level(logging.WARNING)
+    spool = Spool(config_dir.parent / "var" / "es-spool" / "spool.sqlite3")  # what a process left when it ended
+    spool.add(articles(0, 5))
+    spool.put_state("wire", FeedState(etag="x"))
+    spool.close()
+    db = sqlite3.connect(spool.path)
+    good = json.loads(db.execute("SELECT doc FROM articles LIMIT 1").fetchone()[0])
+    db.execute("INSERT INTO articles (id, doc) VALUES ('broken', '{not json')")
+    db.execute(
+        "INSERT INTO articles (id, doc) VALUES ('baddate', ?)",
+        (json.dumps({**good, "id": "baddate", "published": "not a date"}),),
+    )
+    db.execute("INSERT INTO feed_state (feed_id, state) VALUES ('other', '[1,')")
+    db.execute("INSERT INTO signatures (article_id, doc) VALUES ('s1', 'garbage')")
+    db.commit()
+    db.close()
+    spool = Spool(spool.path)
+    spool.add(articles(5, 5))
+    spool.close()
+
+    store = open_es()  # replays at start: no traceback, the good rows arrive
+    assert store.spool.waiting() == (0, 0, 0)
+    assert sorted(stored_ids(store)) == [f"a{n:04d}" for n in range(10)]
+    assert store.get_feed_state("wire") == FeedState(etag="x")
+    kinds = sorted((row.kind, row.key) for row in store.spool.quarantined())
+    assert [kind for kind, _ in kinds] == ["articles", "articles", "feed_state", "signatures"]
+    assert caplog.text.count("es_spool_quarantined") == 4
+    store.close()
+
+    listed = run_cli("spool", "list", config_dir=config_dir)
+    assert listed.returncode == 0 and listed.stdout.count("\n") == 5 and "JSONDecodeError" in listed.stdout
+    first_row = listed.stdout.splitlines()[1].split("\t")[0]
+    assert run_cli("spool", "drop", first_row, config_dir=config_dir).stdout == "dropped 1 quarantined rows\n"
+    assert run_cli("spool", "drop", "--all", config_dir=config_dir).stdout == "dropped 3 quarantined rows\n"
+    assert run_cli("spool", "drop", config_dir=config_dir).returncode == 2

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from newswatch.core.config import load_config
+from newswatch.core.errors import StoreConflict
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import Article, ClusterSignature, Hit, QueuedDigest
+from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, QueuedDigest
 from newswatch.core.store import open_store
 from tests.conftest import write_config
 
@@ -52,8 +59,17 @@ def reopen(request, config_dir):
         opened.append(open_store(config))
         return opened[-1]
 
+    open_again.config = config
     yield open_again
     opened[-1].close()
+
+
+@pytest.fixture
+def other(reopen, store):
+    """A second store on the same file or index prefix: what another process opens."""
+    second = open_store(reopen.config)
+    yield second
+    second.close()
 
 
 @pytest.fixture
@@ -305,3 +321,166 @@ def test_restart_keeps_everything(reopen):
     assert [o.hit.article_id for o in store.owed_hits("ana@example.org")] == ["art001"]
     assert [d.id for d in store.pending_digests()] == ["<d1>"]
     assert store.add_articles([article(1)]) == 0
+
+
+# -- exactly once: overlapping passes, concurrent queueing and sending, writers' clocks, leases
+
+
+def digest_of(name: str, *hits: Hit, recipient: str = "ana@example.org") -> QueuedDigest:
+    return QueuedDigest(
+        id=name, recipient=recipient, hit_keys=tuple(h.key for h in hits), message=b"Subject: d\r\n\r\nx", created=NOW
+    )
+
+
+def test_overlapping_passes_never_queue_a_hit_twice(store, other):
+    """Pass A builds its digest, a new article arrives, pass B (another process) queues everything owed, then
+    A queues: A is refused whole (StoreConflict), so every hit is in exactly one digest, on both stores."""
+    store.add_articles([article(1)])
+    first = Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)
+    store.add_hits([first], NOW)
+    built_by_a = digest_of("<a@newswatch>", *[o.hit for o in store.owed_hits("ana@example.org")])
+    store.add_articles([article(2)])
+    second = Hit("art002", "abu-kamal", "Abu Kamal", 13, 22)
+    store.add_hits([second], NOW)
+    other.queue_digest(digest_of("<b@newswatch>", *[o.hit for o in other.owed_hits("ana@example.org")]))
+    with pytest.raises(StoreConflict):
+        store.queue_digest(built_by_a)
+    pending = store.pending_digests()
+    assert [(d.id, set(d.hit_keys)) for d in pending] == [("<b@newswatch>", {first.key, second.key})]
+    assert store.owed_hits("ana@example.org") == [] and other.owed_hits("ana@example.org") == []
+    store.queue_digest(pending[0])  # the same digest again (a retry after an error) is harmless
+    assert [d.id for d in other.pending_digests()] == ["<b@newswatch>"]
+
+
+def test_concurrent_queueing_gives_each_hit_to_one_digest(store, other):
+    """Two processes queue digests sharing hits at the same moment, many times: each hit ends in one digest."""
+    store.add_articles([article(n) for n in range(1, 9)])
+    hits = [Hit(f"art{n:03d}", "abu-kamal", "Abu Kamal", 13, 22) for n in range(1, 9)]
+    store.add_hits(hits, NOW)
+    for round_ in range(4):
+        shared = hits[round_ * 2 : round_ * 2 + 2]
+        outcomes: list[str] = []
+        start = threading.Barrier(2)
+
+        def queue(target, name, chosen=shared, start=start, outcomes=outcomes):
+            start.wait()
+            try:
+                target.queue_digest(digest_of(name, *chosen))
+                outcomes.append("queued")
+            except StoreConflict:
+                outcomes.append("refused")
+
+        threads = [
+            threading.Thread(target=queue, args=(s, f"<{round_}-{n}@newswatch>")) for n, s in enumerate((store, other))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["queued", "refused"]
+    carried = [key for digest in store.pending_digests() for key in digest.hit_keys]
+    assert sorted(carried) == sorted(h.key for h in hits) and len(store.pending_digests()) == 4
+
+
+def test_only_the_holder_of_a_claim_sends_a_digest(store, other):
+    """Two senders claim the same digest at once: one wins; the claim runs out if its holder dies; a sent
+    digest can be claimed by no one; a failure ends the claim."""
+    store.queue_digest(digest_of("<d1@newswatch>"))
+    results: dict[str, bool] = {}
+    start = threading.Barrier(2)
+
+    def claim(target, name):
+        start.wait()
+        results[name] = target.claim_digest("<d1@newswatch>", holders[name], 60)
+
+    holders = {"a": holder(), "b": holder()}
+    threads = [threading.Thread(target=claim, args=pair) for pair in ((store, "a"), (other, "b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == [False, True]
+    winner, loser = (holders[n] for n in sorted(results, key=results.get, reverse=True))
+    assert other.claim_digest("<d1@newswatch>", loser, 60) is False
+    assert store.claim_digest("<d1@newswatch>", winner, 60) is True  # its own claim, renewed
+    store.note_digest_failure("<d1@newswatch>", "421 later", NOW)
+    assert other.claim_digest("<d1@newswatch>", loser, 0.5) is True
+    time.sleep(0.8)  # the loser "died" holding it: its claim runs out
+    assert store.claim_digest("<d1@newswatch>", winner, 60) is True
+    store.mark_digest_sent("<d1@newswatch>", NOW)
+    assert other.claim_digest("<d1@newswatch>", loser, 60) is False
+    assert store.claim_digest("<nope@newswatch>", winner, 60) is False
+
+
+def test_dead_letters_leave_the_queue_until_revived(store):
+    """A digest given up on is not pending, is listed as dead, and revive_digest makes it due again."""
+    store.queue_digest(digest_of("<d1@newswatch>"))
+    store.note_digest_failure("<d1@newswatch>", "421 later", NOW + timedelta(hours=1))
+    store.note_digest_failure("<d1@newswatch>", "554 rejected", NOW + timedelta(hours=1), permanent=True)
+    assert [(d.attempts, d.refusals) for d in store.pending_digests()] == [(2, 1)]
+    store.note_digest_failure("<d1@newswatch>", "554 rejected", NOW + timedelta(hours=1), permanent=True, dead=True)
+    assert store.pending_digests() == []
+    (dead,) = store.dead_digests()
+    assert dead.id == "<d1@newswatch>" and dead.dead is not None and dead.last_error == "554 rejected"
+    assert store.claim_digest("<d1@newswatch>", holder(), 60) is False
+    assert store.revive_digest("<d1@newswatch>") is True
+    (revived,) = store.pending_digests()
+    assert revived.next_attempt is None and revived.dead is None and store.dead_digests() == []
+    store.mark_digest_sent("<d1@newswatch>", NOW)
+    assert store.revive_digest("<d1@newswatch>") is False and store.revive_digest("<nope>") is False
+
+
+@pytest.mark.parametrize("shift", [timedelta(hours=-1), timedelta(hours=1)], ids=["behind", "ahead"])
+def test_a_writer_clock_off_by_an_hour_never_hides_articles_from_the_cursor(store, other, monkeypatch, shift):
+    """The cursor is the store's, not a writer's clock: articles written by a process whose clock runs an
+    hour behind (or ahead, then back) after the cursor moved are all read after it. The clock is shifted
+    by patching time.time/time_ns in this process while the "other" store writes: a real clock cannot be
+    set for one process here."""
+    real_time, real_ns = time.time, time.time_ns
+    store.add_articles([article(1)])
+    seen, cursor = store.articles_after(None)
+    assert [a.id for a in seen] == ["art001"]
+    for n in (2, 3):
+        monkeypatch.setattr(time, "time", lambda: real_time() + shift.total_seconds())
+        monkeypatch.setattr(time, "time_ns", lambda: real_ns() + int(shift.total_seconds() * 1e9))
+        other.add_articles([article(n)])
+        if hasattr(other, "flush"):  # Elasticsearch writes in the background: let it finish on that clock
+            other.flush()
+        monkeypatch.setattr(time, "time", real_time)
+        monkeypatch.setattr(time, "time_ns", real_ns)
+        page, cursor = store.articles_after(cursor)
+        assert [a.id for a in page] == [f"art{n:03d}"]
+
+
+def holder(pid: int | None = None) -> LeaseHolder:
+    return LeaseHolder(id=os.urandom(6).hex(), host=socket.gethostname(), pid=pid or os.getpid())
+
+
+def test_a_lease_has_one_holder_until_it_is_released_or_runs_out(store, other):
+    """take_lease gives the lease to one holder; another is told who holds it (host, pid, since) until it is
+    released or runs out; renewing keeps its since."""
+    first, second = holder(), holder()
+    taken = store.take_lease("service", first, 60)
+    assert taken.id == first.id and taken.since is not None and taken.expires > taken.since
+    refused = other.take_lease("service", second, 60)
+    assert (refused.id, refused.host, refused.pid) == (first.id, first.host, first.pid)
+    assert refused.since == taken.since and "pid" in refused.describe()
+    assert store.take_lease("service", first, 60).since == taken.since  # renewed
+    assert other.take_lease("alerts", second, 60).id == second.id  # another name is another lease
+    store.release_lease("service", second)  # not its holder: nothing happens
+    assert other.take_lease("service", second, 60).id == first.id
+    store.release_lease("service", first)
+    assert other.take_lease("service", second, 0.5).id == second.id
+    time.sleep(0.8)
+    assert store.take_lease("service", first, 60).id == first.id
+
+
+def test_a_lease_of_a_killed_process_on_this_host_is_taken_at_once(store, other):
+    """A holder on this host whose process is gone (SIGKILL) does not make the next one wait for expiry."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = holder(int(child.stdout))
+    assert store.take_lease("service", dead, 3600).id == dead.id
+    assert other.take_lease("service", holder(), 60).id != dead.id
+    store.queue_digest(digest_of("<d1@newswatch>"))  # and a digest it was sending when it was killed
+    assert store.claim_digest("<d1@newswatch>", dead, 3600)
+    assert other.claim_digest("<d1@newswatch>", holder(), 60)

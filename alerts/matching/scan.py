@@ -182,6 +182,8 @@ def scan(
     as found, vectorized (an Arabic one after joined letters once they are known to be clitics); the
     others go through the checks one by one.
     """
+    if not len(automaton):  # no watches, so no keys: pyahocorasick cannot search an empty automaton
+        return _EMPTY, _EMPTY, _EMPTY
     padded = f" {norm.text} "
     found = np.fromiter(itertools.chain.from_iterable(automaton.iter(padded[::-1])), dtype=np.int64).reshape(-1, 2)
     if not len(found):

@@ -1,5 +1,7 @@
 """`newswatch alerts`, `digest` and `outbox`: the alerts pass, digest previews and sends, the digest queue
-(docs/delivery.md). `outbox` lists and retries the persisted queue of digests, whatever the delivery method."""
+(docs/delivery.md). `outbox` lists and retries the persisted queue of digests, whatever the delivery method.
+
+A command that was to deliver digests exits 1 when any of them could not be (README.md, "Exit codes")."""
 
 from __future__ import annotations
 
@@ -8,7 +10,17 @@ from pathlib import Path
 import click
 
 from newswatch.cli.group import CliContext, pass_context
-from newswatch.core.errors import NewswatchError
+from newswatch.core.config import make_private_dir
+from newswatch.core.errors import DeliveryFailed, NewswatchError
+
+
+def _undelivered(failed: int) -> None:
+    """DeliveryFailed (exit 1) when ``failed`` digests could not be delivered; why is in their log lines."""
+    if failed:
+        what = "1 digest was not delivered; it stays"
+        if failed > 1:
+            what = f"{failed} digests were not delivered; they stay"
+        raise DeliveryFailed(f"{what} queued (see: newswatch outbox list)")
 
 
 @click.command()
@@ -16,12 +28,12 @@ from newswatch.core.errors import NewswatchError
 def alerts(ctx: CliContext) -> None:
     """Run the alerts pass once: match new articles, queue and deliver digests."""
     from alerts.run import run_alerts
-    from newswatch.core.store import open_store
 
-    with open_store(ctx.config) as store:
+    with ctx.open_store() as store:
         report = run_alerts(ctx.config, store)
     for path in report.written:
         click.echo(path)
+    _undelivered(report.failed)
 
 
 @click.command()
@@ -40,13 +52,13 @@ def alerts(ctx: CliContext) -> None:
 def digest(ctx: CliContext, preview: bool, send: bool, recipient: str | None, out_dir: Path) -> None:
     """Preview digests, or send them now outside their schedule."""
     from alerts.run import preview_digests, send_now
-    from newswatch.core.store import open_store
 
     if preview == send:
         raise NewswatchError("digest: give exactly one of --preview or --send-now")
     config = ctx.config
-    with open_store(config) as store:
+    with ctx.open_store() as store:
         if preview:
+            make_private_dir(out_dir)  # the previews say what the digests would: folders made are 0700
             for path in preview_digests(config, store, out_dir, recipient=recipient):
                 click.echo(path)
             return
@@ -54,6 +66,7 @@ def digest(ctx: CliContext, preview: bool, send: bool, recipient: str | None, ou
     click.echo(f"digests: {report}")
     for path in report.written:
         click.echo(path)
+    _undelivered(report.failed)
 
 
 @click.group()
@@ -67,21 +80,27 @@ def outbox() -> None:
 def outbox_list(ctx: CliContext, sent_limit: int) -> None:
     """List waiting digests (with their last error) and the latest sent ones."""
     from alerts.delivery.queue import format_queue, list_queue
-    from newswatch.core.store import open_store
 
-    with open_store(ctx.config) as store:
+    with ctx.open_store() as store:
         rows = list_queue(store, sent_limit=sent_limit)
     for line in format_queue(rows):
         click.echo(line)
 
 
 @outbox.command("retry")
+@click.option(
+    "--id",
+    "ids",
+    multiple=True,
+    metavar="ID",
+    help="Only this digest (an id from `outbox list`), waiting or dead: a dead one is revived. Repeatable.",
+)
 @pass_context
-def outbox_retry(ctx: CliContext) -> None:
-    """Try every waiting digest now, ignoring its backoff."""
+def outbox_retry(ctx: CliContext, ids: tuple[str, ...]) -> None:
+    """Try every waiting digest now, ignoring its backoff (or only those given with --id)."""
     from alerts.delivery.queue import retry_queue
-    from newswatch.core.store import open_store
 
-    with open_store(ctx.config) as store:
-        result = retry_queue(ctx.config, store)
+    with ctx.open_store() as store:
+        result = retry_queue(ctx.config, store, ids=ids)
     click.echo(f"outbox retry: sent={result.sent} failed={result.failed}")
+    _undelivered(result.failed)

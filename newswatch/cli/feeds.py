@@ -15,7 +15,8 @@ from rich.table import Table
 
 from newswatch.cli.group import CliContext, pass_context
 from newswatch.core.config import Config, load_config
-from newswatch.core.config.feeds import Feed
+from newswatch.core.config.feeds import CREDENTIALS_IN_FEED_URL, Feed
+from newswatch.core.config.fields import refuse_credentials
 from newswatch.core.errors import ConfigError, NewswatchError
 from newswatch.core.feedstate import UNHEALTHY_AFTER, FeedState, Health, feed_health
 from newswatch.core.times import iso, utc_now
@@ -90,11 +91,14 @@ def _add_to_config(config: Config, entries: list[dict], origin: str) -> tuple[li
 
 
 def _checked_url(url: str) -> str:
-    """``url`` with a lower-case scheme if it is an http(s) URL; NewswatchError saying what is wrong otherwise."""
+    """``url`` with a lower-case scheme if it is an http(s) URL without credentials; NewswatchError saying what
+    is wrong otherwise (before anything is fetched)."""
     try:
-        return web_url(url)
+        return refuse_credentials(web_url(url), reason=CREDENTIALS_IN_FEED_URL)
     except ValueError as exc:
         reason = str(exc)
+    if reason == CREDENTIALS_IN_FEED_URL:
+        raise NewswatchError(reason)
     if reason.startswith("must start"):
         # A bare host ("example.com/news") most likely meant the web site; a path or file:// is a local file.
         bare = "://" not in url and not url.startswith(("/", ".", "~"))
@@ -201,9 +205,7 @@ def status(ctx: CliContext, as_json: bool) -> None:
     """Per feed: health, last success, last error, items seen, next due time (UTC).
 
     Health is ok, failing (n) after n failures in a row, UNHEALTHY from 5, never polled or disabled."""
-    from newswatch.core.store import open_store
-
-    with open_store(ctx.config) as store:
+    with ctx.open_store() as store:
         states = store.all_feed_states()
     rows = status_rows(ctx.config.feeds, states, utc_now())
     if as_json:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from newswatch.cli.group import CliContext, pass_context
+from newswatch.cli.group import EXIT_USER_ERROR, CliContext, pass_context
 from newswatch.core.errors import NewswatchError
 
 
@@ -17,7 +17,10 @@ from newswatch.core.errors import NewswatchError
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.pass_context
 def extract(ctx: click.Context, as_json: bool, files: tuple[Path, ...]) -> None:
-    """Extract title, text, date, language and author from saved HTML pages."""
+    """Extract title, text, date, language and author from saved HTML pages.
+
+    A page that cannot be read or holds no article is one ``error:`` line on stderr and a record with its
+    ``error`` on stdout (so the output keeps one line per file); the others are extracted, then exit 2."""
     from crawler.extract import extract_file
 
     failed = 0
@@ -26,18 +29,13 @@ def extract(ctx: click.Context, as_json: bool, files: tuple[Path, ...]) -> None:
             record = extract_file(path)
         except NewswatchError as exc:
             failed += 1
-            record = {
-                "file": str(path),
-                "title": None,
-                "text": None,
-                "published": None,
-                "language": None,
-                "error": str(exc),
-            }
-            click.echo(f"error: {path}: {exc}", err=True)
+            record = dict.fromkeys(("title", "text", "published", "language", "author", "canonical_url"))
+            record = {"file": str(path), **record, "error": str(exc)}
+            message = str(exc)  # it names the file already ("cannot read PATH: ...")
+            click.echo(f"error: {message if str(path) in message else f'{path}: {message}'}", err=True)
         click.echo(json.dumps(record, ensure_ascii=False))
     if failed:
-        ctx.exit(1)
+        ctx.exit(EXIT_USER_ERROR)
 
 
 @click.command()
@@ -67,6 +65,8 @@ def match(watchlist: Path, as_json: bool, text_file) -> None:
     from newswatch.core.config.watches import WatchList
 
     watches = validate_file(watchlist, WatchList).watches
+    if not watches:  # a valid list that matches nothing: no hits, and a word saying why
+        click.echo(f"warning: {watchlist}: no watches in it, so no hits", err=True)
     spans = compile_watches(watches).find(text_file.read())
     hits = [{"watch": s.watch, "matched": s.matched, "start": s.start, "end": s.end} for s in spans]
     click.echo(json.dumps(hits, ensure_ascii=False, indent=2))

@@ -27,9 +27,8 @@ from newswatch.core.times import aware, utc_now
 @pass_context
 def search(ctx: CliContext, query: str, since: str | None, watch: str | None, limit: int, as_json: bool) -> None:
     """Full-text search of stored articles, with highlighted fragments."""
-    from newswatch.core.store import open_store
 
-    with open_store(ctx.config) as store:
+    with ctx.open_store() as store:
         results = store.search(query, since=parse_since(since), watch=watch, limit=limit)
     print_results(results, as_json)
 

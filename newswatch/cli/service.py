@@ -28,13 +28,12 @@ def check_config(ctx: CliContext) -> None:
 @pass_context
 def crawl(ctx: CliContext, feed: str | None, all_feeds: bool) -> None:
     """Crawl the feeds that are due (adaptive schedule) once, in this process, and store new articles."""
-    from newswatch.core.store import open_store
     from newswatch.service.crawl import crawl_in_process
 
     config = ctx.config
     if feed and feed not in {f.id for f in config.feeds}:
         raise NewswatchError(f"no feed with id {feed!r} in {config.config_dir / 'feeds.yaml'}")
-    open_store(config).close()  # a store that is unreachable is one clear line, before Scrapy starts
+    ctx.open_store().close()  # a store that is unreachable is one clear line, before Scrapy starts
     crawl_in_process(config, feed, all_feeds=all_feeds)
 
 
@@ -44,6 +43,7 @@ def run(ctx: CliContext) -> None:
     """Run the service: crawl on an interval, send digests on a schedule, until Ctrl-C or SIGTERM."""
     from newswatch.service.scheduler import run_service
 
+    ctx.make_var_dir()
     run_service(ctx.config)
 
 

@@ -17,8 +17,19 @@ class StoreConflict(NewswatchError):
     """Another process wrote the same thing first (e.g. two alerts passes queued the same hits)."""
 
 
+class StoreBusy(NewswatchError):
+    """Another process holds the lease this one needs (a second service or alerts pass on the same store)."""
+
+
 class DeliveryFailed(NewswatchError):
-    """A digest could not be handed to the mail server; it stays in the outbox and is retried."""
+    """A digest could not be handed to the mail server; it stays in the outbox and is retried.
+
+    ``permanent``: the server refused it for good (a 5xx reply); after a few of those it is a dead letter.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class FeedError(NewswatchError):

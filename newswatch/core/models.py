@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from newswatch.core.times import from_iso, iso
+
+# Control characters (Unicode's Cc: C0, DEL and C1) but tab and line feed, and lone surrogates (which UTF-8
+# cannot encode): what no stored field may hold. A NUL from a feed would reach the store, the search index and
+# the text part of a digest.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_LINE_BREAKS = re.compile("[\t\n\r]")
+
+
+def strip_controls(value: str, *, multiline: bool = False) -> str:
+    """``value`` without control characters. ``multiline`` (an article's text) keeps tabs and line feeds and
+    makes a carriage return a line feed; otherwise tabs and line breaks become spaces. Others are dropped."""
+    if _ANY_CONTROL.search(value) is None:
+        return value
+    if multiline:
+        return _CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", value))
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,16 @@ class Article:
     source: str = "page"
     cluster_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # The one place every article passes, whoever builds it (the crawler, a store reading it back): no
+        # control character is stored, searched or mailed (strip_controls; the text keeps its tabs and lines).
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                cleaned = strip_controls(value, multiline=name == "text")
+                if cleaned is not value:
+                    object.__setattr__(self, name, cleaned)
+
     def to_record(self) -> dict[str, Any]:
         """The article as a JSON-ready record, dates in ISO 8601 (UTC): how every store keeps it."""
         record = asdict(self)
@@ -67,6 +95,7 @@ def _get(record: Mapping[str, Any], key: str) -> Any:
 
 
 ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
+_TEXT_FIELDS = tuple(name for name in ARTICLE_FIELDS if name not in ("published", "fetched"))
 
 
 class Span(NamedTuple):
@@ -147,3 +176,25 @@ class QueuedDigest:
     last_error: str | None = None
     next_attempt: datetime | None = None
     sent: datetime | None = None
+    refusals: int = 0  # attempts the server refused for good (5xx)
+    dead: datetime | None = None  # given up: refused for good too often; `outbox retry --id` revives it
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds a lease of the store (the service, the alerts pass): what a refusal names.
+
+    ``id`` is unique to one holder (one process run); ``since`` and ``expires`` are set by the store, on its
+    own clock, when the lease is taken.
+    """
+
+    id: str
+    host: str
+    pid: int
+    since: datetime | None = None
+    expires: datetime | None = None
+
+    def describe(self) -> str:
+        """``host 'h' pid 12 since 2026-12-02 10:00:00 UTC``, for one-line refusals."""
+        since = f" since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else ""
+        return f"host {self.host!r} pid {self.pid}{since}"

@@ -17,61 +17,119 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerts.delivery.queue import transport_for
 from alerts.run import run_alerts
 from newswatch.core.config import Config
-from newswatch.core.errors import NewswatchError
+from newswatch.core.errors import NewswatchError, StoreBusy
 from newswatch.core.store import Store, open_store
+from newswatch.core.store.leases import Held, hold
 from newswatch.service.crawl import CrawlProcess
 
 log = logging.getLogger(__name__)
 
 
+# A crawl child exits 1 when the store refused its writes (disk full, read-only file): the next crawls are
+# skipped for a while, doubling up to this long, instead of fetching every page again to nowhere.
+_CRAWL_BACKOFF_MAX_SECONDS = 3600
+EXIT_FAILED = 1
+
+
 class Service:
-    """The jobs of one running service, sharing one open store; ``stop`` ends them cleanly."""
+    """The jobs of one running service, sharing one open store; ``stop`` ends them cleanly.
+
+    The crawl job and the alerts job have a lock each: a digest stuck on a slow mail server never holds a
+    crawl back, and the crawl's own alerts pass is skipped (the next tick does it) while one runs.
+    """
 
     def __init__(self, config: Config, store: Store):
         self.config, self.store = config, store
         self.stopping = threading.Event()
-        self.busy = threading.Lock()  # held while a job runs, so shutdown can wait for it
+        self.crawling, self.alerting = threading.Lock(), threading.Lock()  # held while a job runs
         self.crawl: CrawlProcess | None = None
+        self.transport = transport_for(config)
+        self.crawl_failures, self.crawl_resumes_at = 0, 0.0
 
     def crawl_then_alerts(self) -> None:
         """One crawl in a child process, then the alerts pass over what it stored."""
-        with self.busy:
-            if self.stopping.is_set():
+        with self.crawling:
+            if self.stopping.is_set() or self._backing_off():
                 return
-            started = time.monotonic()
+            started, before = time.monotonic(), self._count()
             log.info("crawl_started feeds=%d", sum(f.enabled for f in self.config.feeds))
             self.crawl = CrawlProcess(self.config)
             code = self.crawl.run()
+            after = self._count()
             log.info(
-                "crawl_done exit=%s seconds=%.1f articles=%d",
+                "crawl_done exit=%s seconds=%.1f new_articles=%s",
                 code,
                 time.monotonic() - started,
-                self.store.count_articles(),
+                after - before if None not in (before, after) else "unknown",
             )
-            if not self.stopping.is_set():
-                self._alerts("crawl")
+            self._note_crawl_exit(code)
+        if not self.stopping.is_set():  # in a thread of its own: a stuck delivery holds no next crawl back
+            threading.Thread(target=self._alerts, args=("crawl",), kwargs={"wait": False}, name="alerts").start()
+
+    def _count(self) -> int | None:
+        try:
+            return self.store.count_articles()
+        except NewswatchError:
+            return None
+
+    def _backing_off(self) -> bool:
+        left = self.crawl_resumes_at - time.monotonic()
+        if left > 0:
+            log.info("crawl_skipped reason=store write failed resumes_in_seconds=%.0f", left)
+        return left > 0
+
+    def _note_crawl_exit(self, code: int) -> None:
+        if code != EXIT_FAILED or self.stopping.is_set():
+            self.crawl_failures = 0
+            return
+        interval = self.config.settings.schedule.crawl_every_minutes * 60
+        delay = min(interval * 2**self.crawl_failures, _CRAWL_BACKOFF_MAX_SECONDS)
+        self.crawl_failures += 1
+        self.crawl_resumes_at = time.monotonic() + delay
+        log.warning(
+            "crawl_backoff failures=%d seconds=%.0f reason=the crawl could not write to the store",
+            self.crawl_failures,
+            delay,
+        )
 
     def digest(self) -> None:
         """The digest job: recipients whose cadence is due get their digest; waiting digests are retried."""
-        with self.busy:
-            if not self.stopping.is_set():
-                self._alerts("tick")
+        self._alerts("tick", wait=True)
 
-    def _alerts(self, trigger: str) -> None:
+    def _alerts(self, trigger: str, *, wait: bool) -> None:
+        if not self.alerting.acquire(blocking=wait):
+            log.info("alerts_skipped trigger=%s reason=an alerts pass is running", trigger)
+            return
         try:
-            report = run_alerts(self.config, self.store, trigger=trigger)
+            if self.stopping.is_set():
+                return
+            report = run_alerts(self.config, self.store, trigger=trigger, transport=self.transport)
+        except StoreBusy as exc:
+            log.info("alerts_skipped trigger=%s reason=%s", trigger, exc)
+            return
         except NewswatchError as exc:
             log.error("alerts_failed trigger=%s reason=%s", trigger, exc)
             return
+        finally:
+            self.alerting.release()
         log.info("alerts_done trigger=%s %s", trigger, report)
 
     def stop(self) -> None:
-        """Stop taking jobs and ask a running crawl to finish (it flushes what it has fetched)."""
+        """Stop taking jobs, end a delivery in progress at once (its digest stays queued, same Message-ID),
+        and ask a running crawl to finish (it flushes what it has fetched)."""
         self.stopping.set()
+        self.transport.abort()
         if self.crawl:
             threading.Thread(target=self.crawl.stop, daemon=True).start()
+
+    def wait(self) -> None:
+        """Wait for the jobs in progress (a crawl has been asked to stop, a delivery aborted)."""
+        for lock in (self.alerting, self.crawling):
+            with lock:
+                pass
 
 
 def build_scheduler(config: Config, service: Service) -> BlockingScheduler:
@@ -111,10 +169,16 @@ def _log_job_event(event: JobEvent) -> None:
 
 
 def run_service(config: Config) -> None:
-    """Run until SIGINT/SIGTERM; a running crawl is asked to finish and the store is closed cleanly."""
-    with open_store(config) as store:
+    """Run until SIGINT/SIGTERM; a running crawl is asked to finish and the store is closed cleanly.
+
+    One service per store: its lease (renewed while it runs) makes a second `newswatch run` on the same
+    SQLite file or Elasticsearch index prefix refuse with StoreBusy, naming this one.
+    """
+    seconds = config.settings.schedule.lease_seconds
+    with open_store(config) as store, hold(store, "service", "newswatch run", seconds) as lease:
         service = Service(config, store)
         scheduler = build_scheduler(config, service)
+        threading.Thread(target=_stop_when_lost, args=(lease, service, scheduler), daemon=True).start()
 
         def on_signal(signum, _frame):
             log.info("service_stopping signal=%s", signal.Signals(signum).name)
@@ -133,6 +197,15 @@ def run_service(config: Config) -> None:
         try:
             scheduler.start()
         finally:
-            with service.busy:  # wait for the job in progress (its crawl has been asked to stop) ...
-                pass  # ... before the store closes
+            service.wait()  # the jobs in progress end before the store closes
+    if lease.lost.is_set():
+        raise StoreBusy("newswatch run: another service took over this store (this one stalled past its lease)")
     log.info("service_stopped")
+
+
+def _stop_when_lost(lease: Held, service: Service, scheduler: BlockingScheduler) -> None:
+    """Another service took the store over (this one stalled past its lease): this one stops."""
+    lease.lost.wait()
+    if not service.stopping.is_set():
+        service.stop()
+        scheduler.shutdown(wait=False)

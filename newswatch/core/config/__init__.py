@@ -29,8 +29,22 @@ SECRET_ENV = {
     "es_username": "NEWSWATCH_ES_USERNAME",
     "es_password": "NEWSWATCH_ES_PASSWORD",
 }
-# Keys a user might be tempted to put in YAML; refused with a pointer to the environment variable.
-_SECRET_KEYS = {"password": "NEWSWATCH_SMTP_PASSWORD / NEWSWATCH_ES_PASSWORD", "api_key": "NEWSWATCH_ES_API_KEY"}
+# Keys a user might be tempted to put in YAML; refused with a pointer to the environment variable (the
+# section's when the key is in delivery.smtp or storage.elasticsearch).
+_SECRET_KEYS = {
+    "password": {"smtp": "NEWSWATCH_SMTP_PASSWORD", "elasticsearch": "NEWSWATCH_ES_PASSWORD"},
+    "username": {"smtp": "NEWSWATCH_SMTP_USERNAME", "elasticsearch": "NEWSWATCH_ES_USERNAME"},
+    "api_key": {"elasticsearch": "NEWSWATCH_ES_API_KEY"},
+}
+
+
+def _secret_variable(loc: tuple) -> str | None:
+    """The environment variable(s) for a secret key written in YAML at ``loc``, or None if it is no secret."""
+    choices = _SECRET_KEYS.get(str(loc[-1]))
+    if not choices:
+        return None
+    section = next((str(part) for part in reversed(loc[:-1]) if str(part) in choices), None)
+    return choices[section] if section else " / ".join(choices.values())
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,19 @@ class Config:
 
 
 FILES = {"settings.yaml": Settings, "feeds.yaml": FeedList, "watches.yaml": WatchList, "recipients.yaml": RecipientList}
+
+
+def make_private_dir(folder: Path) -> Path:
+    """Create ``folder`` and its missing parents for their owner only (0700): var/ holds the store, the outbox
+    and the Elasticsearch spool, which say what digests say. Folders that exist keep their mode. OSError when
+    one cannot be made."""
+    missing, path = [], folder
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 def default_config_dir() -> Path:
@@ -94,12 +121,10 @@ def format_errors(path: Path, error: ValidationError) -> list[str]:
             key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            last = str(item["loc"][-1])
-            message = (
-                f"secrets are not read from YAML; set {_SECRET_KEYS[last]} in the environment"
-                if last in _SECRET_KEYS
-                else "unknown key"
-            )
+            variable = _secret_variable(item["loc"])
+            message = "unknown key"
+            if variable:
+                message = f"secrets are not read from YAML; set {variable} in the environment"
         lines.append(f"{path}: {key or '(top level)'}: {message}")
     return lines
 
@@ -149,10 +174,8 @@ def load_config(config_dir: Path | str | None = None, env: dict[str, str] | None
 
 
 def _cross_check(folder: Path, watch_names: list[str], recipients: list[Recipient]) -> list[str]:
+    # (Names that repeat, in any case, are each file's own check: watches.yaml, recipients.yaml, feeds.yaml.)
     problems = []
-    duplicates = {n for n in watch_names if watch_names.count(n) > 1}
-    for name in sorted(duplicates):
-        problems.append(f"{folder / 'watches.yaml'}: watches: the name {name!r} is used twice")
     for i, recipient in enumerate(recipients):
         if recipient.watches == "all":
             continue

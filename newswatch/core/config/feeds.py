@@ -9,8 +9,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from newswatch.core.config.fields import Strict
+from newswatch.core.config.fields import Strict, refuse_credentials, refuse_duplicates
 from newswatch.core.web import language_code, web_url
+
+# newswatch reads public feeds, and a feed's URL is written in log lines, feeds list/status and OPML exports.
+CREDENTIALS_IN_FEED_URL = (
+    "a user name or password in a feed URL is refused: newswatch reads public feeds only, "
+    "and the URL is written to logs and exports"
+)
 
 
 class Feed(Strict):
@@ -29,7 +35,7 @@ class Feed(Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        return web_url(value)
+        return refuse_credentials(web_url(value), reason=CREDENTIALS_IN_FEED_URL)
 
     # The language is the fallback of every article's detected language, and both appear in digests: a
     # name ("Arabic") would pass silently into every article it is used for.
@@ -62,9 +68,14 @@ class FeedList(Strict):
     @field_validator("feeds")
     @classmethod
     def _unique_ids(cls, feeds: list[Feed]) -> list[Feed]:
-        seen: set[str] = set()
-        for feed in feeds:
-            if feed.id in seen:
-                raise ValueError(f"two feeds share the id {feed.id!r}; give one an explicit id")
-            seen.add(feed.id)
+        # Ids name the feed's state in the store, its log lines and `crawl --feed`: one differing only in
+        # case from another is a typo waiting to happen (and one file on a case-insensitive disk).
+        refuse_duplicates(
+            feeds,
+            where="feeds",
+            field="id",
+            value=lambda f: f.id,
+            key=lambda f: f.id.casefold(),
+            why="give one an explicit id (ids are made from the name when not given)",
+        )
         return feeds

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from newswatch.core.config.fields import Strict, TimeZoneName
+from newswatch.core.config.fields import Strict, TimeZoneName, refuse_duplicates
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -83,8 +83,12 @@ class RecipientList(Strict):
     @field_validator("recipients")
     @classmethod
     def _unique_names(cls, recipients: list[Recipient]) -> list[Recipient]:
-        names = [r.name for r in recipients]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"the recipient name {name!r} is used twice (it is their id in the ledger)")
+        refuse_duplicates(
+            recipients,
+            where="recipients",
+            field="name",
+            value=lambda r: r.name,
+            key=lambda r: " ".join(r.name.casefold().split()),
+            why="a recipient's name is their id in the ledger and names their files: make it differ by more than case",
+        )
         return recipients

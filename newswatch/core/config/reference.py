@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from types import NoneType
-from typing import Literal, get_args, get_origin
+from typing import Annotated, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -36,6 +36,8 @@ Secrets are never read from YAML; they come from these environment variables:
 
 
 def _type_name(annotation) -> str:
+    if get_origin(annotation) is Annotated:  # a type with a validator of its own: the type is what shows
+        return _type_name(get_args(annotation)[0])
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(f"`{value}`" for value in get_args(annotation))
     if annotation is NoneType:

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from newswatch.core.config.fields import Strict, TimeZoneName
+from newswatch.core.config.fields import Strict, TimeZoneName, refuse_credentials
 
 
 class SqliteSettings(Strict):
     path: str = Field("var/newswatch.db", description="SQLite file, relative to the project folder.")
 
 
+def _no_credentials(url: str) -> str:
+    return refuse_credentials(
+        url,
+        reason="credentials in the URL are not read from YAML; set NEWSWATCH_ES_API_KEY, or NEWSWATCH_ES_USERNAME "
+        "and NEWSWATCH_ES_PASSWORD, in the environment",
+    )
+
+
 class ElasticsearchSettings(Strict):
-    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], description="Node URLs.")
+    hosts: list[Annotated[str, AfterValidator(_no_credentials)]] = Field(
+        default_factory=lambda: ["http://127.0.0.1:9200"],
+        description="Node URLs, without credentials (those come from the environment).",
+    )
     index_prefix: str = Field("newswatch", description="Prefix of every index, alias and template.")
     verify_certs: bool = Field(True, description="Verify TLS certificates.")
     ca_file: str | None = Field(None, description="CA bundle for TLS verification.")
@@ -48,6 +59,13 @@ class ScheduleSettings(Strict):
         "cadence (recipients.yaml) is due and retries waiting ones.",
     )
     crawl_timeout_minutes: float = Field(30, gt=0, description="A crawl running longer is stopped.")
+    lease_seconds: float = Field(
+        60,
+        ge=5,
+        description="The service and each alerts pass hold a lease of the store, renewed while they run, so a "
+        "second one on the same store refuses to start. A killed holder's lease is taken over after this "
+        "long (at once when it ran on this host).",
+    )
 
     @field_validator("digest_cron")
     @classmethod
@@ -72,6 +90,29 @@ class CrawlerSettings(Strict):
     store_flush_seconds: float = Field(
         5, gt=0, description="Seconds a partial batch of articles may wait before it is written."
     )
+    allow_private_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names, IP addresses and CIDR networks (`intranet.example`, `10.1.2.3`, `10.0.0.0/8`) "
+        "the crawler may reach although they are loopback, private, link-local or otherwise not public. Other "
+        "such requests (an item link, a redirect, a sitemap entry, a discovered feed) are refused, except to "
+        "the host of a feed listed in feeds.yaml (docs/crawler.md).",
+    )
+
+    @field_validator("allow_private_hosts")
+    @classmethod
+    def _hosts_or_networks(cls, entries: list[str]) -> list[str]:
+        import ipaddress  # here: this class's own check
+
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip("[]"), strict=False)
+                continue
+            except ValueError:
+                pass
+            labels = entry.rstrip(".").split(".")
+            if not all(label and all(c.isalnum() or c in "-_" for c in label) for label in labels):
+                raise ValueError(f"not a host name, IP address or CIDR network: {entry!r}")
+        return entries
 
 
 class SmtpSettings(Strict):
@@ -80,7 +121,17 @@ class SmtpSettings(Strict):
     security: Literal["none", "starttls", "tls"] = Field(
         "starttls", description="Transport security: none, starttls (usually port 587) or tls (implicit, port 465)."
     )
-    timeout: float = Field(30, gt=0, description="Seconds before the connection is abandoned.")
+    timeout: float = Field(
+        30, gt=0, description="Seconds one connect or read may wait for the server before the send fails."
+    )
+    deadline_seconds: float = Field(
+        120,
+        gt=0,
+        le=600,
+        description="Longest time in all that opening a session (connect, EHLO, STARTTLS, login), then each "
+        "message sent and the closing QUIT may take, however steadily the server answers: past it the connection "
+        "is closed and that send fails (the digest waits for its retry). At most 600.",
+    )
     ca_file: str | None = Field(
         None, description="CA bundle to verify the server certificate with (default: the system's)."
     )
@@ -96,6 +147,12 @@ class DeliverySettings(Strict):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server (smtp method).")
     retry_first_seconds: float = Field(60, gt=0, description="Wait after the first failed attempt; doubles each time.")
     retry_max_seconds: float = Field(6 * 3600, gt=0, description="Longest wait between two attempts.")
+    dead_after_failures: int = Field(
+        5,
+        ge=1,
+        description="A digest the server refuses for good (a 5xx reply) this many times is set aside as dead "
+        "(shown by `outbox list`, revived by `outbox retry --id`).",
+    )
     silent_feed_hours: float = Field(
         48, gt=0, description="A feed with no successful fetch for this long is listed as silent in digests."
     )

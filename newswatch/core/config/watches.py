@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from newswatch.core.config.fields import refuse_duplicates
+from newswatch.core.textnorm import normalize
+
 
 class Alias(BaseModel):
     """A spelling with matching options, for names that are also ordinary words (IS, Isis, SDF)."""
@@ -103,3 +106,18 @@ class WatchList(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     watches: list[Watch] = Field(default_factory=list, description="The watches, matched in every article.")
+
+    @field_validator("watches")
+    @classmethod
+    def _unique_names(cls, watches: list[Watch]) -> list[Watch]:
+        # Names compared as the matcher compares spellings (case, accents, Arabic letter forms folded): two
+        # that only differ so would be one watch to it, and each recipient's list names watches by name.
+        refuse_duplicates(
+            watches,
+            where="watches",
+            field="name",
+            value=lambda w: w.name,
+            key=lambda w: normalize(w.name).strip(),
+            why="watch names must differ by more than case or accents",
+        )
+        return watches

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import Article, ClusterSignature, Hit, OwedHit, QueuedDigest, SearchResult
+from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, OwedHit, QueuedDigest, SearchResult
 from newswatch.core.times import parse_utc
 
 if TYPE_CHECKING:
@@ -87,19 +87,45 @@ class Store(Protocol):
         times at or after ``since``, oldest first (digest trends)."""
 
     def queue_digest(self, digest: QueuedDigest) -> None:
-        """Persist a rendered digest and assign its hits to it, atomically, before it is sent."""
+        """Persist a rendered digest and assign its hits to it, atomically, before it is sent. Raises
+        StoreConflict, queuing nothing, when another digest of the recipient already holds one of its hits
+        (an overlapping alerts pass queued them first); queuing the same digest again is harmless."""
 
     def pending_digests(self) -> list[QueuedDigest]:
-        """Queued digests not yet accepted by the mail server, oldest first."""
+        """Queued digests not yet accepted by the mail server nor dead, oldest first."""
+
+    def claim_digest(self, digest_id: str, holder: LeaseHolder, seconds: float) -> bool:
+        """Claim a pending digest for sending, for ``seconds`` (on the store's clock). False, claiming
+        nothing, when it is sent, dead, gone, or claimed by another holder whose claim has not run out and
+        whose process is not known to be gone (see leases.vanished): only the holder of the claim sends it.
+        Sending or failing (below) ends the claim."""
 
     def mark_digest_sent(self, digest_id: str, when: datetime) -> None:
         """Record that the server accepted the digest (the ledger entry)."""
 
-    def note_digest_failure(self, digest_id: str, error: str, next_attempt: datetime) -> None:
-        """Count a failed attempt and when to retry."""
+    def note_digest_failure(
+        self, digest_id: str, error: str, next_attempt: datetime, *, permanent: bool = False, dead: bool = False
+    ) -> None:
+        """Count a failed attempt (``permanent``: one the server refused for good, counted in ``refusals``)
+        and when to retry; ``dead``: give up on it (a dead letter) until revived."""
+
+    def revive_digest(self, digest_id: str) -> bool:
+        """Make a dead (or waiting) digest due now again; False when no unsent digest has that id."""
+
+    def dead_digests(self) -> list[QueuedDigest]:
+        """Digests given up on, oldest first."""
 
     def sent_digests(self, limit: int = 50) -> list[QueuedDigest]:
         """The most recently sent digests, newest first."""
+
+    # -- leases: what two processes on one store must agree on (one service, one alerts pass)
+    def take_lease(self, name: str, holder: LeaseHolder, seconds: float) -> LeaseHolder:
+        """Take (or renew) the lease ``name`` for ``seconds`` on the store's clock, if it is free, has run
+        out, is ``holder``'s own, or is held by a process on this host that no longer exists. Returns who
+        holds it now: ``holder`` (with since/expires) when taken, else the other holder."""
+
+    def release_lease(self, name: str, holder: LeaseHolder) -> None:
+        """Give the lease up if ``holder`` still holds it."""
 
     def count_articles(self) -> int:
         """How many articles are stored."""

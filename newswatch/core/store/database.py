@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -20,9 +22,14 @@ def open_database(path: Path, schema: Path, *, synchronous: Literal["NORMAL", "F
 
     ``check_same_thread=False``: Scrapy pipelines write from a worker thread, so every user serializes its
     calls with a lock of its own. Raises StoreUnavailable naming ``what`` the file is, and why it cannot open.
+    The file holds what digests say, as the .eml files do: only its owner may read it (0600, in a 0700
+    folder when newswatch creates the folder); SQLite gives its -wal and -shm files the same mode.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
         db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
@@ -34,25 +41,43 @@ def open_database(path: Path, schema: Path, *, synchronous: Literal["NORMAL", "F
 
 
 class Transaction:
-    """``with`` block: one IMMEDIATE transaction under ``lock``; committed at the end, rolled back on error."""
+    """``with`` block: one IMMEDIATE transaction under ``lock``; committed at the end, rolled back on error.
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock | threading.Lock):
-        self.db, self.lock = db, lock
+    A write the file refuses (disk full, file too large, read-only, I/O error) is StoreUnavailable naming
+    ``what`` and the reason: one line for the user, and the caller's signal that nothing was written.
+    Constraint violations stay sqlite3.IntegrityError, for the caller to interpret.
+    """
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock | threading.Lock, what: str):
+        self.db, self.lock, self.what = db, lock, what
 
     def __enter__(self) -> sqlite3.Connection:
         self.lock.acquire()
         try:
             self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self.lock.release()
+            raise StoreUnavailable(f"{self.what}: {exc}") from None
         except BaseException:
             self.lock.release()
             raise
         return self.db
 
-    def __exit__(self, exc_type, *_) -> bool:
+    def __exit__(self, exc_type, exc, _tb) -> bool:
         try:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                self.db.execute("COMMIT")
+            elif self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        except sqlite3.Error as failure:
+            with contextlib.suppress(sqlite3.Error):
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+            raise StoreUnavailable(f"{self.what}: {failure}") from None
         finally:
             self.lock.release()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise StoreUnavailable(f"{self.what}: {exc}") from None
         return False
 
 

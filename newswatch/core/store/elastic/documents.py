@@ -29,8 +29,9 @@ HIGHLIGHT = {
 }
 
 
-def digest_doc(digest: QueuedDigest) -> dict:
-    """A newly queued digest; ``assigned`` turns true once its hits are marked delivered (docs/storage.md)."""
+def digest_doc(digest: QueuedDigest, queued_us: int) -> dict:
+    """A newly queued digest; ``assigned`` turns true once its hits are claimed and marked delivered, and
+    ``queued`` (on the cluster's clock) tells a recovering pass when its queuing pass may have died."""
     return {
         "id": digest.id,
         "recipient": digest.recipient,
@@ -42,6 +43,7 @@ def digest_doc(digest: QueuedDigest) -> dict:
         "next_attempt": None,
         "sent": None,
         "assigned": False,
+        "queued": queued_us,
     }
 
 
@@ -56,6 +58,8 @@ def digest_from(src: dict) -> QueuedDigest:
         last_error=src.get("last_error"),
         next_attempt=from_iso(src.get("next_attempt")),
         sent=from_iso(src.get("sent")),
+        refusals=src.get("refusals") or 0,
+        dead=from_iso(src.get("dead")),
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from newswatch.core.feedstate import FeedState
@@ -14,6 +16,19 @@ from newswatch.core.store.elastic.documents import signature_doc, signature_from
 from newswatch.core.times import iso, utc_now
 
 SCHEMA = Path(__file__).with_name("spool.sql")
+log = logging.getLogger("newswatch.core.store.elastic.cluster")  # the backend's one logger (see cluster.py)
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A spool row that could not be read back: which table (kind) and key it had, its text, and why."""
+
+    row: int
+    kind: str
+    key: str
+    doc: str
+    reason: str
+    at: str
 
 
 def _article_json(article: Article) -> str:
@@ -34,7 +49,7 @@ class Spool:
         self._lock = threading.Lock()
 
     def _tx(self) -> Transaction:
-        return Transaction(self._db, self._lock)
+        return Transaction(self._db, self._lock, f"Elasticsearch spool {self.path}")
 
     def add(self, articles: Sequence[Article]) -> None:
         """Append articles after everything already spooled, in one transaction."""
@@ -42,10 +57,45 @@ class Spool:
             db.executemany("INSERT INTO articles (id, doc) VALUES (?, ?)", [(a.id, _article_json(a)) for a in articles])
 
     def oldest(self, limit: int) -> list[tuple[int, Article]]:
-        """The ``limit`` oldest spooled articles with their spool sequence numbers."""
+        """The ``limit`` oldest spooled articles with their spool sequence numbers; a row that cannot be read
+        is quarantined (one warning) and the next ones are read instead."""
+        while True:
+            with self._lock:
+                rows = self._db.execute("SELECT seq, doc FROM articles ORDER BY seq LIMIT ?", (limit,)).fetchall()
+            read, bad = [], []
+            for seq, doc in rows:
+                try:
+                    read.append((seq, Article.from_record(json.loads(doc))))
+                except (ValueError, KeyError, TypeError) as exc:
+                    bad.append((seq, doc, exc))
+            if not bad:
+                return read
+            for seq, doc, exc in bad:
+                self._quarantine("articles", "seq", seq, doc, exc)
+
+    def _quarantine(self, table: str, key_column: str, key: object, doc: str, exc: Exception) -> None:
+        """Move one unreadable row of ``table`` aside, so what follows it replays."""
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        with self._tx() as db:
+            db.execute(f"DELETE FROM {table} WHERE {key_column} = ?", (key,))
+            row = db.execute(
+                "INSERT INTO quarantine (kind, key, doc, reason, at) VALUES (?, ?, ?, ?, ?)",
+                (table, str(key), doc, reason, iso(utc_now())),
+            ).lastrowid
+        log.warning("es_spool_quarantined spool=%s row=%d kind=%s key=%s reason=%s", self.path, row, table, key, reason)
+
+    def quarantined(self) -> list[QuarantinedRow]:
+        """Rows set aside because they could not be read, oldest first."""
         with self._lock:
-            rows = self._db.execute("SELECT seq, doc FROM articles ORDER BY seq LIMIT ?", (limit,)).fetchall()
-        return [(seq, Article.from_record(json.loads(doc))) for seq, doc in rows]
+            rows = self._db.execute("SELECT row, kind, key, doc, reason, at FROM quarantine ORDER BY row").fetchall()
+        return [QuarantinedRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def drop_quarantined(self, rows: Iterable[int] | None = None) -> int:
+        """Forget quarantined rows (all of them when ``rows`` is None); returns how many were dropped."""
+        with self._tx() as db:
+            if rows is None:
+                return db.execute("DELETE FROM quarantine").rowcount
+            return sum(db.execute("DELETE FROM quarantine WHERE row = ?", (r,)).rowcount for r in rows)
 
     def remove(self, seqs: Iterable[int]) -> None:
         """Forget spooled articles once the cluster has them (or has refused them for good)."""
@@ -68,9 +118,16 @@ class Spool:
             put_feed_state(db, feed_id, state)
 
     def states(self) -> dict[str, FeedState]:
-        """Every feed state waiting for the cluster, by feed id."""
+        """Every feed state waiting for the cluster, by feed id (an unreadable one is quarantined)."""
         with self._lock:
-            return feed_states(self._db)
+            rows = self._db.execute("SELECT feed_id, state FROM feed_state").fetchall()
+        states = {}
+        for feed_id, raw in rows:
+            try:
+                states[feed_id] = FeedState.from_json(json.loads(raw))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                self._quarantine("feed_state", "feed_id", feed_id, raw, exc)
+        return states
 
     def drop_state(self, feed_id: str, state: FeedState) -> None:
         """Forget a spooled feed state once written, unless a newer one was spooled meanwhile."""
@@ -102,8 +159,14 @@ class Spool:
     def signatures(self) -> list[ClusterSignature]:
         """Every cluster signature waiting for the cluster."""
         with self._lock:
-            rows = self._db.execute("SELECT doc FROM signatures ORDER BY rowid").fetchall()
-        return [signature_from(json.loads(doc)) for (doc,) in rows]
+            rows = self._db.execute("SELECT article_id, doc FROM signatures ORDER BY rowid").fetchall()
+        signatures = []
+        for article_id, doc in rows:
+            try:
+                signatures.append(signature_from(json.loads(doc)))
+            except (ValueError, KeyError, TypeError) as exc:
+                self._quarantine("signatures", "article_id", article_id, doc, exc)
+        return signatures
 
     def drop_signatures(self, article_ids: Iterable[str]) -> None:
         """Forget spooled signatures once the cluster has them."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,9 @@ from elasticsearch import Elasticsearch
 
 from newswatch.core.errors import StoreUnavailable
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import Article, ClusterSignature, Hit, OwedHit, QueuedDigest, SearchResult
+from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, OwedHit, QueuedDigest, SearchResult
 from newswatch.core.store import Store
+from newswatch.core.store.elastic.clock import ClusterClock
 from newswatch.core.store.elastic.cluster import Cluster, bulk, connect, each, guarded_updates
 from newswatch.core.store.elastic.documents import (
     HIGHLIGHT,
@@ -25,12 +27,29 @@ from newswatch.core.store.elastic.documents import (
 from newswatch.core.store.elastic.indices import ArticleIndices, create_index, install_templates
 from newswatch.core.store.elastic.queue import DigestQueue
 from newswatch.core.store.elastic.spool import Spool
-from newswatch.core.store.elastic.writer import BulkWriter, now_us
+from newswatch.core.store.elastic.writer import BulkWriter
+from newswatch.core.store.leases import holder_key, vanished
 from newswatch.core.textnorm import normalize
-from newswatch.core.times import from_iso, iso
+from newswatch.core.times import from_iso, iso, utc_now
 
 if TYPE_CHECKING:
     from newswatch.core.config import Config
+
+
+# Two processes' readings of the cluster's clock differ by about a round trip (more when they talk to
+# different nodes). articles_after waits this long between taking its cap and refreshing, so a writer whose
+# lease it cannot see yet stamps seqs above the cap (docs/storage.md).
+_CLOCK_MARGIN_SECONDS = 0.2
+
+
+def _lease_holder(src: dict) -> LeaseHolder:
+    return LeaseHolder(
+        src["holder"],
+        src["host"],
+        src["pid"],
+        datetime.fromtimestamp(src["since"] / 1e6, UTC),
+        datetime.fromtimestamp(src["expires"] / 1e6, UTC),
+    )
 
 
 class ElasticStore(Store):
@@ -50,7 +69,7 @@ class ElasticStore(Store):
         self.base = prefix if prefix.endswith(("-", "_", ".")) else prefix + "-"
         self.alias, self.hits_index = self.base + "articles", self.base + "hits"
         self.digests_index, self.state_index = self.base + "digests", self.base + "state"
-        self.signatures_index = self.base + "signatures"
+        self.signatures_index, self.claims_index = self.base + "signatures", self.base + "claims"
         self.bulk_retries, self.backoff = bulk_retries, backoff
         self._closed = False
         self.spool = Spool(spool_path)
@@ -58,23 +77,39 @@ class ElasticStore(Store):
         # After an outage the monthly indices are listed again: they may have changed meanwhile.
         self.cluster = Cluster(client, self.spool, on_down=self.indices.forget)
         self.hosts = self.cluster.hosts
+        self.clock = ClusterClock(client)
         self.writer = BulkWriter(
             client,
             self.cluster,
             self.indices,
             self.spool,
+            self.clock,
             state_index=self.state_index,
             signatures_index=self.signatures_index,
             chunk_size=chunk_size,
             bulk_retries=bulk_retries,
             backoff=backoff,
         )
-        self.digests = DigestQueue(client, self.digests_index, self.hits_index, retries=bulk_retries, backoff=backoff)
+        self.digests = DigestQueue(
+            client,
+            self.digests_index,
+            hits_index=self.hits_index,
+            claims_index=self.claims_index,
+            clock=self.clock,
+            retries=bulk_retries,
+            backoff=backoff,
+        )
         try:
             with self.cluster.unavailable_raises():
                 self.es.options(request_timeout=10).cluster.health()  # a bare node has no `GET /`
                 install_templates(self.es, self.base)
-                for index in (self.hits_index, self.digests_index, self.state_index, self.signatures_index):
+                for index in (
+                    self.hits_index,
+                    self.digests_index,
+                    self.state_index,
+                    self.signatures_index,
+                    self.claims_index,
+                ):
                     create_index(self.es, index)
                 self.indices.ensure_write_index()
         except BaseException:
@@ -222,7 +257,11 @@ class ElasticStore(Store):
         # Under the lock, after the drain, none of our own writes is in flight: our lease can be ignored.
         with self.writer.lock, self.cluster.unavailable_raises():
             self.writer.drain()
-            cap = now_us()  # taken before the refresh: anything acknowledged earlier is visible after it
+            # Taken before the refresh: anything acknowledged earlier is visible after it. On the cluster's
+            # clock, as the writers' seqs are; a writer's lease written after the refresh comes later than
+            # the margin, so its seqs lie above the cap whatever our two readings of the clock differ by.
+            cap = self.clock.now_us()
+            time.sleep(_CLOCK_MARGIN_SECONDS)
             self.es.indices.refresh(index=[self.alias, self.state_index])
             leases = each(
                 self.es,
@@ -367,7 +406,20 @@ class ElasticStore(Store):
 
     def pending_digests(self) -> list[QueuedDigest]:
         with self.cluster.unavailable_raises():
+            self.digests.assign_pending()
             return self.digests.pending()
+
+    def dead_digests(self) -> list[QueuedDigest]:
+        with self.cluster.unavailable_raises():
+            return self.digests.dead()
+
+    def claim_digest(self, digest_id: str, holder: LeaseHolder, seconds: float) -> bool:
+        with self.cluster.unavailable_raises():
+            return self.digests.claim(digest_id, holder_key(holder), seconds)
+
+    def revive_digest(self, digest_id: str) -> bool:
+        with self.cluster.unavailable_raises():
+            return self.digests.revive(digest_id)
 
     def sent_digests(self, limit: int = 50) -> list[QueuedDigest]:
         with self.cluster.unavailable_raises():
@@ -377,9 +429,60 @@ class ElasticStore(Store):
         with self.cluster.unavailable_raises():
             self.digests.mark_sent(digest_id, when)
 
-    def note_digest_failure(self, digest_id: str, error: str, next_attempt: datetime) -> None:
+    def note_digest_failure(
+        self, digest_id: str, error: str, next_attempt: datetime, *, permanent: bool = False, dead: bool = False
+    ) -> None:
         with self.cluster.unavailable_raises():
-            self.digests.note_failure(digest_id, error, next_attempt)
+            self.digests.note_failure(digest_id, error, next_attempt, permanent, utc_now() if dead else None)
+
+    # -- leases: documents hold:NAME of the state index, compared on the cluster's clock
+    def take_lease(self, name: str, holder: LeaseHolder, seconds: float) -> LeaseHolder:
+        doc_id = f"hold:{name}"
+        with self.cluster.unavailable_raises():
+            for _ in range(5):  # another process changed it between our read and our write: read again
+                now = self.clock.now_us()
+                doc = self.es.options(ignore_status=404).get(index=self.state_index, id=doc_id)
+                current = _lease_holder(doc["_source"]) if doc.get("found") else None
+                if (
+                    current is not None
+                    and current.id != holder.id
+                    and doc["_source"]["expires"] > now
+                    and not vanished(current)
+                ):
+                    return current
+                since = doc["_source"]["since"] if current is not None and current.id == holder.id else now
+                body = {
+                    "kind": "hold",
+                    "name": name,
+                    "holder": holder.id,
+                    "host": holder.host,
+                    "pid": holder.pid,
+                    "since": since,
+                    "expires": now + int(seconds * 1_000_000),
+                }
+                guard = (
+                    {"if_seq_no": doc["_seq_no"], "if_primary_term": doc["_primary_term"]}
+                    if doc.get("found")
+                    else {"op_type": "create"}
+                )
+                result = self.es.options(ignore_status=409).index(
+                    index=self.state_index, id=doc_id, document=body, refresh=True, **guard
+                )
+                if result.get("result") in ("created", "updated"):
+                    return _lease_holder(body)
+        raise StoreUnavailable(f"Elasticsearch at {self.hosts}: the lease {name!r} keeps changing under us")
+
+    def release_lease(self, name: str, holder: LeaseHolder) -> None:
+        with self.cluster.unavailable_raises():
+            doc = self.es.options(ignore_status=404).get(index=self.state_index, id=f"hold:{name}")
+            if doc.get("found") and doc["_source"]["holder"] == holder.id:
+                self.es.options(ignore_status=[404, 409]).delete(
+                    index=self.state_index,
+                    id=f"hold:{name}",
+                    if_seq_no=doc["_seq_no"],
+                    if_primary_term=doc["_primary_term"],
+                    refresh=True,
+                )
 
     def count_articles(self) -> int:
         self.flush()

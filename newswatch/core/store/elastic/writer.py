@@ -14,6 +14,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, ClusterSignature
+from newswatch.core.store.elastic.clock import ClusterClock
 from newswatch.core.store.elastic.cluster import Cluster, bulk, outage, reason
 from newswatch.core.store.elastic.documents import merge, normalized, signature_doc
 from newswatch.core.store.elastic.indices import ArticleIndices
@@ -31,10 +32,6 @@ _DOC_FAULTS = {
 _LEASE_US = 600_000_000  # a writer that died mid-bulk holds articles_after back at most this long (10 min)
 
 
-def now_us() -> int:
-    return time.time_ns() // 1000
-
-
 class BulkWriter:
     """Writes articles and feed states; what the cluster cannot take waits in the spool, oldest sent first."""
 
@@ -44,6 +41,7 @@ class BulkWriter:
         cluster: Cluster,
         indices: ArticleIndices,
         spool: Spool,
+        clock: ClusterClock,
         *,
         state_index: str,
         signatures_index: str,
@@ -51,7 +49,7 @@ class BulkWriter:
         bulk_retries: int,
         backoff: float,
     ):
-        self.es, self.cluster, self.indices, self.spool = client, cluster, indices, spool
+        self.es, self.cluster, self.indices, self.spool, self.clock = client, cluster, indices, spool, clock
         self.state_index, self.signatures_index, self.alias = state_index, signatures_index, indices.alias
         self.chunk_size, self.bulk_retries, self.backoff = chunk_size, bulk_retries, backoff
         self.lock = threading.RLock()  # one writer at a time keeps the spool's order and the seq counter
@@ -217,7 +215,7 @@ class BulkWriter:
     def _send(self, docs: dict[str, dict], stored: dict[str, dict]) -> tuple[set[str], set[str], str]:
         """In the sender thread: stamp seqs after our lease, bulk; returns (conflicts, failures, why)."""
         since = self._advance_lease()
-        seq = max(now_us(), since + 1, self._last_seq + 1)
+        seq = max(self.clock.now_us(), since + 1, self._last_seq + 1)
         self._last_seq = seq + len(docs) - 1
         actions = []
         for n, (article_id, doc) in enumerate(docs.items()):
@@ -265,7 +263,7 @@ class BulkWriter:
         bulk request in flight is never skipped. While batches keep coming it moves forward at most once a
         second, to save requests; it is deleted when the writer goes idle (or expires, if the writer died)."""
         if self._lease is None or time.monotonic() - self._lease[1] > 1.0:
-            since = now_us()
+            since = self.clock.now_us()
             self.es.index(
                 index=self.state_index,
                 id=self.lease_id,

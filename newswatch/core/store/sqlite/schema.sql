@@ -57,7 +57,11 @@ CREATE TABLE IF NOT EXISTS digests (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     next_attempt TEXT,
-    sent TEXT
+    sent TEXT,
+    refusals INTEGER NOT NULL DEFAULT 0, -- attempts refused for good (5xx)
+    dead TEXT,                      -- given up (refused for good too often); revived by `outbox retry --id`
+    claimed_by TEXT,                -- the sender holding it, until claim_expires
+    claim_expires TEXT
 );
 -- One digest per (recipient, hit): the primary key is what makes "never sent twice" hold.
 CREATE TABLE IF NOT EXISTS digest_hits (
@@ -77,3 +81,13 @@ CREATE TABLE IF NOT EXISTS signatures (
     signature BLOB                  -- NULL for a text too short to compare
 );
 CREATE INDEX IF NOT EXISTS signatures_added ON signatures(added);
+
+-- Leases (one service, one alerts pass per store): holder, its host and pid, on this machine's clock.
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    since TEXT NOT NULL,
+    expires TEXT NOT NULL
+);

@@ -6,14 +6,24 @@ import html
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from newswatch.core.errors import StoreConflict
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import ARTICLE_FIELDS, Article, ClusterSignature, Hit, OwedHit, QueuedDigest, SearchResult
+from newswatch.core.models import (
+    ARTICLE_FIELDS,
+    Article,
+    ClusterSignature,
+    Hit,
+    LeaseHolder,
+    OwedHit,
+    QueuedDigest,
+    SearchResult,
+)
 from newswatch.core.store import Store
 from newswatch.core.store.database import Transaction, feed_states, open_database, present_ids, put_feed_state
+from newswatch.core.store.leases import claim_vanished, holder_key, vanished
 from newswatch.core.times import from_iso, iso, utc_now
 
 SCHEMA = Path(__file__).with_name("schema.sql")
@@ -28,6 +38,10 @@ def _fts_query(query: str) -> str:
     return " ".join(f'"{w}"' for w in words)
 
 
+def _holder(row: sqlite3.Row) -> LeaseHolder:
+    return LeaseHolder(row["holder"], row["host"], row["pid"], from_iso(row["since"]), from_iso(row["expires"]))
+
+
 class SqliteStore(Store):
     """Store in one SQLite file (WAL mode, so the crawl process writes while the service reads)."""
 
@@ -35,9 +49,23 @@ class SqliteStore(Store):
         self.path = Path(path)
         self._db = open_database(self.path, SCHEMA, synchronous="NORMAL", what="SQLite store")
         self._lock = threading.RLock()  # one connection, used from the reactor's and the pipeline's threads
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since the first version of the schema, to a file an older version created."""
+        with self._tx() as db:
+            have = {row["name"] for row in db.execute("PRAGMA table_info(digests)")}
+            for column, kind in (
+                ("refusals", "INTEGER NOT NULL DEFAULT 0"),
+                ("dead", "TEXT"),
+                ("claimed_by", "TEXT"),
+                ("claim_expires", "TEXT"),
+            ):
+                if column not in have:
+                    db.execute(f"ALTER TABLE digests ADD COLUMN {column} {kind}")
 
     def _tx(self) -> Transaction:
-        return Transaction(self._db, self._lock)
+        return Transaction(self._db, self._lock, f"SQLite store {self.path}")
 
     # -- crawler side
     def add_articles(self, articles: Sequence[Article]) -> int:
@@ -242,6 +270,8 @@ class SqliteStore(Store):
 
     def _queue_digest(self, digest: QueuedDigest) -> None:
         with self._tx() as db:
+            if db.execute("SELECT 1 FROM digests WHERE id=?", (digest.id,)).fetchone():
+                return  # queued before (a retry after an error): it holds its hits already
             db.execute(
                 "INSERT INTO digests (id, recipient, message, created, attempts) VALUES (?,?,?,?,0)",
                 (digest.id, digest.recipient, digest.message, iso(digest.created)),
@@ -252,7 +282,36 @@ class SqliteStore(Store):
             )
 
     def pending_digests(self) -> list[QueuedDigest]:
-        return self._digests("WHERE sent IS NULL ORDER BY created, id")
+        return self._digests("WHERE sent IS NULL AND dead IS NULL ORDER BY created, id")
+
+    def dead_digests(self) -> list[QueuedDigest]:
+        return self._digests("WHERE sent IS NULL AND dead IS NOT NULL ORDER BY created, id")
+
+    def claim_digest(self, digest_id: str, holder: LeaseHolder, seconds: float) -> bool:
+        now, key = utc_now(), holder_key(holder)
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT claimed_by, claim_expires FROM digests WHERE id=? AND sent IS NULL AND dead IS NULL",
+                (digest_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            free = row["claimed_by"] in (None, key) or from_iso(row["claim_expires"]) <= now
+            if not free and not claim_vanished(row["claimed_by"]):
+                return False
+            db.execute(
+                "UPDATE digests SET claimed_by=?, claim_expires=? WHERE id=?",
+                (key, iso(now + timedelta(seconds=seconds)), digest_id),
+            )
+            return True
+
+    def revive_digest(self, digest_id: str) -> bool:
+        with self._tx() as db:
+            return bool(
+                db.execute(
+                    "UPDATE digests SET dead=NULL, next_attempt=NULL WHERE id=? AND sent IS NULL", (digest_id,)
+                ).rowcount
+            )
 
     def sent_digests(self, limit: int = 50) -> list[QueuedDigest]:
         return self._digests(f"WHERE sent IS NOT NULL ORDER BY sent DESC LIMIT {int(limit)}")
@@ -276,20 +335,50 @@ class SqliteStore(Store):
                 last_error=row["last_error"],
                 next_attempt=from_iso(row["next_attempt"]),
                 sent=from_iso(row["sent"]),
+                refusals=row["refusals"],
+                dead=from_iso(row["dead"]),
             )
             for row in rows
         ]
 
     def mark_digest_sent(self, digest_id: str, when: datetime) -> None:
         with self._tx() as db:
-            db.execute("UPDATE digests SET sent=?, last_error=NULL WHERE id=?", (iso(when), digest_id))
+            db.execute(
+                "UPDATE digests SET sent=?, last_error=NULL, claimed_by=NULL, claim_expires=NULL WHERE id=?",
+                (iso(when), digest_id),
+            )
 
-    def note_digest_failure(self, digest_id: str, error: str, next_attempt: datetime) -> None:
+    def note_digest_failure(
+        self, digest_id: str, error: str, next_attempt: datetime, *, permanent: bool = False, dead: bool = False
+    ) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE digests SET attempts=attempts+1, last_error=?, next_attempt=? WHERE id=?",
-                (error, iso(next_attempt), digest_id),
+                "UPDATE digests SET attempts=attempts+1, refusals=refusals+?, last_error=?, next_attempt=?, dead=?, "
+                "claimed_by=NULL, claim_expires=NULL WHERE id=? AND sent IS NULL",
+                (int(permanent), error, iso(next_attempt), iso(utc_now()) if dead else None, digest_id),
             )
+
+    # -- leases
+    def take_lease(self, name: str, holder: LeaseHolder, seconds: float) -> LeaseHolder:
+        now = utc_now()
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM leases WHERE name=?", (name,)).fetchone()
+            current = _holder(row) if row else None
+            if current is not None and current.id != holder.id and current.expires > now and not vanished(current):
+                return current
+            since = current.since if current is not None and current.id == holder.id else now
+            taken = LeaseHolder(holder.id, holder.host, holder.pid, since, now + timedelta(seconds=seconds))
+            db.execute(
+                "INSERT INTO leases (name, holder, host, pid, since, expires) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, host=excluded.host, pid=excluded.pid, "
+                "since=excluded.since, expires=excluded.expires",
+                (name, taken.id, taken.host, taken.pid, iso(taken.since), iso(taken.expires)),
+            )
+        return taken
+
+    def release_lease(self, name: str, holder: LeaseHolder) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE name=? AND holder=?", (name, holder.id))
 
     def count_articles(self) -> int:
         with self._lock:
