@@ -425,7 +425,8 @@ def test_dead_letters_leave_the_queue_until_revived(store):
     assert store.claim_digest("<d1@newswatch>", holder(), 60) is False
     assert store.revive_digest("<d1@newswatch>") is True
     (revived,) = store.pending_digests()
-    assert revived.next_attempt is None and revived.dead is None and store.dead_digests() == []
+    assert revived.next_attempt is None and revived.dead is None and revived.refusals == 0
+    assert store.dead_digests() == []
     store.mark_digest_sent("<d1@newswatch>", NOW)
     assert store.revive_digest("<d1@newswatch>") is False and store.revive_digest("<nope>") is False
 

@@ -65,7 +65,6 @@ def deliver_pending(
     due = [d for d in store.pending_digests() if force or d.next_attempt is None or d.next_attempt <= now]
     due = [d for d in due if only is None or d.id in only]
     holder = this_process()
-    due = [d for d in due if _claimed(store, d, holder)]
     if not due:
         return result
     handled: set[str] = set()
@@ -73,7 +72,7 @@ def deliver_pending(
         with (transport or transport_for(config)).session() as session:
             for digest in due:
                 handled.add(digest.id)
-                if not _claimed(store, digest, holder):  # renewed before the send; lost if it ran out
+                if not _claimed(store, digest, holder):  # claimed right before its send, one at a time
                     continue
                 try:
                     path = session.send(digest)
@@ -96,8 +95,9 @@ def deliver_pending(
         # The destination could not be opened at all: one line for the whole batch, each digest waits.
         waiting = [d for d in due if d.id not in handled]
         log.warning("delivery_unavailable digests=%d reason=%s", len(waiting), exc)
-        for digest in waiting:
-            _note_failure(config, store, digest, exc, now, quiet=True)
+        for digest in waiting:  # claimed first: one another process is sending is not ours to count
+            if store.claim_digest(digest.id, holder, CLAIM_SECONDS):
+                _note_failure(config, store, digest, exc, now, quiet=True)
         result.failed += len(waiting)
     return result
 

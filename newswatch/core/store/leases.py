@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ class Held:
     def __init__(self, store: Store, name: str, holder: LeaseHolder, seconds: float):
         self.store, self.name, self.holder, self.seconds = store, name, holder, seconds
         self.lost = threading.Event()
+        self._renewed = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, name=f"lease-{name}", daemon=True)
 
@@ -66,9 +68,14 @@ class Held:
         while not self._stop.wait(self.seconds / 3):
             try:
                 current = self.store.take_lease(self.name, self.holder, self.seconds)
-            except NewswatchError as exc:  # the store is down: try again; the lease lasts until it runs out
+            except Exception as exc:  # the store is down or failing: try again while the lease lasts
                 log.warning("lease_not_renewed lease=%s reason=%s", self.name, exc)
+                if time.monotonic() - self._renewed > self.seconds:  # it has run out: another may hold it
+                    log.error("lease_lost lease=%s reason=not renewed within %.0f s", self.name, self.seconds)
+                    self.lost.set()
+                    return
                 continue
+            self._renewed = time.monotonic()
             if current.id != self.holder.id:
                 log.error("lease_lost lease=%s holder=%s", self.name, current.describe())
                 self.lost.set()

@@ -75,17 +75,22 @@ class DigestQueue:
             )
             for cid, key in by_id.items()
         ]
-        held = []
-        for ok, item in bulk(self.es, actions, retries=self.retries, backoff=self.backoff, refresh="wait_for"):
-            result = item["create"]
-            if not ok and result.get("status") == 409:
-                held.append(result["_id"])
-            elif not ok:
-                raise StoreUnavailable(f"Elasticsearch refused a digest claim: {result.get('error')}")
-        if not held:
-            return []
-        docs = self.es.mget(index=self.claims_index, ids=held)["docs"]
-        return [by_id[d["_id"]] for d in docs if d.get("found") and d["_source"]["digest"] != digest_id]
+        taken: list[str] = []
+        for _ in range(3):  # a claim found taken, then gone (its digest withdrawn meanwhile): create it again
+            held = []
+            for ok, item in bulk(self.es, actions, retries=self.retries, backoff=self.backoff, refresh="wait_for"):
+                result = item["create"]
+                if not ok and result.get("status") == 409:
+                    held.append(result["_id"])
+                elif not ok:
+                    raise StoreUnavailable(f"Elasticsearch refused a digest claim: {result.get('error')}")
+            docs = self.es.mget(index=self.claims_index, ids=held)["docs"] if held else []
+            taken += [by_id[d["_id"]] for d in docs if d.get("found") and d["_source"]["digest"] != digest_id]
+            gone = {d["_id"] for d in docs if not d.get("found")}
+            actions = [action for action in actions if action[0]["create"]["_id"] in gone]
+            if not actions or taken:
+                break
+        return taken
 
     def _withdraw(self, digest_id: str, recipient: str, hit_keys: Collection[str]) -> None:
         """Take back a digest that lost a claim: its own claims, then its document."""
@@ -115,6 +120,8 @@ class DigestQueue:
     def _assign(self, digest_id: str, recipient: str, hit_keys: Collection[str]) -> bool:
         """Mark the claimed hits delivered_to the recipient (what owed_hits filters on), then the digest
         assigned; False when the digest document is gone (withdrawn by a recovering pass)."""
+        if not self.es.options(ignore_status=404).get(index=self.index, id=digest_id, source=False).get("found"):
+            return False  # withdrawn by a recovering pass: its hits are marked for nobody
         keys = list(hit_keys)
         for _ in range(3 if keys else 0):  # 409: another digest marked the same hit meanwhile; read it again
             got = self.es.mget(index=self.hits_index, ids=keys, source_includes=["delivered_to"])["docs"]
@@ -238,7 +245,7 @@ class DigestQueue:
         )
 
     def revive(self, digest_id: str) -> bool:
-        return self._change(digest_id, lambda _src: {"dead": None, "next_attempt": None})
+        return self._change(digest_id, lambda _src: {"dead": None, "next_attempt": None, "refusals": 0})
 
     def _change(self, digest_id: str, change) -> bool:
         """Read-modify-write of an unsent digest, guarded by seq_no (the bare node has no scripts)."""

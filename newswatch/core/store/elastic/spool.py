@@ -77,7 +77,9 @@ class Spool:
         """Move one unreadable row of ``table`` aside, so what follows it replays."""
         reason = f"{type(exc).__name__}: {exc}"[:300]
         with self._tx() as db:
-            db.execute(f"DELETE FROM {table} WHERE {key_column} = ?", (key,))
+            # Only the row as read: a good one written under the same key meanwhile stays.
+            column = {"articles": "doc", "feed_state": "state", "signatures": "doc"}[table]
+            db.execute(f"DELETE FROM {table} WHERE {key_column} = ? AND {column} = ?", (key, doc))
             row = db.execute(
                 "INSERT INTO quarantine (kind, key, doc, reason, at) VALUES (?, ?, ?, ?, ?)",
                 (table, str(key), doc, reason, iso(utc_now())),

@@ -309,7 +309,8 @@ class SqliteStore(Store):
         with self._tx() as db:
             return bool(
                 db.execute(
-                    "UPDATE digests SET dead=NULL, next_attempt=NULL WHERE id=? AND sent IS NULL", (digest_id,)
+                    "UPDATE digests SET dead=NULL, next_attempt=NULL, refusals=0 WHERE id=? AND sent IS NULL",
+                    (digest_id,),
                 ).rowcount
             )
 
