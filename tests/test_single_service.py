@@ -144,11 +144,13 @@ def test_sigkill_of_the_service_ends_its_crawl_child_and_a_restart_takes_over(co
     finally:
         if service.poll() is None:
             service.kill()
+    SlowSite.delay = 0.0  # the restart only has to start; its crawl need not be slow
     restarted = start_service(config_dir)
     try:
         wait_for(restarted, "service_started", [], timeout=60)
     finally:
         stop_service(restarted, [], timeout=90)
+        SlowSite.delay = 1.0
 
 
 def test_an_alerts_pass_refuses_while_another_holds_the_store(config_dir: Path):

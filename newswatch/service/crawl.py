@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from newswatch.core.config import Config
@@ -79,6 +80,7 @@ class CrawlProcess:
             self.args += ["--feed", feed]
         self.timeout = config.settings.schedule.crawl_timeout_minutes * 60
         self.child: subprocess.Popen | None = None
+        self.stopped, self._lock = False, threading.Lock()  # stop() before the child exists: none is started
 
     def run(self) -> int:
         """Run the crawl to the end (or its timeout); returns the child's exit code.
@@ -87,7 +89,10 @@ class CrawlProcess:
         it in order) and ends when the service dies (see end_with_parent); both sides enforce the timeout.
         """
         env = dict(os.environ, PYTHONUNBUFFERED="1", **{_PARENT_ENV: str(os.getpid())})
-        self.child = subprocess.Popen(self.args, env=env, cwd=Path.cwd(), start_new_session=True)
+        with self._lock:
+            if self.stopped:
+                return 0
+            self.child = subprocess.Popen(self.args, env=env, cwd=Path.cwd(), start_new_session=True)
         try:
             return self.child.wait(timeout=self.timeout)
         except subprocess.TimeoutExpired:
@@ -97,7 +102,9 @@ class CrawlProcess:
 
     def stop(self, grace: float = 30) -> None:
         """Ask the crawl to finish (SIGTERM: Scrapy closes the spider and flushes), then kill after ``grace``."""
-        child = self.child
+        with self._lock:
+            self.stopped = True
+            child = self.child
         if child is None or child.poll() is not None:
             return
         child.send_signal(signal.SIGTERM)
