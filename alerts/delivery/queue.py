@@ -212,8 +212,8 @@ def retry_queue(
 ) -> DeliveryResult:
     """`newswatch outbox retry`: send every waiting digest now, ignoring its backoff; with ``ids``, revive
     those digests (dead or waiting) and send only them. An id that is neither is the user's error."""
-    for digest_id in ids:
-        if not store.revive_digest(digest_id.strip("<>")):
+    wanted = [digest_id.strip("<>") for digest_id in ids]  # as listed, or as the Message-ID header has it
+    for digest_id in wanted:
+        if not store.revive_digest(digest_id):
             raise NewswatchError(f"no waiting or dead digest has the id {digest_id!r} (see: newswatch outbox list)")
-    wanted = {i.strip("<>") for i in ids} or None
-    return deliver_pending(config, store, now=now or utc_now(), force=True, only=wanted)
+    return deliver_pending(config, store, now=now or utc_now(), force=True, only=set(wanted) or None)

@@ -58,7 +58,7 @@ class Service:
             log.info("crawl_started feeds=%d", sum(f.enabled for f in self.config.feeds))
             self.crawl = CrawlProcess(self.config)
             if self.stopping.is_set():  # stop() ran before self.crawl was set: it could not stop this one
-                self.crawl.stopped = True
+                self.crawl.stop()
             code = self.crawl.run()
             after = self._count()
             log.info(
