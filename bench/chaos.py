@@ -134,6 +134,13 @@ class Site:
         return Handler
 
 
+class SiteServer(ThreadingHTTPServer):
+    """The site's server: a killed crawl resetting its connection is what this run does, not an error."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 class EphemeralController(Controller):
     """aiosmtpd's Controller on port 0: learn the port the OS chose before aiosmtpd connects to it."""
 
@@ -164,7 +171,7 @@ class Run:
     def __init__(self, backend: str, es_url: str | None, rng: random.Random, folder: Path):
         self.backend, self.rng, self.folder = backend, rng, folder
         self.site = Site(rng)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.site.handler())
+        self.server = SiteServer(("127.0.0.1", 0), self.site.handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.mailbox = Mailbox()
         self.smtp = EphemeralController(self.mailbox, hostname="127.0.0.1", port=0)
