@@ -90,8 +90,8 @@ def watch_names(config: Config, recipient: Recipient) -> list[str]:
 def digest_for(config: Config, store: Store, recipient: Recipient, *, now: datetime) -> Digest:
     """The digest of everything owed to ``recipient`` now, with trends and source health."""
     names = watch_names(config, recipient)
-    owed = store.owed_hits(recipient.name, names)
     delivery = config.settings.delivery
+    owed = store.owed_hits(recipient.name, names, since=now - timedelta(days=delivery.owed_days))
     feeds = {feed.id: feed.name for feed in config.feeds if feed.enabled}
     health = source_health(
         store.all_feed_states(), feeds, now=now, silent_after=timedelta(hours=delivery.silent_feed_hours)

@@ -11,7 +11,8 @@ The MinHash is datasketch's "affine32" scheme (crc32 of each shingle, MurmurHash
 (~1 s per crawl process, a crawl being a fresh process) for what is ~20 lines here.
 
 Signatures live in the store (both backends), so clusters survive restarts and a crawl on another machine
-sees them; a crawl loads those of the last WINDOW into its in-memory band index. Stored signatures must stay
+sees them; each article looks up the few it could be a copy of by their LSH band keys (models.band_keys),
+and signatures past WINDOW are pruned when a crawl ends. Stored signatures must stay
 comparable: changing the shingling or hashing changes every value (tests/test_crawl_cost.py pins them).
 """
 
@@ -22,12 +23,14 @@ import logging
 import re
 import zlib
 from collections import defaultdict
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 
-from newswatch.core.models import ClusterSignature
+from newswatch.core.errors import NewswatchError
+from newswatch.core.models import SIGNATURE_BANDS, SIGNATURE_ROWS, SIGNATURE_WINDOW, ClusterSignature, band_keys
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,10 @@ THRESHOLD = 0.5  # estimated Jaccard of word 3-shingles at or above which two te
 NUM_PERM = 128  # the estimate's standard error at J=0.5 is sqrt(.25/128) ≈ 0.044
 # 32 bands x 4 rows: a pair at J=0.5 becomes a candidate with p = 1-(1-0.5^4)^32 ≈ 0.87, at J=0.7 with
 # p ≈ 0.9998; candidates are then checked against THRESHOLD, so the banding only has to not miss them.
-BANDS, ROWS = 32, 4
-_BAND_BYTES = ROWS * 4  # uint32 values
+BANDS, ROWS = SIGNATURE_BANDS, SIGNATURE_ROWS
 SHINGLE_WORDS = 3
 MIN_WORDS = 30  # a shorter text (a feed item's summary) is too short to compare: it stays alone
-WINDOW = timedelta(days=14)  # copies of a story appear within days; older signatures are not loaded
+WINDOW = SIGNATURE_WINDOW  # copies of a story appear within days; older signatures are not compared
 _WORD = re.compile(r"\w+")
 _RNG = np.random.default_rng(1)  # fixed: signatures are stored and compared across processes
 _A = (_RNG.integers(0, 2**32, NUM_PERM, dtype=np.uint64) | 1).astype(np.uint32)[:, None]
@@ -84,84 +86,84 @@ def similarity(first: np.ndarray, second: np.ndarray) -> float:
     return float(np.count_nonzero(first == second)) / NUM_PERM
 
 
-def _bands(sig: np.ndarray) -> list[bytes]:
-    """The LSH keys of a signature: band number + its ROWS values (slicing bytes, not 32 numpy views)."""
-    raw = sig.tobytes()
-    return [bytes((i,)) + raw[i * _BAND_BYTES : (i + 1) * _BAND_BYTES] for i in range(BANDS)]
-
-
 class SignatureSource(Protocol):
     """Where the signatures of earlier crawls are read from: the store."""
 
-    def signatures_since(self, since: datetime) -> list[ClusterSignature]: ...
+    def similar_signatures(
+        self, article_id: str, url: str | None, bands: Sequence[int], since: datetime
+    ) -> list[ClusterSignature]: ...
 
 
 class Clusterer:
-    """Assigns cluster ids against the signatures of the last WINDOW (read from ``source`` at first use), and
-    collects the signatures it makes for the caller to store (:meth:`take_new`), before their articles."""
+    """Assigns cluster ids against the signatures of the last WINDOW and collects the signatures it makes for
+    the caller to store (:meth:`take_new`), before their articles.
+
+    Each article asks the store for the few signatures it could be a copy of (its own, its URL's, those
+    sharing a band key: Store.similar_signatures), so a crawl pays for its own articles, not for the window;
+    the signatures this crawl made are kept here too, as they reach the store only with their batch."""
 
     def __init__(self, source: SignatureSource, now: datetime, threshold: float = THRESHOLD):
         self.source, self.now, self.threshold = source, now, threshold
-        self._buckets: dict[bytes, list[str]] | None = None  # band key -> article ids; None until loaded
-        self._clusters: dict[str, str] = {}  # article id -> cluster id, for every known article
+        self._buckets: dict[int, list[str]] = defaultdict(list)  # band key -> ids of this crawl's articles
+        self._clusters: dict[str, str] = {}  # article id -> cluster id, for the articles this crawl assigned
         self._by_url: dict[str, str] = {}  # canonical URL -> cluster id of the first article stored under it
         self._signatures: dict[str, np.ndarray] = {}
         self._new: list[ClusterSignature] = []
-
-    def _index(self) -> dict[bytes, list[str]]:
-        """The band index of the window's signatures, loaded on first use."""
-        if self._buckets is None:
-            window = self.source.signatures_since(self.now - WINDOW)  # raises before anything is half-loaded
-            self._buckets = defaultdict(list)
-            for known in window:
-                sig = np.frombuffer(known.signature, dtype=np.uint32) if known.signature else None
-                self._remember(
-                    known.article_id, known.cluster_id, known.url, sig, _bands(sig) if sig is not None else []
-                )
-        return self._buckets
-
-    def _remember(
-        self, article_id: str, cluster: str, url: str | None, sig: np.ndarray | None, keys: list[bytes]
-    ) -> None:
-        self._clusters.setdefault(article_id, cluster)
-        if url:
-            self._by_url.setdefault(url, cluster)
-        if sig is not None and article_id not in self._signatures:
-            self._signatures[article_id] = sig
-            for key in keys:
-                self._buckets[key].append(article_id)
+        self._unavailable = False  # the store could not answer once: said once, then this crawl's own only
 
     def assign(self, article_id: str, url: str, text: str) -> str:
         """The cluster id of an article, recording it: the cluster it already has (a re-fetch), that of an
         article with the same canonical URL, that of its most similar earlier copy, or its own id; earlier
         articles are those of the window (WINDOW). An article re-fetched after the window keeps the cluster
         the store holds for it all the same (a stored cluster_id is never replaced)."""
-        self._index()
         if article_id in self._clusters:
             return self._clusters[article_id]
         sig = signature(text)
-        keys = _bands(sig) if sig is not None else []
-        cluster = self._by_url.get(url)
+        keys = band_keys(sig.tobytes()) if sig is not None else ()
+        stored = self._stored(article_id, url, keys)
+        cluster = next((s.cluster_id for s in stored if s.article_id == article_id), None)
+        cluster = cluster or self._by_url.get(url) or next((s.cluster_id for s in stored if s.url == url), None)
         if cluster is None and sig is not None:
-            cluster = self._nearest(sig, keys)
+            cluster = self._nearest(sig, keys, stored)
         cluster = cluster or article_id
-        self._remember(article_id, cluster, url, sig, keys)
+        self._clusters[article_id] = cluster
+        self._by_url.setdefault(url, cluster)
+        if sig is not None:
+            self._signatures[article_id] = sig
+            for key in keys:
+                self._buckets[key].append(article_id)
         self._new.append(
             ClusterSignature(article_id, cluster, url, self.now, sig.tobytes() if sig is not None else None)
         )
         return cluster
 
-    def _nearest(self, sig: np.ndarray, keys: list[bytes]) -> str | None:
-        """The cluster of the most similar indexed signature at or above the threshold (banding also lets
-        some less similar pairs through, so each candidate is checked against the estimate)."""
-        buckets = self._index()
-        candidates = {c for key in keys for c in buckets.get(key, ())}
+    def _stored(self, article_id: str, url: str, keys: Sequence[int]) -> list[ClusterSignature]:
+        """The store's candidates; none (one warning per crawl) when it cannot answer: the article is then
+        compared with this crawl's own, and stored all the same."""
+        try:
+            return self.source.similar_signatures(article_id, url, keys, self.now - WINDOW)
+        except NewswatchError as exc:
+            if not self._unavailable:
+                log.warning("cluster_lookup_unavailable article=%s reason=%s", article_id, exc)
+                self._unavailable = True
+            return []
+
+    def _nearest(self, sig: np.ndarray, keys: Sequence[int], stored: list[ClusterSignature]) -> str | None:
+        """The cluster of the most similar candidate at or above the threshold (banding also lets some less
+        similar pairs through, so each candidate is checked against the estimate): the store's candidates,
+        then this crawl's own articles sharing a band key."""
+        candidates = {
+            s.article_id: (s.cluster_id, np.frombuffer(s.signature, dtype=np.uint32)) for s in stored if s.signature
+        }
+        for key in keys:
+            for known in self._buckets.get(key, ()):
+                candidates.setdefault(known, (self._clusters[known], self._signatures[known]))
         best, best_score = None, self.threshold
         for candidate in sorted(candidates):
-            score = similarity(sig, self._signatures[candidate])
+            score = similarity(sig, candidates[candidate][1])
             if score >= best_score:
-                best, best_score = candidate, score
-        return self._clusters[best] if best else None
+                best, best_score = candidates[candidate][0], score
+        return best
 
     def take_new(self) -> list[ClusterSignature]:
         """The signatures assigned since the last call, for the store. The crawl writes them before each

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from crawler.clusters import Clusterer
+from crawler.clusters import WINDOW, Clusterer
 from crawler.polling.run import FeedRun, FeedRuns
 from newswatch.core.config import Config
+from newswatch.core.errors import NewswatchError
 from newswatch.core.models import ClusterSignature
 from newswatch.core.store import Store
 from newswatch.core.times import utc_now
@@ -30,7 +31,7 @@ class CrawlSession:
 
     @property
     def clusterer(self) -> Clusterer:
-        """The clusterer, made at first use (it reads the window's signatures from the store then)."""
+        """The clusterer, made at first use."""
         if self._clusterer is None:
             self._clusterer = Clusterer(self.store, now=utc_now())
         return self._clusterer
@@ -52,5 +53,12 @@ class CrawlSession:
         )
 
     def close(self) -> None:
-        """Close the store."""
+        """Drop the signatures past the clustering window (a crawl that clustered anything: the store only
+        grows by what a crawl adds), then close the store. A store that cannot prune now does it next time."""
+        if self._clusterer is not None:
+            try:
+                dropped = self.store.prune_signatures(self._clusterer.now - WINDOW)
+                log.info("cluster_signatures_pruned count=%d", dropped)
+            except NewswatchError as exc:
+                log.warning("cluster_signatures_prune_failed reason=%s", exc)
         self.store.close()

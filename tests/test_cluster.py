@@ -11,6 +11,8 @@ import pytest
 from crawler.charset import decode_html
 from crawler.clusters import THRESHOLD, WINDOW, Clusterer, shingles, signature, similarity
 from crawler.extract import extract_article
+from newswatch.core.errors import StoreUnavailable
+from newswatch.core.models import ClusterSignature
 from newswatch.core.store.sqlite import SqliteStore
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -83,6 +85,46 @@ def test_signatures_older_than_the_window_are_not_compared(store, texts):
     first.assign("beirut", "https://b.example/beirut", texts["beirut-times-deir-ezzor"])
     store.add_signatures(first.take_new())
     assert Clusterer(store, NOW).assign("seed", "https://a.example/seed", texts["seed"]) == "seed"
+
+
+def test_a_crawl_reads_the_candidates_of_its_articles_not_the_window(store, texts):
+    """Each article asks the store for the signatures it could be a copy of: with thousands of other stories
+    in the window, an article reads a handful, and its copy is still found."""
+    others = [
+        ClusterSignature(
+            f"other{n}", f"other{n}", f"https://o.example/{n}", NOW - timedelta(days=n % 13), sig.tobytes()
+        )
+        for n in range(3000)
+        if (sig := signature(" ".join(f"word{(n * 7919 + i * 104729) % 50000}" for i in range(200)))) is not None
+    ]
+    first = Clusterer(store, NOW - timedelta(days=2))
+    first.assign("beirut", "https://b.example/beirut", texts["beirut-times-deir-ezzor"])
+    store.add_signatures([*first.take_new(), *others])
+    read: list[int] = []
+
+    class Counting:
+        def similar_signatures(self, *args):
+            found = store.similar_signatures(*args)
+            read.append(len(found))
+            return found
+
+    clusterer = Clusterer(Counting(), NOW)
+    assert clusterer.assign("seed", "https://a.example/seed", texts["seed"]) == "beirut"
+    assert clusterer.assign(OTHER, "https://b.example/other", texts[OTHER]) == OTHER
+    assert read[0] >= 1 and max(read) < 10
+
+
+def test_a_store_that_cannot_answer_leaves_the_article_in_a_cluster_of_its_own(texts, caplog):
+    """The lookup failing (the store down) is one warning per crawl; copies within the crawl still join."""
+
+    class Down:
+        def similar_signatures(self, *args):
+            raise StoreUnavailable("SQLite store x: disk I/O error")
+
+    clusterer = Clusterer(Down(), NOW)
+    assert clusterer.assign("seed", "https://a.example/seed", texts["seed"]) == "seed"
+    assert clusterer.assign("copy", "https://b.example/copy", texts["beirut-times-deir-ezzor"]) == "seed"
+    assert caplog.text.count("cluster_lookup_unavailable") == 1
 
 
 def test_short_texts_stay_alone_unless_they_share_a_canonical_url(store, texts):

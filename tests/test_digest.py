@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 from alerts.digests.build import build_digest, highlight, safe_url, text_direction
 from alerts.digests.health import source_health
-from alerts.digests.trends import trend_from_days
+from alerts.digests.trends import trend_from_counts
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, Hit, OwedHit
 from tests.plugins.smtp import sample_articles
@@ -136,7 +137,7 @@ def test_trend_compares_today_with_the_seven_days_before():
     """Today's count is set against the average of the 7 previous days."""
     today = date(2017, 11, 5)
     days = [today] * 3 + [today - timedelta(days=1)] * 4 + [today - timedelta(days=6)] * 3 + [today - timedelta(days=9)]
-    trend = trend_from_days(days, today)
+    trend = trend_from_counts(Counter(days), today)
     assert trend.today == 3 and trend.average_7d == 1.0
     assert trend.days_since_previous is None and not trend.first_ever
 
@@ -144,10 +145,11 @@ def test_trend_compares_today_with_the_seven_days_before():
 def test_trend_says_first_mention_in_n_days_or_ever():
     """Hits today after a quiet spell of more than a week say how long; with no earlier hit, first ever."""
     today = date(2017, 11, 5)
-    assert trend_from_days([today, today - timedelta(days=12)], today).days_since_previous == 12
-    assert trend_from_days([today, today - timedelta(days=3)], today).days_since_previous is None
-    assert trend_from_days([today], today).first_ever
-    assert not trend_from_days([today - timedelta(days=2)], today).first_ever
+    assert trend_from_counts({today: 1}, today, previous=today - timedelta(days=12)).days_since_previous == 12
+    assert trend_from_counts({today: 1, today - timedelta(days=3): 2}, today).days_since_previous is None
+    assert trend_from_counts({today: 1}, today).first_ever
+    assert not trend_from_counts({today - timedelta(days=2): 1}, today).first_ever
+    assert not trend_from_counts({today: 1}, today, previous=today - timedelta(days=400)).first_ever
 
 
 def test_source_health_lists_failing_and_silent_feeds_only():

@@ -16,7 +16,7 @@ import pytest
 from newswatch.core.config import load_config
 from newswatch.core.errors import StoreConflict
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, QueuedDigest
+from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, QueuedDigest, band_keys
 from newswatch.core.store import open_store
 from tests.conftest import write_config
 
@@ -124,24 +124,31 @@ def test_search_watch_keeps_articles_with_a_hit_of_that_watch(store):
     assert store.search("Kamal", watch="raqqa") == []
 
 
-def test_mention_times_are_one_per_article_with_a_hit_since_oldest_first(store):
-    """mention_times: each article with a hit of the watch, once, dated published else fetched, from ``since``."""
+def test_mention_counts_are_distinct_articles_per_hour_kept_as_hits_are_added(store):
+    """mention_counts: articles with a hit of the watch per UTC hour (published, else fetched), each once
+    however many hits it has, from ``since``'s hour; last_mention_before: the latest earlier hour."""
     unpublished = Article(**{**article(2).__dict__, "published": None})  # dated by when it was fetched: NOW
-    store.add_articles([article(1, published=NOW - timedelta(days=30)), unpublished, article(3), article(4)])
+    same_hour = article(5, published=NOW - timedelta(hours=3, minutes=20))
+    store.add_articles([article(1, published=NOW - timedelta(days=30)), unpublished, article(3), article(4), same_hour])
     store.add_hits(
         [
             Hit("art001", "abu-kamal", "Abu Kamal", 13, 22),
             Hit("art002", "abu-kamal", "Abu Kamal", 13, 22),
             Hit("art003", "abu-kamal", "Abu Kamal", 13, 22),
-            Hit("art003", "abu-kamal", "Kamal", 17, 22),
             Hit("art004", "raqqa", "Raqqa", 0, 5),
         ],
         NOW,
     )
+    store.add_hits([Hit("art003", "abu-kamal", "Kamal", 17, 22), Hit("art005", "abu-kamal", "Abu Kamal", 13, 22)], NOW)
+    hour = NOW.replace(minute=0)
     since = NOW - timedelta(days=7)
-    assert store.mention_times("abu-kamal", since) == [NOW - timedelta(hours=3), NOW]
-    assert store.mention_times("abu-kamal", NOW) == [NOW]
-    assert store.mention_times("deir-ez-zor", since) == []
+    assert store.mention_counts("abu-kamal", since) == {hour - timedelta(hours=3): 2, hour: 1}
+    assert store.mention_counts("abu-kamal", NOW) == {hour: 1}
+    assert store.mention_counts("deir-ez-zor", since) == {}
+    assert store.last_mention_before("abu-kamal", NOW) == hour - timedelta(hours=3)
+    assert store.last_mention_before("abu-kamal", NOW - timedelta(hours=3)) == hour - timedelta(days=30)
+    assert store.last_mention_before("abu-kamal", NOW - timedelta(days=30)) is None
+    assert store.last_mention_before("deir-ez-zor", NOW) is None
 
 
 def test_articles_after_pages_oldest_first_and_sees_changes_again(store):
@@ -255,16 +262,26 @@ def test_feed_state_round_trips(store):
     assert store.all_feed_states() == {"wire": changed, "other": FeedState()}
 
 
-def test_signatures_are_kept_once_and_read_back_for_a_window(store):
-    """add_signatures keeps the first signature of an article; signatures_since gives those of the window,
-    oldest first, with their bytes (or None for a text too short to compare)."""
-    old = ClusterSignature("art001", "art001", "https://news.example/1", NOW - timedelta(days=20), b"\x01" * 512)
-    recent = ClusterSignature("art002", "art001", "https://news.example/2", NOW - timedelta(hours=2), b"\x02" * 512)
+def test_signatures_are_kept_once_and_found_by_id_url_or_band(store):
+    """add_signatures keeps the first signature of an article; similar_signatures gives those of the window
+    that are the article's own, share its URL or share a band key, oldest first, with their bytes (None for
+    a text too short to compare); prune_signatures drops those past the window."""
+    one, two = bytes(range(256)) * 2, bytes(reversed(range(256))) * 2
+    half = one[:256] + two[256:]  # shares the last 16 bands with ``two``, the first 16 with ``one``
+    old = ClusterSignature("art001", "art001", "https://news.example/1", NOW - timedelta(days=20), one)
+    recent = ClusterSignature("art002", "art001", "https://news.example/2", NOW - timedelta(hours=2), two)
     short = ClusterSignature("art003", "art003", None, NOW - timedelta(hours=1))
     store.add_signatures([old, recent])
-    store.add_signatures([short, ClusterSignature("art002", "art002", None, NOW, b"\x03" * 512)])
-    assert store.signatures_since(NOW - timedelta(days=14)) == [recent, short]
-    assert store.signatures_since(NOW - timedelta(days=30))[0] == old
+    store.add_signatures([short, ClusterSignature("art002", "art002", None, NOW, one)])
+    window = NOW - timedelta(days=14)
+    assert store.similar_signatures("art009", None, band_keys(half), window) == [recent]
+    assert store.similar_signatures("art009", None, band_keys(half), NOW - timedelta(days=30)) == [old, recent]
+    assert store.similar_signatures("art003", None, (), window) == [short]
+    assert store.similar_signatures("art009", "https://news.example/2", (), window) == [recent]
+    assert store.similar_signatures("art009", "https://news.example/9", band_keys(b"\x07" * 512), window) == []
+    assert store.prune_signatures(window) == 1
+    assert store.similar_signatures("art009", None, band_keys(one), NOW - timedelta(days=30)) == []
+    assert store.similar_signatures("art002", None, (), window) == [recent]
 
 
 def test_cluster_signatures_of_the_old_sidecar_file_move_into_the_store(reopen, config_dir):
@@ -284,12 +301,12 @@ def test_cluster_signatures_of_the_old_sidecar_file_move_into_the_store(reopen, 
         )
     db.close()
     store = reopen()
-    assert store.signatures_since(NOW - timedelta(days=2)) == [
+    assert store.similar_signatures("art001", None, (), NOW - timedelta(days=2)) == [
         ClusterSignature("art001", "art000", "https://news.example/1", NOW - timedelta(days=1), b"\x01" * 8)
     ]
     left = {p.name for p in sidecar.parent.iterdir()} & {"clusters.db", "clusters.db-wal", "clusters.db-shm"}
     assert left == set() and sidecar.with_name("clusters.db.migrated").exists()
-    assert len(reopen().signatures_since(NOW - timedelta(days=2))) == 1
+    assert len(reopen().similar_signatures("art001", None, (), NOW - timedelta(days=2))) == 1
 
 
 def test_a_cluster_sidecar_that_cannot_be_read_is_left_for_later(reopen, config_dir, caplog):
@@ -299,7 +316,7 @@ def test_a_cluster_sidecar_that_cannot_be_read_is_left_for_later(reopen, config_
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     sidecar.write_bytes(b"not a database")
     store = reopen()
-    assert store.signatures_since(NOW - timedelta(days=30)) == [] and sidecar.exists()
+    assert store.similar_signatures("art001", None, (), NOW - timedelta(days=30)) == [] and sidecar.exists()
     assert "cluster_sidecar_unreadable" in caplog.text
 
 
@@ -316,7 +333,7 @@ def test_restart_keeps_everything(reopen):
 
     store = reopen()
     assert store.count_articles() == 2 and store.get_feed_state("wire") == FeedState(etag="x")
-    assert [s.article_id for s in store.signatures_since(NOW)] == ["art001"]
+    assert [s.article_id for s in store.similar_signatures("art001", None, (), NOW)] == ["art001"]
     assert store.articles_after(store.get_cursor("alerts")) == ([], cursor)
     assert [o.hit.article_id for o in store.owed_hits("ana@example.org")] == ["art001"]
     assert [d.id for d in store.pending_digests()] == ["<d1>"]
@@ -485,3 +502,61 @@ def test_a_lease_of_a_killed_process_on_this_host_is_taken_at_once(store, other)
     store.queue_digest(digest_of("<d1@newswatch>"))  # and a digest it was sending when it was killed
     assert store.claim_digest("<d1@newswatch>", dead, 3600)
     assert other.claim_digest("<d1@newswatch>", holder(), 60)
+
+
+def test_owed_hits_since_reads_only_the_recipients_window(store):
+    """owed_hits(since=) leaves out hits found before the window (delivery.owed_days), however undelivered."""
+    store.add_articles([article(1), article(2)])
+    stale, fresh = Hit("art001", "abu-kamal", "Abu Kamal", 13, 22), Hit("art002", "abu-kamal", "Abu Kamal", 13, 22)
+    store.add_hits([stale], NOW - timedelta(days=20))
+    store.add_hits([fresh], NOW)
+    assert [o.hit for o in store.owed_hits("ana@example.org", since=NOW - timedelta(days=14))] == [fresh]
+    assert [o.hit for o in store.owed_hits("ana@example.org", ["abu-kamal"], since=NOW)] == [fresh]
+    assert {o.hit for o in store.owed_hits("ana@example.org")} == {stale, fresh}
+
+
+def _fetched(n: int, when: datetime) -> Article:
+    return Article(**{**article(n).__dict__, "fetched": when, "published": when})
+
+
+def test_stats_count_articles_and_hits_per_month(store):
+    """stats: totals, bytes on disk, the oldest article (by fetched), and articles and hits per month."""
+    store.add_articles([_fetched(1, NOW - timedelta(days=40)), _fetched(2, NOW), _fetched(3, NOW)])
+    store.add_hits([Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)], NOW - timedelta(days=40))
+    store.add_hits([Hit("art002", "abu-kamal", "Abu Kamal", 13, 22)], NOW)
+    stats = store.stats()
+    assert (stats.articles, stats.hits, stats.oldest) == (3, 2, NOW - timedelta(days=40))
+    assert stats.bytes > 0
+    assert [(m.month, m.articles, m.hits) for m in stats.months] == [("2026-02", 1, 1), ("2026-03", 2, 1)]
+
+
+def test_prune_drops_old_articles_hits_and_signatures_and_keeps_what_is_owed(store):
+    """prune(before): articles first stored before it go with their hits, as do old hits and signatures;
+    digests stay, queued or sent, and so do the hits a queued one carries."""
+    old, queued_old, new = (
+        _fetched(1, NOW - timedelta(days=400)),
+        _fetched(2, NOW - timedelta(days=400)),
+        _fetched(3, NOW),
+    )
+    store.add_articles([old, queued_old, new])
+    hits = [Hit(a.id, "abu-kamal", "Abu Kamal", 13, 22) for a in (old, queued_old, new)]
+    store.add_hits(hits[:2], NOW - timedelta(days=400))
+    store.add_hits(hits[2:], NOW)
+    store.add_signatures([ClusterSignature(a.id, a.id, a.url, a.fetched, bytes(512)) for a in (old, new)])
+    store.queue_digest(digest_of("<sent@newswatch>", hits[0]))
+    store.mark_digest_sent("<sent@newswatch>", NOW - timedelta(days=399))
+    store.queue_digest(digest_of("<owed@newswatch>", hits[1], recipient="bo@example.org"))
+
+    report = store.prune(NOW - timedelta(days=365))
+    assert (report.articles, report.signatures) == (2, 1) and report.hits >= 1
+    assert store.get_article("art001") is None and store.get_article("art003") is not None
+    assert store.count_articles() == 1
+    assert [d.id for d in store.pending_digests()] == ["<owed@newswatch>"]
+    assert store.pending_digests()[0].hit_keys == (hits[1].key,)
+    assert [d.id for d in store.sent_digests()] == ["<sent@newswatch>"]
+    assert store.similar_signatures("art001", None, (), NOW - timedelta(days=500)) == []
+    assert [s.article_id for s in store.similar_signatures("art003", None, (), NOW - timedelta(days=500))] == ["art003"]
+    assert [o.hit for o in store.owed_hits("ana@example.org")] == [hits[2]]
+    stats = store.stats()
+    assert (stats.articles, stats.oldest) == (1, NOW)
+    assert store.prune(NOW - timedelta(days=365)).articles == 0

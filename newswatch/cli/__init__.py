@@ -6,7 +6,7 @@ process never loads the alerts side. User errors are one line on stderr and exit
 
 from __future__ import annotations
 
-from newswatch.cli import digests, feeds, inspect, search, service, spool
+from newswatch.cli import digests, feeds, inspect, search, service, spool, store
 from newswatch.cli.group import cli
 
 for _command in (
@@ -24,6 +24,7 @@ for _command in (
     inspect.watch,
     feeds.feeds,
     spool.spool,
+    store.store,
 ):
     cli.add_command(_command)
 

@@ -33,8 +33,9 @@ def search(ctx: CliContext, query: str, since: str | None, watch: str | None, li
     print_results(results, as_json)
 
 
-def parse_since(value: str | None) -> datetime | None:
-    """'24h', '7d', '30m' or an ISO date → an aware datetime; raises NewswatchError otherwise."""
+def parse_since(value: str | None, option: str = "--since") -> datetime | None:
+    """'24h', '7d', '30m' or an ISO date → an aware datetime; raises NewswatchError (naming ``option``)
+    otherwise."""
     if not value:
         return None
     found = re.fullmatch(r"(\d+)\s*([mhdw])", value.strip())
@@ -44,7 +45,7 @@ def parse_since(value: str | None) -> datetime | None:
     try:
         return aware(datetime.fromisoformat(value))
     except ValueError:
-        raise NewswatchError(f"--since: expected e.g. 24h, 7d or 2026-11-01, got {value!r}") from None
+        raise NewswatchError(f"{option}: expected e.g. 24h, 7d or 2026-11-01, got {value!r}") from None
 
 
 def result_to_json(result: SearchResult) -> dict:

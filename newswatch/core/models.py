@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from newswatch.core.times import from_iso, iso
@@ -147,6 +148,30 @@ class SearchResult:
     fragments: list[str] = field(default_factory=list)
 
 
+# The MinHash signatures of crawler.clusters: 32 bands of 4 uint32 values. A later copy of a story is looked
+# up by its band keys (Store.similar_signatures), so a crawl reads the few signatures its articles could
+# match, never the whole window; signatures older than the window are pruned.
+SIGNATURE_BANDS, SIGNATURE_ROWS = 32, 4
+SIGNATURE_WINDOW = timedelta(days=14)  # copies of a story appear within days
+_BAND_BYTES = SIGNATURE_ROWS * 4
+
+
+def band_keys(signature: bytes | None) -> tuple[int, ...]:
+    """The LSH keys of a stored MinHash: one signed 64-bit hash per band (band number and its values), as
+    both stores index them. Two signatures sharing a key are candidate copies; a hash collision only adds
+    a candidate, which the clusterer checks against its similarity threshold anyway."""
+    if not signature:
+        return ()
+    return tuple(
+        int.from_bytes(
+            hashlib.blake2b(bytes((i,)) + signature[i * _BAND_BYTES : (i + 1) * _BAND_BYTES], digest_size=8).digest(),
+            "big",
+            signed=True,
+        )
+        for i in range(SIGNATURE_BANDS)
+    )
+
+
 @dataclass(frozen=True)
 class ClusterSignature:
     """The near-duplicate signature of a stored article (crawler.clusters), kept so that a later copy of its
@@ -157,6 +182,41 @@ class ClusterSignature:
     url: str | None
     added: datetime
     signature: bytes | None = None  # the MinHash values; None for a text too short to compare
+
+    @property
+    def bands(self) -> tuple[int, ...]:
+        """Its band keys (see band_keys)."""
+        return band_keys(self.signature)
+
+
+@dataclass(frozen=True)
+class MonthStats:
+    """One month of the store: articles first stored (fetched) in it, and hits found in it."""
+
+    month: str  # YYYY-MM
+    articles: int
+    hits: int
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What `newswatch store stats` shows."""
+
+    articles: int
+    hits: int
+    bytes: int  # on disk (SQLite: the file with its WAL; Elasticsearch: the store size of every index)
+    oldest: datetime | None  # the earliest fetched time of a stored article
+    months: tuple[MonthStats, ...] = ()
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What Store.prune dropped, and the bytes it gave back."""
+
+    articles: int = 0
+    hits: int = 0
+    signatures: int = 0
+    reclaimed_bytes: int = 0
 
 
 @dataclass(frozen=True)

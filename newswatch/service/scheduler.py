@@ -9,7 +9,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -119,6 +119,29 @@ class Service:
             self.alerting.release()
         log.info("alerts_done trigger=%s %s", trigger, report)
 
+    def prune(self) -> None:
+        """The retention job (storage.retention_days): drop what was first stored longer ago. It holds the
+        alerts lock, so no pass of this service reads hits while they go."""
+        days = self.config.settings.storage.retention_days
+        if days is None:
+            return
+        with self.alerting:
+            if self.stopping.is_set():
+                return
+            try:
+                report = self.store.prune(datetime.now(UTC) - timedelta(days=days))
+            except NewswatchError as exc:
+                log.error("store_prune_failed reason=%s (tried again tomorrow)", exc)
+                return
+        log.info(
+            "store_pruned older_than_days=%d articles=%d hits=%d signatures=%d reclaimed_bytes=%d",
+            days,
+            report.articles,
+            report.hits,
+            report.signatures,
+            report.reclaimed_bytes,
+        )
+
     def stop(self) -> None:
         """Stop taking jobs, end a delivery in progress at once (its digest stays queued, same Message-ID),
         and ask a running crawl to finish (it flushes what it has fetched)."""
@@ -135,7 +158,8 @@ class Service:
 
 
 def build_scheduler(config: Config, service: Service) -> BlockingScheduler:
-    """The scheduler with the crawl job (interval, first run now) and the digest job (cron)."""
+    """The scheduler with the crawl job (interval, first run now), the digest job (cron) and, with
+    storage.retention_days set, the daily retention job."""
     schedule = config.settings.schedule
     zone = ZoneInfo(schedule.timezone)
     scheduler = BlockingScheduler(timezone=zone)
@@ -157,6 +181,16 @@ def build_scheduler(config: Config, service: Service) -> BlockingScheduler:
         coalesce=True,
         misfire_grace_time=3600,
     )
+    if config.settings.storage.retention_days is not None:
+        scheduler.add_job(  # daily, the first an hour after start: a service restarted often still prunes
+            service.prune,
+            IntervalTrigger(days=1, timezone=zone),
+            id="retention",
+            next_run_time=datetime.now(UTC) + timedelta(hours=1),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
     scheduler.add_listener(_log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     return scheduler
 

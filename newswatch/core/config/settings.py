@@ -44,6 +44,13 @@ class ElasticsearchSettings(Strict):
 
 class StorageSettings(Strict):
     backend: Literal["sqlite", "elasticsearch"] = Field("sqlite", description="Where articles live.")
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="The service prunes, once a day, the articles first stored longer ago than this, with "
+        "their hits and cluster signatures, as `newswatch store prune --older-than` does (digests still owed "
+        "stay); null keeps everything.",
+    )
     sqlite: SqliteSettings = Field(default_factory=SqliteSettings, description="SQLite backend settings.")
     elasticsearch: ElasticsearchSettings = Field(
         default_factory=ElasticsearchSettings, description="Elasticsearch backend settings."
@@ -157,6 +164,13 @@ class DeliverySettings(Strict):
         48, gt=0, description="A feed with no successful fetch for this long is listed as silent in digests."
     )
     max_entries_per_watch: int = Field(25, ge=1, description="Stories shown per watch; the rest are counted.")
+    owed_days: float = Field(
+        14,
+        ge=8,
+        description="A hit found longer ago and never put in a recipient's digest is no longer owed to them: a "
+        "digest reads this window of hits, not every hit ever found (at least 8, so a weekly recipient misses "
+        "nothing). A new watch's backfill is found when the watch is added, so it falls inside.",
+    )
 
     @field_validator("sender")
     @classmethod

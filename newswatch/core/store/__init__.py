@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, OwedHit, QueuedDigest, SearchResult
+from newswatch.core.models import (
+    Article,
+    ClusterSignature,
+    Hit,
+    LeaseHolder,
+    OwedHit,
+    PruneReport,
+    QueuedDigest,
+    SearchResult,
+    StoreStats,
+)
 from newswatch.core.times import parse_utc
 
 if TYPE_CHECKING:
@@ -54,8 +64,15 @@ class Store(Protocol):
     def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
         """Keep near-duplicate signatures; one already kept for an article is not replaced."""
 
-    def signatures_since(self, since: datetime) -> list[ClusterSignature]:
-        """The signatures added at or after ``since`` (the clustering window), oldest first."""
+    def similar_signatures(
+        self, article_id: str, url: str | None, bands: Sequence[int], since: datetime
+    ) -> list[ClusterSignature]:
+        """The stored signatures added at or after ``since`` (the clustering window) that could be copies of
+        one article: its own (a re-fetch), those under the same canonical ``url``, and those sharing any of
+        its ``bands`` keys (models.band_keys); oldest first. Bounded by the index, never the whole window."""
+
+    def prune_signatures(self, before: datetime) -> int:
+        """Drop the signatures added before ``before`` (past the clustering window); returns how many."""
 
     # -- search
     def search(
@@ -77,14 +94,21 @@ class Store(Protocol):
     def add_hits(self, hits: Sequence[Hit], found: datetime) -> int:
         """Store hits, ignoring ones already stored (by ``Hit.key``); returns how many were new."""
 
-    def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
-        """Hits of ``watches`` (None: all) not yet put in any digest for ``recipient``, and of an article and
-        watch none of whose hits was: a story is owed once per watch, however often its text changes (its
+    def owed_hits(
+        self, recipient: str, watches: Collection[str] | None = None, *, since: datetime | None = None
+    ) -> list[OwedHit]:
+        """Hits of ``watches`` (None: all) found at or after ``since`` (None: ever; the pass gives the
+        recipient's window, delivery.owed_days) not yet put in any digest for ``recipient``, and of an article
+        and watch none of whose hits was: a story is owed once per watch, however often its text changes (its
         page replacing the feed item it was first stored from, an update)."""
 
-    def mention_times(self, watch: str, since: datetime) -> list[datetime]:
-        """One time per distinct article with a hit of ``watch``: its ``published``, else ``fetched``; only
-        times at or after ``since``, oldest first (digest trends)."""
+    def mention_counts(self, watch: str, since: datetime) -> dict[datetime, int]:
+        """Distinct articles with a hit of ``watch`` per UTC hour (keyed by the hour's start; an article
+        counts at its ``published``, else ``fetched``), for the hours at or after ``since``'s hour: a
+        per-watch count the store keeps as hits are added (digest trends), never a scan of the articles."""
+
+    def last_mention_before(self, watch: str, before: datetime) -> datetime | None:
+        """The start of the latest hour before ``before``'s hour with an article mentioning ``watch``."""
 
     def queue_digest(self, digest: QueuedDigest) -> None:
         """Persist a rendered digest and assign its hits to it, atomically, before it is sent. Raises
@@ -129,6 +153,16 @@ class Store(Protocol):
 
     def count_articles(self) -> int:
         """How many articles are stored."""
+
+    # -- retention
+    def stats(self) -> StoreStats:
+        """Articles, hits, bytes on disk, the oldest article, and per month (`newswatch store stats`)."""
+
+    def prune(self, before: datetime) -> PruneReport:
+        """Drop the articles first stored (fetched) before ``before`` with their hits, the hits found before
+        it, and the signatures and mention counts before it; digests, queued or sent, stay, with the hits a
+        queued one carries. Gives the space back (SQLite: incremental vacuum; Elasticsearch: whole monthly
+        indices deleted through the alias, so its cutoff is the start of the month holding ``before``)."""
 
     def close(self) -> None:
         """Flush and release resources."""

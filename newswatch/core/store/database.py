@@ -32,6 +32,9 @@ def open_database(path: Path, schema: Path, *, synchronous: Literal["NORMAL", "F
             path.chmod(0o600)
         db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         db.row_factory = sqlite3.Row
+        # Before the first table: a new file gives pages freed by a prune back with PRAGMA incremental_vacuum
+        # (a file created by an older version keeps its setting, and reuses freed pages instead).
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.executescript(schema.read_text(encoding="utf-8"))

@@ -16,6 +16,9 @@ CREATE TABLE IF NOT EXISTS articles (
 );
 CREATE INDEX IF NOT EXISTS articles_seq ON articles(seq);
 CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+-- Retention (prune, stats per month) reads fetched; search --since reads the date an article is shown at.
+CREATE INDEX IF NOT EXISTS articles_fetched ON articles(fetched);
+CREATE INDEX IF NOT EXISTS articles_dated ON articles(COALESCE(published, fetched));
 
 CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
     title, text, content='articles', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
@@ -46,7 +49,18 @@ CREATE TABLE IF NOT EXISTS hits (
     found TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS hits_watch ON hits(watch);
-CREATE INDEX IF NOT EXISTS hits_article ON hits(article_id);
+DROP INDEX IF EXISTS hits_article;  -- served by hits_article_watch, which also answers "delivered once per watch"
+CREATE INDEX IF NOT EXISTS hits_article_watch ON hits(article_id, watch);
+CREATE INDEX IF NOT EXISTS hits_found ON hits(found);  -- a pass reads the recipient's window, not every hit
+
+-- Distinct articles with a hit of a watch per UTC hour (of the article's published-else-fetched time),
+-- counted as hits are added: digest trends read a few hundred rows, never the articles.
+CREATE TABLE IF NOT EXISTS mention_hours (
+    watch TEXT NOT NULL,
+    hour TEXT NOT NULL,             -- ISO 8601, UTC, the hour's start
+    articles INTEGER NOT NULL,
+    PRIMARY KEY (watch, hour)
+) WITHOUT ROWID;
 
 -- The outbox and ledger: a digest is stored with its hits before sending, and marked sent after.
 CREATE TABLE IF NOT EXISTS digests (
@@ -81,6 +95,17 @@ CREATE TABLE IF NOT EXISTS signatures (
     signature BLOB                  -- NULL for a text too short to compare
 );
 CREATE INDEX IF NOT EXISTS signatures_added ON signatures(added);
+CREATE INDEX IF NOT EXISTS signatures_url ON signatures(url);
+-- The LSH band keys of each signature (models.band_keys): a crawl looks up the few signatures its article
+-- could be a copy of, instead of loading the window.
+-- By the signature's rowid (8 bytes, not a 40-character id, 32 times an article): stable, as newswatch never
+-- runs a full VACUUM (which may renumber rowids; articles_fts relies on the articles' rowids too).
+CREATE TABLE IF NOT EXISTS signature_bands (
+    band INTEGER NOT NULL,
+    signature INTEGER NOT NULL,     -- signatures.rowid
+    PRIMARY KEY (band, signature)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS signature_bands_signature ON signature_bands(signature);
 
 -- Leases (one service, one alerts pass per store): holder, its host and pid, on this machine's clock.
 CREATE TABLE IF NOT EXISTS leases (

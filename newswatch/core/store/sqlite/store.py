@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Sequence
@@ -13,20 +15,33 @@ from newswatch.core.errors import StoreConflict
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import (
     ARTICLE_FIELDS,
+    SIGNATURE_WINDOW,
     Article,
     ClusterSignature,
     Hit,
     LeaseHolder,
+    MonthStats,
     OwedHit,
+    PruneReport,
     QueuedDigest,
     SearchResult,
+    StoreStats,
+    band_keys,
 )
 from newswatch.core.store import Store
 from newswatch.core.store.database import Transaction, feed_states, open_database, present_ids, put_feed_state
 from newswatch.core.store.leases import claim_vanished, holder_key, vanished
 from newswatch.core.times import from_iso, iso, utc_now
 
+log = logging.getLogger(__name__)
+
 SCHEMA = Path(__file__).with_name("schema.sql")
+# Planner statistics: ANALYZE reads at most this many rows per index (so it takes milliseconds at any size),
+# when a file has none and again after every ANALYZE_EVERY rows written; PRAGMA optimize at close. Without
+# them SQLite may check each owed hit against every delivered hit of a recipient (quadratic).
+ANALYSIS_LIMIT = 1000
+ANALYZE_EVERY = 20_000
+PRUNE_CHUNK = 5000  # articles deleted per transaction, so a first prune of a year never holds the file for minutes
 _ARTICLE_COLUMNS = ", ".join(ARTICLE_FIELDS)
 # Sentinels FTS5 wraps around matched terms; replaced by <mark> only after the fragment is HTML-escaped.
 _OPEN, _CLOSE = "\x02", "\x03"
@@ -36,6 +51,11 @@ def _fts_query(query: str) -> str:
     """Quote each word so user input can never be FTS5 syntax (a stray quote or AND would be an error)."""
     words = [w.replace('"', '""') for w in query.split()]
     return " ".join(f'"{w}"' for w in words)
+
+
+def _hour(moment: str) -> str:
+    """The start of the UTC hour of a stored ISO time, as stored in mention_hours."""
+    return iso(from_iso(moment).replace(minute=0, second=0, microsecond=0))
 
 
 def _holder(row: sqlite3.Row) -> LeaseHolder:
@@ -49,7 +69,10 @@ class SqliteStore(Store):
         self.path = Path(path)
         self._db = open_database(self.path, SCHEMA, synchronous="NORMAL", what="SQLite store")
         self._lock = threading.RLock()  # one connection, used from the reactor's and the pipeline's threads
+        self._written = 0  # rows written since the last ANALYZE
         self._add_missing_columns()
+        self._fill_new_tables()
+        self._keep_statistics(initial=True)
 
     def _add_missing_columns(self) -> None:
         """Columns added since the first version of the schema, to a file an older version created."""
@@ -63,6 +86,45 @@ class SqliteStore(Store):
             ):
                 if column not in have:
                     db.execute(f"ALTER TABLE digests ADD COLUMN {column} {kind}")
+
+    def _fill_new_tables(self) -> None:
+        """Counts and keys that an older version did not keep, built once from what the file holds."""
+        with self._tx() as db:
+            if (
+                db.execute("SELECT 1 FROM hits LIMIT 1").fetchone()
+                and not db.execute("SELECT 1 FROM mention_hours LIMIT 1").fetchone()
+            ):
+                db.execute(
+                    "INSERT INTO mention_hours (watch, hour, articles) "
+                    "SELECT watch, hour, COUNT(*) FROM (SELECT DISTINCT h.watch, "
+                    "strftime('%Y-%m-%dT%H:00:00+00:00', COALESCE(a.published, a.fetched)) AS hour, a.id "
+                    "FROM hits h JOIN articles a ON a.id = h.article_id) GROUP BY watch, hour"
+                )
+                log.info("store_mention_counts_built path=%s", self.path)
+            if (
+                db.execute("SELECT 1 FROM signatures LIMIT 1").fetchone()
+                and not db.execute("SELECT 1 FROM signature_bands LIMIT 1").fetchone()
+            ):
+                since = iso(utc_now() - SIGNATURE_WINDOW)
+                rows = db.execute("SELECT rowid, signature FROM signatures WHERE added >= ?", (since,)).fetchall()
+                db.executemany(
+                    "INSERT OR IGNORE INTO signature_bands (band, signature) VALUES (?, ?)",
+                    [(band, row[0]) for row in rows for band in band_keys(row[1])],
+                )
+
+    def _keep_statistics(self, *, initial: bool = False) -> None:
+        """ANALYZE (bounded by ANALYSIS_LIMIT) when the file has no statistics yet, or after many writes."""
+        with self._lock:
+            if initial:
+                self._db.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+                has = self._db.execute("SELECT 1 FROM sqlite_master WHERE name='sqlite_stat1'").fetchone()
+                if has and self._db.execute("SELECT 1 FROM sqlite_stat1 WHERE tbl='hits'").fetchone():
+                    return
+            elif self._written < ANALYZE_EVERY:
+                return
+            with self._tx() as db:
+                db.execute("ANALYZE")
+            self._written = 0
 
     def _tx(self) -> Transaction:
         return Transaction(self._db, self._lock, f"SQLite store {self.path}")
@@ -100,6 +162,8 @@ class SqliteStore(Store):
                     ),
                 )
                 changed += cursor.rowcount
+        self._written += len(articles)
+        self._keep_statistics()
         return changed
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
@@ -125,19 +189,35 @@ class SqliteStore(Store):
 
     def add_signatures(self, signatures: Sequence[ClusterSignature]) -> None:
         with self._tx() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO signatures (article_id, cluster_id, url, added, signature) VALUES (?,?,?,?,?)",
-                [(s.article_id, s.cluster_id, s.url, iso(s.added), s.signature) for s in signatures],
-            )
+            for sig in signatures:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO signatures (article_id, cluster_id, url, added, signature) "
+                    "VALUES (?,?,?,?,?)",
+                    (sig.article_id, sig.cluster_id, sig.url, iso(sig.added), sig.signature),
+                )
+                if cursor.rowcount:
+                    db.executemany(
+                        "INSERT OR IGNORE INTO signature_bands (band, signature) VALUES (?, ?)",
+                        [(band, cursor.lastrowid) for band in sig.bands],
+                    )
 
-    def signatures_since(self, since: datetime) -> list[ClusterSignature]:
+    def similar_signatures(
+        self, article_id: str, url: str | None, bands: Sequence[int], since: datetime
+    ) -> list[ClusterSignature]:
+        marks = ",".join("?" * len(bands))
+        by_band = f"UNION SELECT signature FROM signature_bands WHERE band IN ({marks})" if bands else ""
         with self._lock:
             rows = self._db.execute(
-                "SELECT article_id, cluster_id, url, added, signature FROM signatures WHERE added >= ? "
-                "ORDER BY added, article_id",
-                (iso(since),),
+                "SELECT article_id, cluster_id, url, added, signature FROM signatures WHERE rowid IN ("
+                "SELECT rowid FROM signatures WHERE article_id = ? UNION SELECT rowid FROM signatures WHERE url = ? "
+                f"{by_band}) AND added >= ? ORDER BY added, article_id",
+                (article_id, url, *bands, iso(since)),
             ).fetchall()
         return [ClusterSignature(r[0], r[1], r[2], from_iso(r[3]), r[4]) for r in rows]
+
+    def prune_signatures(self, before: datetime) -> int:
+        with self._tx() as db:
+            return _prune_signatures(db, iso(before))
 
     # -- search
     def search(
@@ -149,6 +229,17 @@ class SqliteStore(Store):
         if since:
             where.append("COALESCE(a.published, a.fetched) >= ?")
             params.append(iso(since))
+            # Filter before ranking: FTS5 seeks to the first article that can be that recent (its rowid,
+            # from the date index) instead of ranking every match of a common word since the first day.
+            with self._lock:
+                first = self._db.execute(
+                    "SELECT MIN(rowid) FROM articles INDEXED BY articles_dated WHERE COALESCE(published, fetched) >= ?",
+                    (iso(since),),
+                ).fetchone()[0]
+            if first is None:
+                return []
+            where.append(f"{'articles_fts' if query.strip() else 'a'}.rowid >= ?")
+            params.append(first)
         if watch:
             where.append("EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?)")
             params.append(watch)
@@ -198,7 +289,10 @@ class SqliteStore(Store):
         new = 0
         with self._tx() as db:
             for hit in hits:
-                new += db.execute(
+                first_of_watch = not db.execute(
+                    "SELECT 1 FROM hits WHERE article_id=? AND watch=? LIMIT 1", (hit.article_id, hit.watch)
+                ).fetchone()
+                added = db.execute(
                     "INSERT OR IGNORE INTO hits (key, article_id, watch, matched, start, end, field, sentence, found) "
                     "VALUES (?,?,?,?,?,?,?,?,?)",
                     (
@@ -213,33 +307,56 @@ class SqliteStore(Store):
                         iso(found),
                     ),
                 ).rowcount
+                new += added
+                if added and first_of_watch:  # the article's first hit of this watch: one more mention
+                    db.execute(
+                        "INSERT INTO mention_hours (watch, hour, articles) "
+                        "SELECT ?, strftime('%Y-%m-%dT%H:00:00+00:00', COALESCE(published, fetched)), 1 "
+                        "FROM articles WHERE id = ? "
+                        "ON CONFLICT(watch, hour) DO UPDATE SET articles = articles + 1",
+                        (hit.watch, hit.article_id),
+                    )
+        self._written += new
         return new
 
-    def mention_times(self, watch: str, since: datetime) -> list[datetime]:
-        sql = (
-            "SELECT COALESCE(a.published, a.fetched) AS dated FROM articles a "
-            "WHERE EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?) "
-            "AND COALESCE(a.published, a.fetched) >= ? ORDER BY dated, a.id"
-        )
+    def mention_counts(self, watch: str, since: datetime) -> dict[datetime, int]:
         with self._lock:
-            rows = self._db.execute(sql, (watch, iso(since))).fetchall()
-        return [from_iso(row["dated"]) for row in rows]
+            rows = self._db.execute(
+                "SELECT hour, articles FROM mention_hours WHERE watch = ? AND hour >= ? ORDER BY hour",
+                (watch, _hour(iso(since))),
+            ).fetchall()
+        return {from_iso(row[0]): row[1] for row in rows}
 
-    def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
+    def last_mention_before(self, watch: str, before: datetime) -> datetime | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MAX(hour) FROM mention_hours WHERE watch = ? AND hour < ?", (watch, _hour(iso(before)))
+            ).fetchone()
+        return from_iso(row[0])
+
+    def owed_hits(
+        self, recipient: str, watches: Collection[str] | None = None, *, since: datetime | None = None
+    ) -> list[OwedHit]:
         sql = (
             f"SELECT h.*, {', '.join('a.' + c + ' AS a_' + c for c in _ARTICLE_COLUMNS.split(', '))} "
             "FROM hits h JOIN articles a ON a.id = h.article_id "
             # Owed once per article and watch: when an article's text changes (its page replacing the feed
-            # item it was stored from, an update) its new hits of a watch already sent are not news.
-            "WHERE NOT EXISTS (SELECT 1 FROM hits h2 JOIN digest_hits d ON d.hit_key = h2.key AND d.recipient = ? "
-            "WHERE h2.article_id = h.article_id AND h2.watch = h.watch)"
+            # item it was stored from, an update) its new hits of a watch already sent are not news. CROSS
+            # JOIN keeps the order (the article's hits, then the recipient's ledger by its key), whatever the
+            # statistics say.
+            "WHERE NOT EXISTS (SELECT 1 FROM hits h2 CROSS JOIN digest_hits d "
+            "WHERE h2.article_id = h.article_id AND h2.watch = h.watch AND d.recipient = ? AND d.hit_key = h2.key)"
         )
         params: list = [recipient]
+        if since is not None:  # the window, read through hits_found: a pass never reads every hit
+            sql += " AND h.found >= ?"
+            params.append(iso(since))
         if watches is not None:
             names = list(watches)
             if not names:
                 return []
-            sql += f" AND h.watch IN ({','.join('?' * len(names))})"
+            # Unary + keeps hits_watch out of the plan: a watch's hits are every hit it ever had.
+            sql += f" AND {'+' if since is not None else ''}h.watch IN ({','.join('?' * len(names))})"
             params += names
         sql += " ORDER BY h.watch, COALESCE(a.published, a.fetched), h.article_id, h.field, h.start"
         with self._lock:
@@ -385,6 +502,69 @@ class SqliteStore(Store):
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
 
+    # -- retention
+    def _bytes(self) -> int:
+        return sum(os.path.getsize(part) for suffix in ("", "-wal") if os.path.exists(part := f"{self.path}{suffix}"))
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            db = self._db
+            months: dict[str, list[int]] = {}
+            for month, count in db.execute("SELECT substr(fetched, 1, 7), COUNT(*) FROM articles GROUP BY 1"):
+                months.setdefault(month, [0, 0])[0] = count
+            for month, count in db.execute("SELECT substr(found, 1, 7), COUNT(*) FROM hits GROUP BY 1"):
+                months.setdefault(month, [0, 0])[1] = count
+            oldest = db.execute("SELECT MIN(fetched) FROM articles").fetchone()[0]
+            return StoreStats(
+                articles=sum(a for a, _ in months.values()),
+                hits=sum(h for _, h in months.values()),
+                bytes=self._bytes(),
+                oldest=from_iso(oldest),
+                months=tuple(MonthStats(m, a, h) for m, (a, h) in sorted(months.items())),
+            )
+
+    def prune(self, before: datetime) -> PruneReport:
+        cut, size = iso(before), self._bytes()
+        # The hits a queued digest carries stay (so do all digests): they are owed, and mark what it holds.
+        kept = "SELECT d.hit_key FROM digest_hits d JOIN digests g ON g.id = d.digest_id WHERE g.sent IS NULL"
+        articles = hits = 0
+        while True:
+            with self._tx() as db:
+                old = db.execute("SELECT id FROM articles WHERE fetched < ? LIMIT ?", (cut, PRUNE_CHUNK))
+                ids = [row[0] for row in old]
+                if not ids:
+                    break
+                marks = ",".join("?" * len(ids))
+                hits += db.execute(
+                    f"DELETE FROM hits WHERE article_id IN ({marks}) AND key NOT IN ({kept})", ids
+                ).rowcount
+                articles += db.execute(f"DELETE FROM articles WHERE id IN ({marks})", ids).rowcount
+            log.info("store_prune_progress articles=%d hits=%d before=%s", articles, hits, cut)
+        with self._tx() as db:
+            hits += db.execute(f"DELETE FROM hits WHERE found < ? AND key NOT IN ({kept})", (cut,)).rowcount
+            signatures = _prune_signatures(db, cut)
+            db.execute("DELETE FROM mention_hours WHERE hour < ?", (_hour(cut),))
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:  # INCREMENTAL: give the pages back
+                self._db.executescript("PRAGMA incremental_vacuum;")  # run to the end (execute stops at one page)
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._written = ANALYZE_EVERY
+        self._keep_statistics()
+        return PruneReport(articles, hits, signatures, max(0, size - self._bytes()))
+
     def close(self) -> None:
         with self._lock:
+            try:
+                self._db.execute("PRAGMA optimize")  # statistics the queries of this connection would want
+            except sqlite3.Error as exc:  # read-only or full: the statistics wait for the next writer
+                log.debug("store_optimize_skipped path=%s reason=%s", self.path, exc)
             self._db.close()
+
+
+def _prune_signatures(db: sqlite3.Connection, before: str) -> int:
+    """Delete the signatures added before ``before`` with their band keys, in the caller's transaction."""
+    db.execute(
+        "DELETE FROM signature_bands WHERE signature IN (SELECT rowid FROM signatures WHERE added < ?)", (before,)
+    )
+    return db.execute("DELETE FROM signatures WHERE added < ?", (before,)).rowcount
