@@ -62,7 +62,7 @@ def _plans(db: sqlite3.Connection, statements: list[str]) -> dict[str, list[str]
     return {
         sql: [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
         for sql in dict.fromkeys(statements)
-        if sql.lstrip().upper().startswith("SELECT")
+        if sql.lstrip().upper().startswith(("SELECT", "WITH"))
     }
 
 
@@ -217,3 +217,21 @@ def test_the_digest_window_leaves_stale_undelivered_hits_out(tmp_path: Path):
         store.add_hits([Hit("art000002", "raqqa", "Raqqa", 0, 5)], NOW)
         owed = store.owed_hits("analyst", ["raqqa"], since=NOW - timedelta(days=14))
         assert [o.hit.article_id for o in owed] == ["art000002"]
+
+
+def test_search_ranks_the_newest_window_that_holds_enough_matches(tmp_path: Path):
+    """A word in thousands of articles: the best of the last 7 days come when they are enough; with a
+    larger limit the search widens to older articles, ranked with them."""
+    with SqliteStore(tmp_path / "n.db") as store:
+        old = [_article(n, NOW - timedelta(days=100), "Convoy convoy spotted near Raqqa. " * 3) for n in range(30)]
+        new = [
+            _article(n, NOW - timedelta(hours=n), "A convoy spotted near Raqqa, " + "words " * 60)
+            for n in range(30, 55)
+        ]
+        store.add_articles(old + new)
+        assert {r.article.id for r in store.search("convoy", limit=20)} <= {a.id for a in new}
+        widened = store.search("convoy", limit=40)
+        assert len(widened) == 40 and widened[0].article.id in {a.id for a in old}
+        assert [r.article.id for r in store.search("convoy", since=NOW - timedelta(days=7), limit=40)] == [
+            a.id for a in new
+        ]

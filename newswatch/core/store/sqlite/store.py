@@ -41,6 +41,8 @@ SCHEMA = Path(__file__).with_name("schema.sql")
 # them SQLite may check each owed hit against every delivered hit of a recipient (quadratic).
 ANALYSIS_LIMIT = 1000
 ANALYZE_EVERY = 20_000
+# Search ranks the newest window holding enough matches first (see search).
+SEARCH_WINDOWS = (timedelta(days=7), timedelta(days=30), timedelta(days=365))
 PRUNE_CHUNK = 5000  # articles deleted per transaction, so a first prune of a year never holds the file for minutes
 _ARTICLE_COLUMNS = ", ".join(ARTICLE_FIELDS)
 # Sentinels FTS5 wraps around matched terms; replaced by <mark> only after the fragment is HTML-escaped.
@@ -223,37 +225,18 @@ class SqliteStore(Store):
     def search(
         self, query: str, *, since: datetime | None = None, watch: str | None = None, limit: int = 20
     ) -> list[SearchResult]:
-        where, params = ["articles_fts MATCH ?"], [_fts_query(query)]
-        if not query.strip():
-            where, params = ["1"], []
-        if since:
-            where.append("COALESCE(a.published, a.fetched) >= ?")
-            params.append(iso(since))
-            # Filter before ranking: FTS5 seeks to the first article that can be that recent (its rowid,
-            # from the date index) instead of ranking every match of a common word since the first day.
-            with self._lock:
-                first = self._db.execute(
-                    "SELECT MIN(rowid) FROM articles INDEXED BY articles_dated WHERE COALESCE(published, fetched) >= ?",
-                    (iso(since),),
-                ).fetchone()[0]
-            if first is None:
-                return []
-            where.append(f"{'articles_fts' if query.strip() else 'a'}.rowid >= ?")
-            params.append(first)
-        if watch:
-            where.append("EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?)")
-            params.append(watch)
-        select = "snippet(articles_fts, 1, ?, ?, '…', 16) AS frag, bm25(articles_fts) AS rank"
-        source = "articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
-        if not query.strip():
-            select, source = "substr(a.text, 1, 160) AS frag, 0 AS rank", "articles a"
-        sql = (
-            f"SELECT a.*, {select} FROM {source} WHERE {' AND '.join(where)} "
-            "ORDER BY rank, COALESCE(a.published, a.fetched) DESC LIMIT ?"
-        )
-        args = ([_OPEN, _CLOSE] if query.strip() else []) + params + [limit]
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        # Ranked within the newest window that holds ``limit`` matches (SEARCH_WINDOWS, then since or all):
+        # a common word matches half the store, and ranking every match of a year costs seconds.
+        now = utc_now()
+        cutoffs = [now - window for window in SEARCH_WINDOWS if since is None or now - window > since]
+        rows: list[sqlite3.Row] = []
+        for cutoff in [*cutoffs, since]:
+            first = self._first_rowid(cutoff, exact=cutoff is since)
+            if first is None:  # nothing stored in this window (or, the last one, dated since)
+                continue
+            rows = self._ranked(query, first, since, watch, limit)
+            if len(rows) >= limit:
+                break
         results = []
         for row in rows:
             fragment = html.escape(row["frag"] or "").replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
@@ -261,6 +244,56 @@ class SqliteStore(Store):
                 SearchResult(article=Article.from_record(row), score=-float(row["rank"]), fragments=[fragment])
             )
         return results
+
+    def _first_rowid(self, cutoff: datetime | None, *, exact: bool) -> int | None:
+        """The lowest rowid of an article dated (published, else fetched) at or after ``cutoff`` (``exact``),
+        or stored since then (a window); 0 for no cutoff; None when there is none. Articles are stored in
+        the order they are fetched, so FTS5 seeks there instead of reading every older match."""
+        if cutoff is None:
+            return 0
+        sql = (
+            "SELECT MIN(rowid) FROM articles INDEXED BY articles_dated WHERE COALESCE(published, fetched) >= ?"
+            if exact
+            else "SELECT MIN(rowid) FROM articles INDEXED BY articles_fetched WHERE fetched >= ?"
+        )
+        with self._lock:
+            return self._db.execute(sql, (iso(cutoff),)).fetchone()[0]
+
+    def _ranked(
+        self, query: str, first: int, since: datetime | None, watch: str | None, limit: int
+    ) -> list[sqlite3.Row]:
+        """The best ``limit`` matches from rowid ``first``. Ranked on the index alone first (bm25, ties by
+        storage order), then only those candidates get their fragment and article row: computing snippets
+        and reading rows for every match is what made a common word slow."""
+        where, params = ["a.rowid >= ?"], [first]
+        if since:
+            where.append("COALESCE(a.published, a.fetched) >= ?")
+            params.append(iso(since))
+        if watch:
+            where.append("EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?)")
+            params.append(watch)
+        order = "ORDER BY rank, COALESCE(a.published, a.fetched) DESC LIMIT ?"
+        if not query.strip():  # no words: the newest articles
+            sql = f"SELECT a.*, substr(a.text, 1, 160) AS frag, 0 AS rank FROM articles a WHERE {' AND '.join(where)}"
+            with self._lock:
+                return self._db.execute(f"{sql} {order}", [*params, limit]).fetchall()
+        match = _fts_query(query)
+        join = "JOIN articles a ON a.rowid = articles_fts.rowid" if since or watch else ""
+        candidates = (
+            "SELECT articles_fts.rowid AS rid, bm25(articles_fts) AS rank FROM articles_fts "
+            f"{join} WHERE articles_fts MATCH ? AND articles_fts.rowid >= ? "
+            f"{' AND '.join(['', *where[1:]])} ORDER BY rank, articles_fts.rowid DESC LIMIT ?"
+        )
+        # 3x: equal scores are then ordered newest first among the candidates.
+        sql = (
+            f"WITH top AS MATERIALIZED ({candidates}) "
+            "SELECT a.*, snippet(articles_fts, 1, ?, ?, '…', 16) AS frag, top.rank AS rank "
+            "FROM top CROSS JOIN articles_fts CROSS JOIN articles a "
+            f"WHERE articles_fts.rowid = top.rid AND articles_fts MATCH ? AND a.rowid = top.rid {order}"
+        )
+        args = [match, first, *params[1:], limit * 3, _OPEN, _CLOSE, match, limit]
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     # -- alerts side
     def articles_after(self, cursor: str | None, limit: int = 500) -> tuple[list[Article], str | None]:
