@@ -7,7 +7,7 @@ import json
 import logging
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -16,8 +16,9 @@ import pytest
 from newswatch.core.config import load_config
 from newswatch.core.errors import StoreUnavailable
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import Article, ClusterSignature
+from newswatch.core.models import Article, ClusterSignature, Hit, QueuedDigest, band_keys
 from newswatch.core.store.elastic import ElasticStore
+from newswatch.core.store.elastic.documents import merge, normalized, signature_doc
 from newswatch.core.store.elastic.spool import Spool
 from newswatch.core.textnorm import normalize
 from tests.conftest import run_cli, write_config
@@ -42,6 +43,18 @@ def articles(first: int, count: int) -> list[Article]:
         )
         for n in range(first, first + count)
     ]
+
+
+def article_at(n: int, when: datetime) -> Article:
+    """Article ``n`` of articles(), published and first fetched at ``when``."""
+    (article,) = articles(n, 1)
+    return Article(**{**article.__dict__, "published": when, "fetched": when})
+
+
+def digest(name: str, recipient: str, *hits: Hit) -> QueuedDigest:
+    return QueuedDigest(
+        id=name, recipient=recipient, hit_keys=tuple(h.key for h in hits), message=b"Subject: d\r\n\r\nx", created=NOW
+    )
 
 
 @pytest.fixture
@@ -162,6 +175,112 @@ def test_recrawl_updates_the_month_that_already_holds_the_article(open_es, es_cl
     assert stored_ids(store) == [first.id]
 
 
+def in_month(es_client, store: ElasticStore, month: str, stored: list[Article]) -> str:
+    """Write ``stored`` into the monthly index of ``month`` (YYYY.MM), as a store running then did; a store
+    opened before sees the new index only once it lists them again (open another)."""
+    index = f"{store.alias}-{month}"
+    es_client.indices.create(index=index)  # the template gives it the read alias
+    for article_id, doc in merge(normalized(stored), {}).items():
+        es_client.index(index=index, id=article_id, document=doc)
+    es_client.indices.refresh(index=index)
+    return index
+
+
+def test_prune_drops_whole_months_and_the_stray_articles_before_the_cutoff(open_es, es_client):
+    """prune cuts at the start of the month holding ``before``: the monthly indices wholly older are dropped
+    (not emptied), with the hits of their articles, even one found after the cutoff; an article fetched before
+    it but written in a later month (a spool replayed after the month turned) is deleted by itself; the month
+    holding the cutoff stays, and so do the signatures and hits since."""
+    now = datetime.now(UTC)
+    store = open_es()
+    store.add_articles([article_at(1, now), article_at(2, datetime(2020, 2, 25, tzinfo=UTC))])
+    store.flush()
+    jan = in_month(
+        es_client, store, "2020.01", [article_at(n, datetime(2020, 1, 10, tzinfo=UTC)) for n in range(10, 60)]
+    )
+    feb = in_month(
+        es_client, store, "2020.02", [article_at(n, datetime(2020, 2, 10, tzinfo=UTC)) for n in range(60, 110)]
+    )
+    mar = in_month(es_client, store, "2020.03", [article_at(3, datetime(2020, 3, 2, tzinfo=UTC))])
+    store = open_es()
+    old, late, stray, *kept = (Hit(f"a{n:04d}", "raqqa", "Raqqa", 0, 5) for n in (10, 60, 2, 1, 3))
+    store.add_hits([old], datetime(2020, 1, 11, tzinfo=UTC))
+    store.add_hits([late, stray, *kept], now)  # ``late``: found now, of an article in a month that goes
+    store.add_signatures(
+        [
+            ClusterSignature("a0010", "a0010", None, datetime(2020, 1, 10, tzinfo=UTC), b"\x05" * 512),
+            ClusterSignature("a0001", "a0001", None, now, b"\x05" * 512),
+        ]
+    )
+    size = store.stats().bytes
+
+    report = store.prune(datetime(2020, 3, 20, tzinfo=UTC))
+    assert (report.articles, report.hits, report.signatures) == (101, 3, 1)
+    assert sorted(es_client.indices.get_alias(name=store.alias)) == [mar, f"{store.alias}-{now:%Y.%m}"]
+    assert not es_client.indices.exists(index=jan) and not es_client.indices.exists(index=feb)
+    assert store.get_article("a0002") is None and store.get_article("a0003") is not None
+    stats = store.stats()
+    assert [(m.month, m.articles, m.hits) for m in stats.months] == [("2020-03", 1, 0), (f"{now:%Y-%m}", 1, 2)]
+    assert (stats.articles, stats.hits, stats.oldest) == (2, 2, datetime(2020, 3, 2, tzinfo=UTC))
+    assert 0 < report.reclaimed_bytes <= size  # the dropped indices' space, given back at once
+    alike = store.similar_signatures("a0099", None, band_keys(b"\x05" * 512), datetime(2019, 1, 1, tzinfo=UTC))
+    assert [s.article_id for s in alike] == ["a0001"]
+    again = store.prune(datetime(2020, 3, 20, tzinfo=UTC))
+    assert (again.articles, again.hits, again.signatures) == (0, 0, 0)
+
+
+def test_prune_keeps_the_hits_of_a_queued_digest_and_a_hit_stored_again_stays_delivered(open_es, es_client):
+    """The hits a queued digest carries outlive their month's index, those of a sent digest go. A pruned
+    article crawled again gets its hit back under the same key: still delivered to whom the sent digest went
+    (its claim stays, the ledger), so it is not owed to them again, and owed to the others."""
+    now = datetime.now(UTC)
+    store = open_es()
+    jan = in_month(es_client, store, "2020.01", [article_at(n, datetime(2020, 1, 10, tzinfo=UTC)) for n in (1, 2)])
+    store = open_es()
+    sent, queued = Hit("a0001", "raqqa", "Raqqa", 0, 5), Hit("a0002", "raqqa", "Raqqa", 0, 5)
+    store.add_hits([sent, queued], datetime(2020, 1, 11, tzinfo=UTC))
+    store.queue_digest(digest("<sent@newswatch>", "ana@example.org", sent))
+    store.mark_digest_sent("<sent@newswatch>", datetime(2020, 1, 12, tzinfo=UTC))
+    store.queue_digest(digest("<queued@newswatch>", "bo@example.org", queued))
+
+    report = store.prune(datetime(2020, 2, 15, tzinfo=UTC))
+    assert (report.articles, report.hits) == (2, 1) and not es_client.indices.exists(index=jan)
+    assert es_client.exists(index=store.hits_index, id=queued.key)
+    assert not es_client.exists(index=store.hits_index, id=sent.key)
+    assert [(d.id, d.hit_keys) for d in store.pending_digests()] == [("<queued@newswatch>", (queued.key,))]
+    assert [d.id for d in store.sent_digests()] == ["<sent@newswatch>"]
+
+    store.add_articles([article_at(1, now)])
+    assert store.add_hits([sent], now) == 1
+    assert store.owed_hits("ana@example.org") == []
+    assert [o.hit for o in store.owed_hits("bo@example.org")] == [sent]
+    store.queue_digest(digest("<next@newswatch>", "bo@example.org", sent))
+    assert store.owed_hits("bo@example.org") == []
+
+
+def test_signatures_stored_before_band_keys_get_them_at_the_next_start(open_es, es_client, caplog):
+    """Signatures of the window written without band keys (by an older version) get them once, at start; a
+    cluster refusing writes (a block) delays that to a later start, and the store opens all the same."""
+    now = datetime.now(UTC)
+    store = open_es()
+    old_style = ClusterSignature("a0001", "a0001", "https://news.example/1", now, b"\x05" * 512)
+    short = ClusterSignature("a0002", "a0002", None, now)
+    for sig in (old_style, short):
+        es_client.index(index=store.signatures_index, id=sig.article_id, document=signature_doc(sig), refresh=True)
+    es_client.delete(index=store.state_index, id="migration:signature-bands", refresh=True)
+    assert store.similar_signatures("a0099", None, old_style.bands, now) == []
+    blocked = [store.signatures_index, store.state_index]
+    es_client.indices.put_settings(index=blocked, settings={"index.blocks.write": True})
+    try:
+        assert open_es().similar_signatures("a0099", None, old_style.bands, now) == []
+    finally:
+        es_client.indices.put_settings(index=blocked, settings={"index.blocks.write": None})
+    assert "es_bands_not_filled" in caplog.text
+    store = open_es()
+    assert store.similar_signatures("a0099", None, old_style.bands, now) == [old_style]
+    assert store.similar_signatures("a0002", None, (), now) == [short]
+
+
 def test_bulk_items_rejected_with_429_are_retried_with_backoff(open_es, es_client):
     """Items the cluster rejects with 429 (a real flood-stage block) are retried until it lifts; none spooled."""
     store = open_es()
@@ -200,7 +319,8 @@ def test_signatures_the_cluster_cannot_take_wait_in_the_spool_then_arrive(open_e
     assert store.spool.signature_count() == 0
     es_client.indices.refresh(index=store.signatures_index)
     assert es_client.count(index=store.signatures_index)["count"] == 3
-    assert store.signatures_since(mark) == signatures
+    # replayed with their band keys: found by a shared band, oldest first
+    assert store.similar_signatures("a0099", None, band_keys(b"\x05" * 512), mark) == signatures
 
 
 class _Flaky(BaseHTTPRequestHandler):
@@ -309,6 +429,7 @@ def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_
     caplog.set_level(logging.INFO)
     store = open_es()
     signature = ClusterSignature("a0012", "a0001", "https://news.example/12", datetime.now(UTC), b"\x07" * 512)
+    mark = signature.added - timedelta(days=1)
     store.add_articles(articles(0, 10))
     store.set_feed_state("wire", FeedState(etag="v1"))
     store.flush()  # the first ten are in before the outage (add_articles does not wait for its bulk)
@@ -319,7 +440,12 @@ def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_
         store.set_feed_state("wire", FeedState(etag="v2"))
         assert store.get_feed_state("wire") == FeedState(etag="v2")
         store.add_signatures([signature])
-        assert store.signatures_since(signature.added) == [signature]  # the spooled one, for this machine
+        # the spooled one, for this machine: by its id, its URL or a band key, within the window only
+        assert store.similar_signatures("a0012", None, (), signature.added) == [signature]
+        assert store.similar_signatures("a0099", signature.url, (), signature.added) == [signature]
+        assert store.similar_signatures("a0099", None, signature.bands[3:4], signature.added) == [signature]
+        assert store.similar_signatures("a0099", "https://news.example/99", band_keys(b"\x01" * 512), mark) == []
+        assert store.similar_signatures("a0012", None, (), signature.added + timedelta(seconds=1)) == []
         assert store.known_ids(["a0015", "a0099"]) == {"a0015"}
         with pytest.raises(StoreUnavailable):
             store.count_articles()
@@ -337,7 +463,8 @@ def test_outage_spools_with_one_log_line_and_the_next_flush_replays(open_es, es_
     assert store.get_feed_state("wire") == FeedState(etag="v2") and store.all_feed_states() == {
         "wire": FeedState(etag="v2")
     }
-    assert store.spool.signatures() == [] and store.signatures_since(signature.added) == [signature]
+    assert store.spool.signatures() == []
+    assert store.similar_signatures("a0099", None, signature.bands, signature.added) == [signature]
 
 
 def test_spool_left_at_close_is_replayed_at_the_next_start(open_es, es_node, caplog):

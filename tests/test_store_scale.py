@@ -13,6 +13,7 @@ import pytest
 
 from newswatch.core.config import load_config
 from newswatch.core.models import Article, ClusterSignature, Hit, QueuedDigest, band_keys
+from newswatch.core.store.leases import hold
 from newswatch.core.store.sqlite import SqliteStore
 from newswatch.core.times import utc_now
 from newswatch.service.scheduler import Service, build_scheduler
@@ -177,6 +178,17 @@ def test_store_prune_refuses_an_age_it_cannot_read(config_dir: Path):
     future = (NOW + timedelta(days=3)).date().isoformat()
     result = run_cli("store", "prune", "--older-than", future, config_dir=config_dir)
     assert result.returncode == 2 and "is not in the past" in result.stderr
+
+
+def test_store_prune_waits_for_no_alerts_pass(config_dir: Path):
+    """An alerts pass running on the store (its lease held): `store prune` exits 1 naming it, drops nothing."""
+    config, store = _project(config_dir)
+    store.add_articles([_article(1, NOW - timedelta(days=400))])
+    with hold(store, "alerts", "an alerts pass", config.settings.schedule.lease_seconds):
+        result = run_cli("store", "prune", "--older-than", "365d", config_dir=config_dir)
+    assert result.returncode == 1 and "already runs on this store" in result.stderr
+    assert store.count_articles() == 1
+    store.close()
 
 
 def test_the_service_prunes_daily_when_retention_is_set(config_dir: Path):

@@ -11,6 +11,7 @@ from rich.table import Table
 from newswatch.cli.group import CliContext, pass_context
 from newswatch.cli.search import parse_since
 from newswatch.core.errors import NewswatchError
+from newswatch.core.store.leases import hold
 from newswatch.core.times import utc_now
 
 
@@ -64,11 +65,14 @@ def stats(ctx: CliContext, as_json: bool) -> None:
 @pass_context
 def prune(ctx: CliContext, older_than: str) -> None:
     """Drop the articles first stored before --older-than, with their hits and cluster signatures; digests
-    still owed stay. SQLite gives the space back to the disk; Elasticsearch deletes whole monthly indices."""
+    still owed stay. SQLite gives the space back to the disk; Elasticsearch deletes whole monthly indices.
+    Waits for no one: while an alerts pass runs, it exits 1 and says so."""
     before = parse_since(older_than, option="--older-than")
     if before >= utc_now():
         raise NewswatchError(f"--older-than: {older_than!r} is not in the past")
-    with ctx.open_store() as opened:
+    seconds = ctx.config.settings.schedule.lease_seconds
+    # Under the alerts lease: no alerts pass (of a service or a command) reads hits while they go.
+    with ctx.open_store() as opened, hold(opened, "alerts", "an alerts pass", seconds):
         report = opened.prune(before)
     click.echo(
         f"pruned {report.articles} articles, {report.hits} hits, {report.signatures} cluster signatures "

@@ -121,7 +121,7 @@ class Service:
 
     def prune(self) -> None:
         """The retention job (storage.retention_days): drop what was first stored longer ago. It holds the
-        alerts lock, so no pass of this service reads hits while they go."""
+        alerts lock and lease, so no alerts pass (this service's or a command's) reads hits while they go."""
         days = self.config.settings.storage.retention_days
         if days is None:
             return
@@ -129,7 +129,11 @@ class Service:
             if self.stopping.is_set():
                 return
             try:
-                report = self.store.prune(datetime.now(UTC) - timedelta(days=days))
+                with hold(self.store, "alerts", "an alerts pass", self.config.settings.schedule.lease_seconds):
+                    report = self.store.prune(datetime.now(UTC) - timedelta(days=days))
+            except StoreBusy as exc:
+                log.info("store_prune_skipped reason=%s (tried again tomorrow)", exc)
+                return
             except NewswatchError as exc:
                 log.error("store_prune_failed reason=%s (tried again tomorrow)", exc)
                 return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -156,3 +156,34 @@ def guarded_updates(es: Elasticsearch, actions: list, *, retries: int, backoff: 
         elif not ok:
             raise StoreUnavailable(f"Elasticsearch refused an update of {result['_id']}: {result.get('error')}")
     return conflicts
+
+
+def delete_matching(
+    es: Elasticsearch,
+    index: str | list[str],
+    query: dict,
+    sort: list,
+    *,
+    retries: int,
+    backoff: float,
+    keep: Collection[str] = frozenset(),
+    refresh: bool = True,
+) -> int:
+    """Delete every document of ``query`` but those whose id is in ``keep``; returns how many were deleted.
+    The bare node has no _delete_by_query: ids are read a page at a time (search_after, which deletions
+    behind the last page cannot upset) and deleted in bulk requests. ``refresh``: first, to see every write."""
+    if refresh:
+        es.indices.refresh(index=index)
+    actions = (
+        ({"delete": {"_index": hit["_index"], "_id": hit["_id"]}}, None)
+        for hit in each(es, index, query, sort, source=False)
+        if hit["_id"] not in keep
+    )
+    deleted = 0
+    for ok, item in bulk(es, actions, retries=retries, backoff=backoff, max_backoff=30):
+        result = item["delete"]
+        if ok:
+            deleted += 1
+        elif result.get("status") != 404:  # 404: deleted meanwhile (another prune)
+            raise StoreUnavailable(f"Elasticsearch refused to delete {result['_id']}: {result.get('error')}")
+    return deleted

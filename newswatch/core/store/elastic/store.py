@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import html
+import logging
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 
 from newswatch.core.errors import StoreUnavailable
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, OwedHit, QueuedDigest, SearchResult
+from newswatch.core.models import (
+    SIGNATURE_WINDOW,
+    Article,
+    ClusterSignature,
+    Hit,
+    LeaseHolder,
+    MonthStats,
+    OwedHit,
+    PruneReport,
+    QueuedDigest,
+    SearchResult,
+    StoreStats,
+    band_keys,
+)
 from newswatch.core.store import Store
 from newswatch.core.store.elastic.clock import ClusterClock
-from newswatch.core.store.elastic.cluster import Cluster, bulk, connect, each, guarded_updates
+from newswatch.core.store.elastic.cluster import (
+    Cluster,
+    bulk,
+    connect,
+    delete_matching,
+    each,
+    guarded_updates,
+    reason,
+)
 from newswatch.core.store.elastic.documents import (
     HIGHLIGHT,
     fragment,
@@ -30,16 +53,43 @@ from newswatch.core.store.elastic.spool import Spool
 from newswatch.core.store.elastic.writer import BulkWriter
 from newswatch.core.store.leases import holder_key, vanished
 from newswatch.core.textnorm import normalize
-from newswatch.core.times import from_iso, iso, utc_now
+from newswatch.core.times import from_iso, iso, to_utc, utc_now
 
 if TYPE_CHECKING:
     from newswatch.core.config import Config
+
+log = logging.getLogger(__name__)
 
 
 # Two processes' readings of the cluster's clock differ by about a round trip (more when they talk to
 # different nodes). articles_after waits this long between taking its cap and refreshing, so a writer whose
 # lease it cannot see yet stamps seqs above the cap (docs/storage.md).
 _CLOCK_MARGIN_SECONDS = 0.2
+# The state document saying the signatures of the window got their band keys (stored before they were indexed).
+_BANDS_FILLED = "migration:signature-bands"
+# Band keys of spooled signatures, compared with every article a crawl clusters while the cluster is down.
+_spooled_bands = functools.lru_cache(maxsize=4096)(band_keys)
+
+
+def _hour(moment: datetime) -> datetime:
+    """The start of the UTC hour holding ``moment``."""
+    return to_utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+def _from_ms(millis: float) -> datetime:
+    """A date field's value in an aggregation (milliseconds since the epoch) as an aware UTC datetime."""
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _lease_holder(src: dict) -> LeaseHolder:
@@ -112,6 +162,10 @@ class ElasticStore(Store):
                 ):
                     create_index(self.es, index)
                 self.indices.ensure_write_index()
+                try:
+                    self._fill_bands()
+                except ApiError as exc:  # e.g. a write block (disk at flood stage): reads go on, the next open retries
+                    log.warning("es_bands_not_filled index=%s reason=%s", self.signatures_index, reason(exc))
         except BaseException:
             self.spool.close()
             raise
@@ -196,18 +250,102 @@ class ElasticStore(Store):
         if not ok or later:
             self.spool.add_signatures(signatures if not ok else later)
 
-    def signatures_since(self, since: datetime) -> list[ClusterSignature]:
-        spooled = [s for s in self.spool.signatures() if s.added >= since]
+    def _fill_bands(self) -> None:
+        """Band keys for the signatures of the window stored before they were indexed (once per prefix): until
+        they age out, a later copy of their stories would otherwise be found by id and URL only."""
+        if self.es.options(ignore_status=404).get(index=self.state_index, id=_BANDS_FILLED, source=False)["found"]:
+            return
+        self.es.indices.refresh(index=self.signatures_index)
+        query = {
+            "bool": {
+                "filter": [{"range": {"added": {"gte": iso(utc_now() - SIGNATURE_WINDOW)}}}],
+                "must_not": [{"exists": {"field": "bands"}}],
+            }
+        }
+        order = [{"added": "asc"}, {"article_id": "asc"}]
+        actions = (
+            ({"update": {"_index": self.signatures_index, "_id": hit["_id"]}}, {"doc": {"bands": list(sig.bands)}})
+            for hit in each(self.es, self.signatures_index, query, order)
+            if (sig := signature_from(hit["_source"])).signature  # a text too short has none
+        )
+        refused = [
+            item["update"]
+            for ok, item in bulk(self.es, actions, retries=self.bulk_retries, backoff=self.backoff, max_backoff=30)
+            if not ok and item["update"].get("status") != 404  # 404: pruned meanwhile
+        ]
+        if refused:  # the next open tries again
+            log.warning(
+                "es_bands_not_filled index=%s count=%d reason=HTTP %s %s",
+                self.signatures_index,
+                len(refused),
+                refused[0].get("status"),
+                refused[0].get("error"),
+            )
+            return
+        self.es.index(
+            index=self.state_index, id=_BANDS_FILLED, document={"kind": "migration", "name": "signature-bands"}
+        )
+
+    def similar_signatures(
+        self, article_id: str, url: str | None, bands: Sequence[int], since: datetime
+    ) -> list[ClusterSignature]:
+        wanted = set(bands)
+        spooled = [
+            s
+            for s in self.spool.signatures()
+            if s.added >= since
+            and (
+                s.article_id == article_id
+                or (url and s.url == url)
+                or not wanted.isdisjoint(_spooled_bands(s.signature))
+            )
+        ]
         if not self.cluster.available():  # clustering goes on with what this machine holds
             return spooled
-        ok, hits = self.cluster.attempt(self._signatures, {"range": {"added": {"gte": iso(since)}}})
+        # One query: its own id, its URL, any of its band keys (indexed by put_signatures), within the window.
+        should: list[dict] = [{"term": {"article_id": article_id}}]
+        should += [{"term": {"url": url}}] if url else []
+        should += [{"terms": {"bands": sorted(wanted)}}] if wanted else []
+        query = {
+            "bool": {
+                "filter": [{"range": {"added": {"gte": iso(since)}}}],
+                "should": should,
+                "minimum_should_match": 1,
+            }
+        }
+        ok, hits = self.cluster.attempt(self._signatures, query)
         stored = {s.article_id: s for s in (hits if ok else [])}
-        return list(stored.values()) + [s for s in spooled if s.article_id not in stored]
+        found = [*stored.values(), *(s for s in spooled if s.article_id not in stored)]
+        return sorted(found, key=lambda s: (s.added, s.article_id))
 
     def _signatures(self, query: dict) -> list[ClusterSignature]:
-        self.es.indices.refresh(index=self.signatures_index)
+        # A crawl asks once per article: refresh only after our own writes and deletes (and at the first
+        # lookup), which a lookup must see; another process's show within the index's refresh interval (1 s).
+        if self.writer.signatures_changed:
+            self.writer.signatures_changed = False
+            try:
+                self.es.indices.refresh(index=self.signatures_index)
+            except BaseException:
+                self.writer.signatures_changed = True
+                raise
         order = [{"added": "asc"}, {"article_id": "asc"}]
         return [signature_from(hit["_source"]) for hit in each(self.es, self.signatures_index, query, order)]
+
+    def prune_signatures(self, before: datetime) -> int:
+        # Spooled ones too: replayed later, they would only wait for the next prune.
+        spooled = [s.article_id for s in self.spool.signatures() if s.added < before]
+        self.spool.drop_signatures(spooled)
+        with self.cluster.unavailable_raises():
+            deleted = delete_matching(
+                self.es,
+                self.signatures_index,
+                {"range": {"added": {"lt": iso(before)}}},
+                [{"article_id": "asc"}],
+                retries=self.bulk_retries,
+                backoff=self.backoff,
+            )
+        self.writer.signatures_changed = True  # a lookup must not find them any more
+        return len(spooled) + deleted
 
     # -- search
     def search(
@@ -301,17 +439,57 @@ class ElasticStore(Store):
 
     def add_hits(self, hits: Sequence[Hit], found: datetime) -> int:
         actions = [({"create": {"_index": self.hits_index, "_id": hit.key}}, hit_doc(hit, found)) for hit in hits]
-        new, refused = 0, []
+        created, refused = [], []
         with self.cluster.unavailable_raises():
             for ok, item in bulk(self.es, actions, retries=self.bulk_retries, backoff=self.backoff, max_backoff=30):
                 result = item["create"]
-                new += ok
-                if not ok and result.get("status") != 409:  # 409: stored before
+                if ok:
+                    created.append(result["_id"])
+                elif result.get("status") != 409:  # 409: stored before
                     refused.append(f"{result['_id']}: HTTP {result.get('status')} {result.get('error')}")
+            self._note_claims(created)
             self._note_watches(hits)
         if refused:
             raise StoreUnavailable(f"Elasticsearch refused {len(refused)} hits, e.g. {refused[0]}")
-        return new
+        return len(created)
+
+    def _note_claims(self, keys: list[str]) -> None:
+        """A hit stored again after prune dropped it (its article pruned, then crawled again: the same key) is
+        still in the digests that carried it, whose claims stay, as SQLite's digest_hits does: delivered_to
+        again, so it is neither owed again nor refused forever by queue_digest for another digest's claim."""
+        claimed: dict[str, set[str]] = {}
+        for batch in _batches(keys, 10_000):
+            for claim in each(
+                self.es,
+                self.claims_index,
+                {"terms": {"hit_key": batch}},
+                [{"hit_key": "asc"}, {"recipient": "asc"}],
+                source_includes=["hit_key", "recipient"],
+            ):
+                claimed.setdefault(claim["_source"]["hit_key"], set()).add(claim["_source"]["recipient"])
+        for _ in range(3 if claimed else 0):  # 409: a digest marked the hit meanwhile; read it again
+            got = self.es.mget(index=self.hits_index, ids=list(claimed), source_includes=["delivered_to"])["docs"]
+            actions = [
+                (
+                    {
+                        "update": {
+                            "_index": self.hits_index,
+                            "_id": d["_id"],
+                            "if_seq_no": d["_seq_no"],
+                            "if_primary_term": d["_primary_term"],
+                        }
+                    },
+                    {"doc": {"delivered_to": sorted(set(d["_source"].get("delivered_to") or []) | claimed[d["_id"]])}},
+                )
+                for d in got
+                if d.get("found") and not claimed[d["_id"]] <= set(d["_source"].get("delivered_to") or [])
+            ]
+            claimed = {
+                i: claimed[i]
+                for i in guarded_updates(self.es, actions, retries=self.bulk_retries, backoff=self.backoff)
+            }
+            if not claimed:
+                return
 
     def _note_watches(self, hits: Sequence[Hit]) -> None:
         """Add the hits' watch names to their articles (the --watch filter); the article's seq stays."""
@@ -342,22 +520,35 @@ class ElasticStore(Store):
             if not wanted:
                 return
 
-    def mention_times(self, watch: str, since: datetime) -> list[datetime]:
-        # Articles carry the names of the watches with a hit in them (see _note_watches), and ``dated`` is
-        # published-else-fetched: one filtered, sorted read of the articles, no join with the hits index.
+    def _mentions(self, watch: str, dated: dict, aggs: dict) -> dict:
+        """Aggregations over the articles mentioning ``watch`` (dated in the ``dated`` range). Articles carry the
+        names of the watches with a hit in them (see _note_watches), and ``dated`` is published-else-fetched:
+        each article counts once, and nothing is read but the aggregation (no join with the hits index)."""
         self.flush()
-        query = {"bool": {"filter": [{"term": {"watches": watch}}, {"range": {"dated": {"gte": iso(since)}}}]}}
+        query = {"bool": {"filter": [{"term": {"watches": watch}}, {"range": {"dated": dated}}]}}
         with self.cluster.unavailable_raises():
             self.es.indices.refresh(index=self.alias)
-            hits = each(self.es, self.alias, query, [{"dated": "asc"}, {"id": "asc"}], source_includes=["dated"])
-            return [from_iso(hit["_source"]["dated"]) for hit in hits]
+            return self.es.search(index=self.alias, query=query, size=0, aggs=aggs)["aggregations"]
 
-    def owed_hits(self, recipient: str, watches: Collection[str] | None = None) -> list[OwedHit]:
-        query: dict = {"bool": {"must_not": [{"term": {"delivered_to": recipient}}]}}
+    def mention_counts(self, watch: str, since: datetime) -> dict[datetime, int]:
+        hours = {"date_histogram": {"field": "dated", "calendar_interval": "hour", "min_doc_count": 1}}
+        buckets = self._mentions(watch, {"gte": iso(_hour(since))}, {"hours": hours})["hours"]["buckets"]
+        return {_from_ms(bucket["key"]): bucket["doc_count"] for bucket in buckets}
+
+    def last_mention_before(self, watch: str, before: datetime) -> datetime | None:
+        latest = self._mentions(watch, {"lt": iso(_hour(before))}, {"latest": {"max": {"field": "dated"}}})
+        millis = latest["latest"]["value"]
+        return _hour(_from_ms(millis)) if millis is not None else None
+
+    def owed_hits(
+        self, recipient: str, watches: Collection[str] | None = None, *, since: datetime | None = None
+    ) -> list[OwedHit]:
+        filters: list[dict] = [{"range": {"found": {"gte": iso(since)}}}] if since is not None else []
         if watches is not None:
             if not watches:
                 return []
-            query["bool"]["filter"] = [{"terms": {"watch": list(watches)}}]
+            filters.append({"terms": {"watch": list(watches)}})
+        query = {"bool": {"filter": filters, "must_not": [{"term": {"delivered_to": recipient}}]}}
         self.flush()
         with self.cluster.unavailable_raises():
             self.digests.assign_pending()
@@ -489,6 +680,110 @@ class ElasticStore(Store):
         with self.cluster.unavailable_raises():
             self.es.indices.refresh(index=self.alias)
             return self.es.count(index=self.alias)["count"]
+
+    # -- retention
+    def _bytes(self) -> int:
+        """The store size of the project's indices (the monthly ones through the alias), replicas included."""
+        names = [self.alias, self.hits_index, self.digests_index, self.state_index]
+        names += [self.signatures_index, self.claims_index]
+        got = self.es.indices.stats(index=names, metric="store", filter_path="_all.total.store.size_in_bytes")
+        return got["_all"]["total"]["store"]["size_in_bytes"]
+
+    def _per_month(self, index: str, field: str, **options) -> dict:
+        """A count of ``index``'s documents per YYYY-MM of ``field`` (UTC), with the total."""
+        per_month = {"field": field, "calendar_interval": "month", "format": "yyyy-MM", "min_doc_count": 1}
+        return self.es.search(
+            index=index, track_total_hits=True, aggs={"months": {"date_histogram": per_month}}, **options
+        )
+
+    def stats(self) -> StoreStats:
+        self.flush()
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=[self.alias, self.hits_index])
+            # The oldest article comes along as the first by fetched: its stored time, to the microsecond.
+            articles = self._per_month(
+                self.alias, "fetched", size=1, sort=[{"fetched": "asc"}], source_includes=["fetched"]
+            )
+            hits = self._per_month(self.hits_index, "found", size=0)
+            size = self._bytes()
+        months: dict[str, list[int]] = {}
+        for column, got in enumerate((articles, hits)):
+            for bucket in got["aggregations"]["months"]["buckets"]:
+                months.setdefault(bucket["key_as_string"], [0, 0])[column] = bucket["doc_count"]
+        first = articles["hits"]["hits"]
+        return StoreStats(
+            articles=articles["hits"]["total"]["value"],
+            hits=hits["hits"]["total"]["value"],
+            bytes=size,
+            oldest=from_iso(first[0]["_source"]["fetched"]) if first else None,
+            months=tuple(MonthStats(m, a, h) for m, (a, h) in sorted(months.items())),
+        )
+
+    def prune(self, before: datetime) -> PruneReport:
+        # Whole months: the cutoff is the start of the month holding ``before``, so that every article
+        # fetched before it goes, whether its month's index is dropped whole or it sits in a later one.
+        cutoff = to_utc(before).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        self.flush()
+        with self.cluster.unavailable_raises():
+            size = self._bytes()
+            kept = self._queued_hit_keys()
+            self.es.indices.refresh(index=[self.alias, self.hits_index])
+            articles = hits = 0
+            everything, by_id = {"match_all": {}}, [{"id": "asc"}]
+            for index in self._months_before(cutoff):
+                # Its articles' hits first: a prune stopped halfway finds them again by the index it left.
+                for ids in _batches((h["_id"] for h in each(self.es, index, everything, by_id, source=False)), 1000):
+                    hits += self._drop_hits({"terms": {"article_id": ids}}, kept)
+                    articles += len(ids)
+                self.es.options(ignore_status=404).indices.delete(index=index)
+                log.info("es_month_dropped index=%s", index)
+                self.indices.forget()
+            # Articles fetched before the cutoff in a later month's index (a spool replayed after the month
+            # turned, an import): one by one, with their hits.
+            stray = {"range": {"fetched": {"lt": iso(cutoff)}}}
+            for ids in _batches((h["_id"] for h in each(self.es, self.alias, stray, by_id, source=False)), 1000):
+                hits += self._drop_hits({"terms": {"article_id": ids}}, kept)
+            articles += delete_matching(
+                self.es, self.alias, stray, by_id, retries=self.bulk_retries, backoff=self.backoff
+            )
+            hits += self._drop_hits({"range": {"found": {"lt": iso(cutoff)}}}, kept, refresh=True)
+        signatures = self.prune_signatures(cutoff)
+        with self.cluster.unavailable_raises():
+            # A dropped index gives its space back at once; deleted documents only as their segments merge.
+            reclaimed = max(0, size - self._bytes())
+        return PruneReport(articles, hits, signatures, reclaimed)
+
+    def _queued_hit_keys(self) -> set[str]:
+        """The hits carried by digests not sent (queued, dead, or still being queued): prune keeps them."""
+        self.es.indices.refresh(index=self.digests_index)
+        unsent = {"bool": {"must_not": [{"exists": {"field": "sent"}}]}}
+        digests = each(self.es, self.digests_index, unsent, [{"id": "asc"}], source_includes=["hit_keys"])
+        return {key for digest in digests for key in digest["_source"]["hit_keys"]}
+
+    def _months_before(self, cutoff: datetime) -> list[str]:
+        """The monthly article indices whose whole month lies before ``cutoff`` (never the write index)."""
+        old = []
+        for name, spec in self.es.indices.get_alias(name=self.alias).items():
+            try:
+                month = datetime.strptime(name.removeprefix(f"{self.alias}-"), "%Y.%m").replace(tzinfo=UTC)
+            except ValueError:  # not one of the monthly indices (another index put behind the alias)
+                continue
+            if month < cutoff and not spec["aliases"][self.alias].get("is_write_index"):
+                old.append(name)
+        return sorted(old)
+
+    def _drop_hits(self, query: dict, kept: Collection[str], *, refresh: bool = False) -> int:
+        """Delete the hits of ``query`` but the ``kept`` ones (refreshed first by prune, once)."""
+        return delete_matching(
+            self.es,
+            self.hits_index,
+            query,
+            [{"key": "asc"}],
+            retries=self.bulk_retries,
+            backoff=self.backoff,
+            keep=kept,
+            refresh=refresh,
+        )
 
     def close(self) -> None:
         with self.writer.lock:

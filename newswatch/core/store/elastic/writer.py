@@ -59,6 +59,8 @@ class BulkWriter:
         self._inflight: tuple[Future, list, int] | None = None
         self._lease: tuple[int, float] | None = None  # (since, monotonic time written) of our lease document
         self._adding, self._adding_lock = 0, threading.Lock()  # callers inside add_articles: more is coming
+        # Signatures written or deleted since our last refresh of their index; True at first, for earlier ones.
+        self.signatures_changed = True
 
     def add_articles(self, articles: Sequence[Article]) -> int:
         with self._adding_lock:
@@ -108,8 +110,10 @@ class BulkWriter:
         take now (429, 5xx after the retries), for the spool; one refused for good (a mapping error) is logged
         and dropped: without it, only a later copy of that story is not clustered with it."""
         by_id = {s.article_id: s for s in signatures}
+        # The band keys are indexed (not spooled: they follow from the signature), for similar_signatures.
         actions = [
-            ({"create": {"_index": self.signatures_index, "_id": i}}, signature_doc(s)) for i, s in by_id.items()
+            ({"create": {"_index": self.signatures_index, "_id": i}}, {**signature_doc(s), "bands": list(s.bands)})
+            for i, s in by_id.items()
         ]
         later = []
         for ok, item in bulk(self.es, actions, retries=self.bulk_retries, backoff=self.backoff, max_backoff=30):
@@ -123,6 +127,7 @@ class BulkWriter:
                 log.warning(
                     "es_signature_refused article=%s reason=HTTP %s %s", result["_id"], status, result.get("error")
                 )
+        self.signatures_changed = True  # the next lookup refreshes the index first, to see them
         return later
 
     def replay_spool(self) -> int:
