@@ -11,13 +11,17 @@ crawl's, once before and once after the crawl (the mean: the machine's speed dri
 crawler.parsing.feeds.parse_feed against feedparser.parse on the same feed files, in turn, best of 5 each.
 
 The site is served from this process (the crawl's is another, so they share no interpreter lock) over
-HTTP/1.1 keep-alive, feed f on its own host 127.0.0.(f+1). Each run checks that the crawl stored every page
-from the page itself (none from its feed item), so both sides handled the same pages. ``--runs N`` repeats
-crawl + baselines and prints medians; CPU columns are per page, crawl process (all threads, spider open to
-close) + matching against the bare loop. ``--stages`` also splits the crawl's CPU time per page by stage
-(see STAGES). Results in docs/benchmarks.md ("Crawling").
+HTTP/1.1 keep-alive, feed f on its own host (127.0.0.(f+1), then 127.0.1.x...). Each run checks that the
+crawl stored every page from the page itself (none from its feed item), so both sides handled the same pages.
+``--runs N`` repeats crawl + baselines and prints medians; CPU columns are per page, crawl process (all
+threads, spider open to close) + matching against the bare loop. ``--stages`` also splits the crawl's CPU
+time per page by stage (see STAGES). ``--cycles N`` crawls the same store N-1 more times while nothing
+changed on the sites (every feed a 304: wall and CPU seconds of each), then times `newswatch feeds status`;
+``--no-baseline`` skips the bare loops (minutes at thousands of feeds). Results in docs/benchmarks.md
+("Crawling").
 
     .venv/bin/python bench/crawl.py --feeds 10 --articles 50 --runs 5 [--local] [--stages]
+    .venv/bin/python bench/crawl.py --feeds 5000 --articles 10 --cycles 2 --no-baseline
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import json
 import os
 import random
 import re
+import selectors
 import statistics
 import subprocess
 import sys
@@ -60,10 +65,19 @@ class Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-def build_site(folder: Path, feeds: int, articles: int, seed: int = 1) -> list[Path]:
-    """Write N RSS feeds of M article pages each, pages made of the corpus's paragraphs in new orders (so
-    most are distinct stories and some near-duplicates), inside the seed page's real boilerplate; and the
-    sites' robots.txt."""
+def build_site(folder: Path, feeds: int, articles: int, seed: int = 1, corpus: str = "mixed") -> list[Path]:
+    """Write N RSS feeds of M article pages each inside the seed page's real boilerplate, and the sites'
+    robots.txt. The pages' text, by ``corpus``:
+
+    - ``mixed``: 14 of the corpus's paragraphs in a new order, so most are distinct stories and some
+      near-duplicates. With only ~140 paragraphs (many of them wire copies of one another), two pages share
+      some: each page is a weak match of ~4.5% of all the others, so the clustering candidates of a page
+      grow with the number of pages (~90 a page at 4,000 pages, ~1,100 at 50,000);
+    - ``stories``: each page its own story, as real news is: 14 paragraphs of the corpus with a fifth of their
+      words swapped for others of the same paragraph (still the paragraph's language and names, no longer its
+      3-word shingles), and one page in 10 a near-copy of an earlier one (a paragraph dropped), as a wire
+      story reprinted by another outlet: the candidates of a page stay a few, whatever the site's size.
+    """
     rng = random.Random(seed)
     template = SEED.read_text(encoding="utf-8")
     start, end = (
@@ -73,11 +87,15 @@ def build_site(folder: Path, feeds: int, articles: int, seed: int = 1) -> list[P
     paragraphs = [
         p for path in CORPUS for p in re.findall(r"<p>(.*?)</p>", path.read_text(encoding="utf-8")) if len(p) > 80
     ]
-    pages = []
+    pages, stories = [], []
     for f in range(feeds):
         items = []
         for a in range(articles):
-            body = "".join(f"<p>{p}</p>\n" for p in rng.sample(paragraphs, 14))
+            if corpus == "mixed":
+                body = "".join(f"<p>{p}</p>\n" for p in rng.sample(paragraphs, 14))
+            else:
+                stories.append(_story(rng, paragraphs, stories))
+                body = "".join(f"<p>{p}</p>\n" for p in stories[-1])
             title = htmllib.escape(f"Report {f}-{a}: " + re.sub(r"<[^>]+>", "", rng.choice(paragraphs))[:60])
             html = template[:start] + f'<div class="entry-content">\n<h1>{title}</h1>\n{body}' + template[end:]
             html = html.replace("/2017/11/04/daesh-loses-last-towns.html", f"/f{f}/a{a}.html")
@@ -101,17 +119,48 @@ def build_site(folder: Path, feeds: int, articles: int, seed: int = 1) -> list[P
     return pages
 
 
-def serve(folder: Path, hosts: int) -> tuple[list[ThreadingHTTPServer], int]:
-    """One server per loopback address 127.0.0.1..N on one port: N sites, as the crawler sees hosts."""
-    first = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+def _story(rng: random.Random, paragraphs: list[str], earlier: list[list[str]]) -> list[str]:
+    """The paragraphs (HTML) of one page of the ``stories`` corpus (see build_site)."""
+    if earlier and rng.random() < 0.1:
+        copy = list(rng.choice(earlier))
+        del copy[rng.randrange(len(copy))]
+        return copy
+    story = []
+    for paragraph in rng.sample(paragraphs, 14):
+        words = htmllib.unescape(re.sub(r"<[^>]+>", "", paragraph)).split()
+        story.append(htmllib.escape(" ".join(rng.choice(words) if rng.random() < 0.2 else w for w in words)))
+    return story
+
+
+def host(feed: int) -> str:
+    """The loopback address of feed ``feed``'s site: 127.0.0.1 for the first, 127.0.0.(f+1) up to 254 feeds,
+    then on through 127.0.1.1... (any 127/8 address is this machine on Linux)."""
+    return f"127.0.{feed // 254}.{feed % 254 + 1}"
+
+
+def serve(folder: Path, hosts: int) -> tuple[list[ThreadingHTTPServer], int, threading.Event]:
+    """One server per site's loopback address (``host``) on one port: N sites, as the crawler sees hosts.
+
+    One thread accepts for all of them (a selector over their sockets, what each server's serve_forever
+    would do alone); each connection gets its thread, as ThreadingHTTPServer does. A thread polling per site
+    was 5,000 threads waking every 0.5 s at 5,000 feeds, on the machine the crawl is measured on. Set the
+    returned event to stop accepting."""
+    handler = functools.partial(Quiet, directory=str(folder))
+    first = ThreadingHTTPServer((host(0), 0), handler)
     port = first.server_address[1]
-    servers = [first] + [
-        ThreadingHTTPServer((f"127.0.0.{h}", port), functools.partial(Quiet, directory=str(folder)))
-        for h in range(2, hosts + 1)
-    ]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    return servers, port
+    servers = [first] + [ThreadingHTTPServer((host(f), port), handler) for f in range(1, hosts)]
+    stop = threading.Event()
+
+    def accept() -> None:
+        with selectors.DefaultSelector() as selector:
+            for server in servers:
+                selector.register(server, selectors.EVENT_READ, server)
+            while not stop.is_set():
+                for key, _ in selector.select(0.5):
+                    key.data._handle_request_noblock()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return servers, port, stop
 
 
 # --stages: the functions whose CPU time on the crawl's thread is added up, as (label, module, attribute),
@@ -184,7 +233,7 @@ def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
     crawl_in_process is called as the CLI calls it (stock settings and log level, log lines to stderr); the
     crawler it creates is caught only to read its stats and the CPU time between spider open and close (all
     threads of the process, so the store's writer thread counts too), and, with ``local``, to turn
-    AutoThrottle off (see --local).
+    AutoThrottle and the delay between two requests to one site off (see --local).
     """
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
@@ -204,6 +253,7 @@ def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
         crawlers.append(crawler)
         if local:
             crawler.settings.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
+            crawler.settings.set("DOWNLOAD_DELAY", 0, priority="cmdline")
         for name, signal in (("opened", signals.spider_opened), ("closed", signals.spider_closed)):
             crawler.signals.connect(
                 lambda name=name, **_: (
@@ -225,6 +275,8 @@ def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
         "stored": stored,
         "from_feed": stats.get("newswatch/articles/from_feed", 0),
         "responses": stats.get("response_received_count", 0),
+        "unchanged": stats.get("newswatch/feeds/unchanged", 0),
+        "failed": stats.get("newswatch/feeds/failed", 0),
     }
     if spent is not None:
         figures["stages"] = stage_table(spent, thread["closed"] - thread["opened"], figures["cpu"], max(stored, 1))
@@ -241,11 +293,12 @@ def bare_child(listing: str) -> None:
     print(json.dumps({"seconds": wall, "cpu": cpu}))
 
 
-def _child(*args: str) -> dict:
+def _child(*args: str, profile_to: str | None = None) -> dict:
     """Run this file with ``args`` in a child process; its last stdout line, as JSON."""
-    profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+    profile_to = profile_to or os.environ.get("BENCH_PROFILE")
+    profile = ["-m", "cProfile", "-o", profile_to] if profile_to and args[0] == "--child" else []
     child = subprocess.run(
-        [sys.executable, *(profile if args[0] == "--child" else []), __file__, *args],
+        [sys.executable, *profile, __file__, *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -273,7 +326,7 @@ def write_config(project: Path, port: int, feeds: int) -> Path:
     """A fresh project folder (empty store) whose feeds.yaml lists the N local feeds; stock settings."""
     config_dir = project / "config"
     config_dir.mkdir(parents=True)
-    urls = [{"name": f"Feed {f}", "url": f"http://127.0.0.{f + 1}:{port}/f{f}/feed.xml"} for f in range(feeds)]
+    urls = [{"name": f"Feed {f}", "url": f"http://{host(f)}:{port}/f{f}/feed.xml"} for f in range(feeds)]
     files = {
         "settings.yaml": {"storage": {"sqlite": {"path": "var/newswatch.db"}}},
         "feeds.yaml": {"feeds": urls},
@@ -285,10 +338,19 @@ def write_config(project: Path, port: int, feeds: int) -> Path:
 
 
 def one_run(
-    config_dir: Path, listing: Path, pages: int, feed_bodies: list[tuple[bytes, str]], local: bool, stages: bool = False
+    config_dir: Path,
+    listing: Path,
+    pages: int,
+    feed_bodies: list[tuple[bytes, str]],
+    local: bool,
+    stages: bool = False,
+    baseline: bool = True,
+    cycles: int = 1,
 ) -> dict:
     """Bare extraction, crawl + match (the whole path), bare extraction again (the machine's speed drifts:
-    the baseline is the mean of the two around the crawl), then the feed parsers, on the same pages."""
+    the baseline is the mean of the two around the crawl), then the feed parsers, on the same pages. With
+    ``cycles`` > 1, as many more crawls of every feed against the unchanged site (each feed a 304), then
+    `feeds status`. Without ``baseline``, the bare loops and the feed parsers are skipped."""
     import feedparser
 
     from alerts.matching.compile import compile_watches
@@ -296,11 +358,13 @@ def one_run(
     from newswatch.core.config import load_config
     from newswatch.core.store.sqlite import SqliteStore
 
-    before = _child("--bare", str(listing))
-    crawl = _child("--child", str(config_dir), *(["--local"] if local else []), *(["--stages"] if stages else []))
+    flags = [*(["--local"] if local else []), *(["--stages"] if stages else [])]
+    profile = os.environ.get("BENCH_PROFILE")
+    before = _child("--bare", str(listing)) if baseline else None
+    crawl = _child("--child", str(config_dir), *flags)
     config = load_config(config_dir)
     store = SqliteStore(config.path("var/newswatch.db"))
-    articles = store.articles_after(None, limit=100_000)[0]
+    articles = store.articles_after(None, limit=10_000_000)[0]
     store.close()
     # Both sides must have handled the same pages: every page fetched and extracted, none stood in for by
     # its feed item (that would skip extraction and flatter the crawl).
@@ -312,32 +376,72 @@ def one_run(
     matcher = compile_watches(config.watches)
     hits = []
     match_wall, match_cpu = timed(lambda: hits.extend(matcher.match_articles(articles)))
-    after = _child("--bare", str(listing))
-    bare_wall, bare_cpu = (before["seconds"] + after["seconds"]) / 2, (before["cpu"] + after["cpu"]) / 2
-    ours, theirs = best_of_pairs(
-        5,
-        lambda: [parse_feed(b, u) for b, u in feed_bodies],
-        lambda: [feedparser.parse(io.BytesIO(b)) for b, _ in feed_bodies],
-    )
-    return {
+    articles.clear()
+    row = {
         "crawl_s": crawl["seconds"],
         "match_s": match_wall,
         "responses": crawl["responses"],
         "hits": len(hits),
+        "crawl_pages_s": pages / crawl["seconds"],
         "whole": pages / (crawl["seconds"] + match_wall),
-        "bare": pages / bare_wall,
-        "ratio": bare_wall / (crawl["seconds"] + match_wall),
         "whole_cpu_ms": (crawl["cpu"] + match_cpu) * 1000 / pages,
-        "bare_cpu_ms": bare_cpu * 1000 / pages,
-        "cpu_ratio": bare_cpu / (crawl["cpu"] + match_cpu),
-        "feed_ratio": theirs / ours,
         "stages": {**crawl.get("stages", {}), "matching (alerts, after the crawl)": match_cpu * 1000 / pages},
+        "again": [],
     }
+    if baseline:
+        after = _child("--bare", str(listing))
+        bare_wall, bare_cpu = (before["seconds"] + after["seconds"]) / 2, (before["cpu"] + after["cpu"]) / 2
+        ours, theirs = best_of_pairs(
+            5,
+            lambda: [parse_feed(b, u) for b, u in feed_bodies],
+            lambda: [feedparser.parse(io.BytesIO(b)) for b, _ in feed_bodies],
+        )
+        row |= {
+            "bare": pages / bare_wall,
+            "ratio": bare_wall / (crawl["seconds"] + match_wall),
+            "bare_cpu_ms": bare_cpu * 1000 / pages,
+            "cpu_ratio": bare_cpu / (crawl["cpu"] + match_cpu),
+            "feed_ratio": theirs / ours,
+        }
+    feeds = len(feed_bodies)
+    for cycle in range(2, cycles + 1):
+        # Nothing changed on the site: every feed answers 304, no page is fetched, nothing is stored.
+        again = _child("--child", str(config_dir), *flags, profile_to=f"{profile}.{cycle}" if profile else None)
+        if again["stored"] or again["unchanged"] != feeds or again["failed"]:
+            sys.exit(
+                f"cycle {cycle} was not a 'nothing changed' cycle: {again['stored']} stored, {again['unchanged']} "
+                f"of {feeds} feeds unchanged, {again['failed']} failed\n{again['log'][-3000:]}"
+            )
+        row["again"].append({"cycle": cycle, **{k: again[k] for k in ("seconds", "cpu", "responses", "unchanged")}})
+    if cycles > 1:
+        row["status_s"], row["status_in_process_s"] = time_status(config_dir, feeds)
+    return row
+
+
+def time_status(config_dir: Path, feeds: int) -> tuple[float, float]:
+    """Wall seconds of `newswatch feeds status` as a user runs it (a new process: start-up, imports, the
+    table), and of the command's own work inside a process (click's runner, once warmed up by one call)."""
+    command = [sys.executable, "-m", "newswatch", "--config", str(config_dir), "feeds", "status"]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if result.returncode != 0 or f"{feeds} feeds, 0 unhealthy" not in result.stdout:
+        sys.exit(f"feeds status failed (exit {result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    from click.testing import CliRunner
+
+    from newswatch.cli import cli
+
+    runner = CliRunner()
+    runner.invoke(cli, ["--config", str(config_dir), "feeds", "status"])
+    start = time.perf_counter()
+    runner.invoke(cli, ["--config", str(config_dir), "feeds", "status"])
+    return wall, time.perf_counter() - start
 
 
 COLUMNS = [
     ("crawl_s", "crawl s", "{:.2f}"),
     ("match_s", "match s", "{:.2f}"),
+    ("crawl_pages_s", "crawl pages/s", "{:.1f}"),
     ("whole", "whole pages/s", "{:.1f}"),
     ("bare", "bare pages/s", "{:.1f}"),
     ("ratio", "ratio", "{:.2f}"),
@@ -346,6 +450,7 @@ COLUMNS = [
     ("cpu_ratio", "CPU ratio", "{:.2f}"),
     ("feed_ratio", "parse_feed/feedparser", "{:.2f}"),
 ]
+BASELINE_COLUMNS = {"bare", "ratio", "bare_cpu_ms", "cpu_ratio", "feed_ratio"}
 
 
 def main() -> None:
@@ -354,11 +459,34 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=50)
     parser.add_argument("--runs", type=int, default=1, help="repeat crawl + baselines; medians are printed")
     parser.add_argument(
+        "--cycles",
+        type=int,
+        default=1,
+        help="crawls per run on the same store: the first crawl, then cycles-1 crawls of every feed where "
+        "nothing changed (each feed a 304; wall and CPU seconds printed); with 2 or more, `feeds status` "
+        "is timed at the end",
+    )
+    parser.add_argument(
+        "--corpus",
+        choices=("mixed", "stories"),
+        default="mixed",
+        help="the pages' text (see build_site): mixed (the default, the figures of docs/benchmarks.md) draws "
+        "paragraphs from one small pool, so every page is a weak match of a share of all the others; "
+        "stories makes each page its own story, one in 10 a near-copy of an earlier one",
+    )
+    parser.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="skip bare trafilatura and the feed parsers' comparison (minutes at thousands of feeds)",
+    )
+    parser.add_argument(
         "--local",
         action="store_true",
-        help="bench-only profile: AutoThrottle off (its delays follow the apparent latency of "
-        "127.0.0.x, which is the crawl's own queueing); robots.txt, 2 requests per site "
-        "and everything else stay stock. Never a setting of real crawls.",
+        help="bench-only profile: no delay between two requests to one site and AutoThrottle off (its delays "
+        "follow the apparent latency of 127.0.0.x, which is the crawl's own queueing; the floor caps one site at "
+        "4 pages/s, which at 10 feeds is the whole figure); robots.txt, 2 requests per site and everything else "
+        "stay stock. Never a setting of real crawls.",
     )
     parser.add_argument(
         "--stages",
@@ -376,20 +504,23 @@ def main() -> None:
         bare_child(args.bare)
         return
 
+    columns = [c for c in COLUMNS if args.baseline or c[0] not in BASELINE_COLUMNS]
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
-        pages = build_site(site, args.feeds, args.articles)
+        pages = build_site(site, args.feeds, args.articles, corpus=args.corpus)
         listing = Path(tmp) / "pages.txt"
         listing.write_text("\n".join(map(str, pages)), encoding="utf-8")
         feed_bodies = [(p.read_bytes(), f"http://127.0.0.1/{p.name}") for p in sorted(site.glob("f*/feed.xml"))]
-        servers, port = serve(site, args.feeds)
-        profile = "local (AutoThrottle off)" if args.local else "stock (AutoThrottle on)"
+        servers, port, stop = serve(site, args.feeds)
+        profile = "local (no delays per site)" if args.local else "stock (a delay per site, AutoThrottle on)"
         print(
-            f"pages: {len(pages)} ({args.feeds} feeds x {args.articles}); crawl settings: {profile}; whole path = "
-            f"crawl + match; bare = trafilatura.bare_extraction; ratios: whole/bare, parse_feed/feedparser"
+            f"pages: {len(pages)} ({args.feeds} feeds x {args.articles}, {args.corpus} corpus); crawl settings: "
+            f"{profile}; whole path = "
+            "crawl + match"
+            + ("; bare = trafilatura.bare_extraction; ratios: whole/bare, parse_feed/feedparser" * args.baseline)
         )
-        print("| run | " + " | ".join(title for _, title, _ in COLUMNS) + " |")
-        print("| ---: " * (len(COLUMNS) + 1) + "|")
+        print("| run | " + " | ".join(title for _, title, _ in columns) + " |")
+        print("| ---: " * (len(columns) + 1) + "|", flush=True)
         runs = []
         for number in range(1, args.runs + 1):
             row = one_run(
@@ -399,19 +530,39 @@ def main() -> None:
                 feed_bodies,
                 args.local,
                 args.stages,
+                args.baseline,
+                args.cycles,
             )
             runs.append(row)
-            print(f"| {number} | " + " | ".join(fmt.format(row[key]) for key, _, fmt in COLUMNS) + " |", flush=True)
+            print(f"| {number} | " + " | ".join(fmt.format(row[key]) for key, _, fmt in columns) + " |", flush=True)
+        stop.set()
         for server in servers:
-            server.shutdown()
+            server.server_close()
     if args.runs > 1:
         print(
             "| median | "
-            + " | ".join(fmt.format(statistics.median(r[key] for r in runs)) for key, _, fmt in COLUMNS)
+            + " | ".join(fmt.format(statistics.median(r[key] for r in runs)) for key, _, fmt in columns)
             + " |"
         )
     last = runs[-1]
     print(f"responses {last['responses']} (pages + feeds + robots.txt), hits {last['hits']}")
+    if args.cycles > 1:
+        print(
+            f"\nnothing-changed cycles ({args.feeds} feeds, each a 304; wall = Scrapy's spider open to close)\n"
+            "| run | cycle | wall s | CPU s | CPU ms/feed | responses |\n| ---: | ---: | ---: | ---: | ---: | ---: |"
+        )
+        for number, row in enumerate(runs, 1):
+            for again in row["again"]:
+                print(
+                    f"| {number} | {again['cycle']} | {again['seconds']:.2f} | {again['cpu']:.2f} | "
+                    f"{again['cpu'] * 1000 / args.feeds:.2f} | {again['responses']} |"
+                )
+        print(
+            f"\n`feeds status` at {args.feeds} feeds: "
+            + ", ".join(
+                f"{r['status_s']:.2f} s as a command ({r['status_in_process_s']:.2f} s of it in process)" for r in runs
+            )
+        )
     if args.stages:
         print("\n| stage (CPU ms per page, median of the runs) | ms |\n| --- | ---: |")
         for label in last["stages"]:

@@ -1,18 +1,24 @@
 """The crawl's Scrapy components beside the spider and the pipelines.
 
 CrawlReport: one summary line per crawl, from the crawl's stats; Scrapy's duplicate refusal lines muted.
+SiteTurnQueue: the scheduler's queue, which takes the sites with requests waiting in turn, at a cost per
+request that does not grow with the number of sites.
 PrivateAddressGuard and ConnectedAddressGuard: the downloader middlewares that keep the crawler off private
 addresses (crawler.failures.AddressPolicy), before a request is sent and on the address it reached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import deque
+from collections.abc import Iterable
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.pqueues import ScrapyPriorityQueue
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 
@@ -57,6 +63,127 @@ class CrawlReport:
             stats.get_value("newswatch/articles/from_feed", 0),
             stats.get_value("response_received_count", 0),
         )
+
+
+class SiteTurnQueue:
+    """The scheduler's priority queue (``SCHEDULER_PRIORITY_QUEUE``): one Scrapy priority queue per download
+    slot (site), and the sites with requests waiting taken in turn, the next one with nothing in the
+    downloader first.
+
+    Scrapy's DownloaderAwarePriorityQueue chooses the same way, but counts every waiting site's downloads on
+    each pop, and adds up every site's queue for ``len()``: work per request that grows with the number of
+    sites waiting (a pop and a ``len()``, with a stand-in downloader: 0.1 ms with 100 sites waiting, 2 ms with
+    1,000, 20 ms with 5,000). Here a pop looks at no more than LOOKAHEAD sites of the turn (3-10 µs) and
+    ``len()`` is a counter. A request for a site whose last request is still in the downloader (being
+    fetched, or waiting out the delay between two requests to one site) would only wait there, holding a
+    place of CONCURRENT_REQUESTS, so the turn skips such sites while another one is free.
+    """
+
+    LOOKAHEAD = 32  # sites looked at per pop, at most
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        downstream_queue_cls: type,
+        key: str,
+        slot_startprios: dict[str, Iterable[int]] | None = None,
+        *,
+        start_queue_cls: type | None = None,
+    ):
+        self.crawler, self.downstream_queue_cls, self.key = crawler, downstream_queue_cls, key
+        self._start_queue_cls = start_queue_cls
+        self._downloader = crawler.engine.downloader
+        self.pqueues: dict[str, ScrapyPriorityQueue] = {}  # slot -> its requests
+        self._turns: deque[str] = deque()  # the slots of pqueues, each once, in turn
+        self._size = 0
+        for slot, startprios in (slot_startprios or {}).items():
+            queue = self.pqfactory(slot, startprios)
+            self._add(slot, queue)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, downstream_queue_cls: type, key: str, startprios=None, **kwargs):
+        return cls(crawler, downstream_queue_cls, key, startprios, **kwargs)
+
+    def pqfactory(self, slot: str, startprios: Iterable[int] = ()) -> ScrapyPriorityQueue:
+        return ScrapyPriorityQueue(
+            self.crawler,
+            self.downstream_queue_cls,
+            f"{self.key}/{hashlib.sha1(slot.encode()).hexdigest()}" if self.key else "",  # a folder name
+            startprios,
+            start_queue_cls=self._start_queue_cls,
+        )
+
+    def _add(self, slot: str, queue: ScrapyPriorityQueue) -> None:
+        self.pqueues[slot] = queue
+        self._turns.append(slot)
+        self._size += len(queue)
+
+    def _busy(self, slot: str) -> int:
+        """Requests of ``slot`` in the downloader now."""
+        downloading = self._downloader.slots.get(slot)
+        return len(downloading.active) if downloading is not None else 0
+
+    def _choose(self) -> str:
+        """Take the slot to pop from off the turn: the first free one of the next LOOKAHEAD, else the least
+        busy of them; the others looked at go to the end of the turn, in their order."""
+        turns, seen, best, least = self._turns, [], 0, None
+        for n in range(min(self.LOOKAHEAD, len(turns))):
+            seen.append(turns.popleft())
+            busy = self._busy(seen[-1])
+            if least is None or busy < least:
+                best, least = n, busy
+                if busy == 0:
+                    break
+        turns.extend(seen[:best] + seen[best + 1 :])
+        return seen[best]
+
+    def push(self, request: Request) -> None:
+        slot = self._downloader.get_slot_key(request)
+        queue = self.pqueues.get(slot)
+        if queue is None:
+            queue = self.pqfactory(slot)
+            self.pqueues[slot] = queue
+            self._turns.append(slot)
+        queue.push(request)
+        self._size += 1
+
+    def pop(self) -> Request | None:
+        if not self._turns:
+            return None
+        slot = self._choose()
+        queue = self.pqueues[slot]
+        request = queue.pop()
+        if request is not None:
+            self._size -= 1
+        if len(queue):
+            self._turns.append(slot)  # its next request waits for its next turn
+        else:
+            del self.pqueues[slot]
+            queue.close()
+        return request
+
+    def peek(self) -> Request | None:
+        """The request ``pop`` would return now (NotImplementedError if the queues cannot peek)."""
+        if not self._turns:
+            return None
+        window = [self._turns[n] for n in range(min(self.LOOKAHEAD, len(self._turns)))]
+        slot = next((s for s in window if self._busy(s) == 0), None)
+        if slot is None:
+            slot = min(window, key=self._busy)
+        return self.pqueues[slot].peek()
+
+    def close(self) -> dict[str, list[int]]:
+        active = {slot: queue.close() for slot, queue in self.pqueues.items()}
+        self.pqueues.clear()
+        self._turns.clear()
+        self._size = 0
+        return active
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, slot: str) -> bool:
+        return slot in self.pqueues
 
 
 class _AddressGuard:

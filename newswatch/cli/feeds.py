@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -211,20 +213,23 @@ def status(ctx: CliContext, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table("id", "health", "last success", "last error", "fails", "items seen", "next due")
+    headers = ("id", "health", "last success", "last error", "fails", "items seen", "next due")
+    cells = []
     for r in rows:
         error = f"{_utc(r['last_error_at'])} {r['last_error']}" if r["last_error"] else ""
         health = f"failing ({r['consecutive_failures']})" if r["health"] == Health.FAILING else r["health"]
-        table.add_row(
-            r["id"],
-            health,
-            _utc(r["last_success"]) or "never",
-            error,
-            str(r["consecutive_failures"]),
-            str(r["items_seen"]),
-            "now" if r["due_now"] else _utc(r["next_due"]),
+        cells.append(
+            (
+                r["id"],
+                health,
+                _utc(r["last_success"]) or "never",
+                error,
+                str(r["consecutive_failures"]),
+                str(r["items_seen"]),
+                "now" if r["due_now"] else _utc(r["next_due"]),
+            )
         )
-    Console(width=200).print(table)
+    click.echo(box_table(headers, cells, width=200, wrap=headers.index("last error")), nl=False)
     unhealthy = sum(r["health"] == Health.UNHEALTHY for r in rows)
     failing = sum(r["health"] == Health.FAILING for r in rows)
     due = sum(r["due_now"] for r in rows)
@@ -254,6 +259,41 @@ def status_rows(feeds: list[Feed], states: Mapping[str, FeedState], now: datetim
             }
         )
     return rows
+
+
+def box_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, width: int, wrap: int) -> str:
+    """The text of a table drawn as rich's default Table box draws it (heavy head, one line per row), made
+    directly: rich took about 1.2 ms a row to lay a table out, 6 s for `feeds status` at 5,000 feeds. Cells
+    are printed as they are (no console markup). A table wider than ``width`` narrows column ``wrap`` and
+    wraps its cells (at spaces, a word longer than the column cut)."""
+
+    def span(text: str) -> int:  # the columns a text takes on a terminal (2 a character in wide scripts)
+        return len(text) if text.isascii() else cell_len(text)
+
+    widths = [max([span(h), *(span(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    spare = width - (sum(widths) + 3 * len(widths) + 1)
+    if spare < 0:
+        widths[wrap] = max(widths[wrap] + spare, span(headers[wrap]), 10)
+
+    def line(left: str, fill: str, between: str, right: str) -> str:
+        return left + between.join(fill * (w + 2) for w in widths) + right
+
+    def cells(row: Sequence[str], edge: str) -> list[str]:
+        parts = [[cell] for cell in row]
+        if span(row[wrap]) > widths[wrap]:
+            parts[wrap] = textwrap.wrap(row[wrap], widths[wrap], break_on_hyphens=False) or [""]
+        lines = []
+        for n in range(max(len(p) for p in parts)):
+            texts = (p[n] if n < len(p) else "" for p in parts)
+            padded = (f" {t}{' ' * (w - span(t))} " for t, w in zip(texts, widths, strict=True))
+            lines.append(edge + edge.join(padded) + edge)
+        return lines
+
+    out = [line("┏", "━", "┳", "┓"), *cells(headers, "┃"), line("┡", "━", "╇", "┩")]
+    for row in rows:
+        out += cells(row, "│")
+    out.append(line("└", "─", "┴", "┘"))
+    return "\n".join(out) + "\n"
 
 
 def _utc(stamp: str | None) -> str:
