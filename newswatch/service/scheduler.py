@@ -5,6 +5,7 @@ Jobs are rebuilt from config at each start; everything a run must remember lives
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -12,7 +13,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_SCHEDULER_START,
+    JobEvent,
+)
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -223,7 +231,16 @@ def run_service(config: Config) -> None:
         def on_signal(signum, _frame):
             log.info("service_stopping signal=%s", signal.Signals(signum).name)
             service.stop()
-            scheduler.shutdown(wait=False)
+            # Not from the handler: it may have interrupted the scheduler inside its executor's lock, which
+            # shutting the executor down takes again (a deadlock).
+            threading.Thread(target=_shut_down, args=(scheduler,), name="shutdown", daemon=True).start()
+
+        # A signal before the scheduler runs cannot shut it down: it stops as soon as it has started.
+        def on_start(_event) -> None:
+            if service.stopping.is_set():
+                _shut_down(scheduler)
+
+        scheduler.add_listener(on_start, EVENT_SCHEDULER_START)
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
@@ -248,4 +265,11 @@ def _stop_when_lost(lease: Held, service: Service, scheduler: BlockingScheduler)
     lease.lost.wait()
     if not service.stopping.is_set():
         service.stop()
+        _shut_down(scheduler)
+
+
+def _shut_down(scheduler: BlockingScheduler) -> None:
+    """Stop the scheduler's loop if it runs (from a signal, the lease watcher, or its start event: any of
+    them may come first, and twice is once)."""
+    with contextlib.suppress(SchedulerNotRunningError):
         scheduler.shutdown(wait=False)

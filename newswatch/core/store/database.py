@@ -34,7 +34,8 @@ def open_database(path: Path, schema: Path, *, synchronous: Literal["NORMAL", "F
         db.row_factory = sqlite3.Row
         # Before the first table: a new file gives pages freed by a prune back with PRAGMA incremental_vacuum
         # (a file created by an older version keeps its setting, and reuses freed pages instead).
-        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        if db.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new file only: no write to an existing one
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.executescript(schema.read_text(encoding="utf-8"))

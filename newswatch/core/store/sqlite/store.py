@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from newswatch.core.errors import StoreConflict
+from newswatch.core.errors import StoreConflict, StoreUnavailable
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import (
     ARTICLE_FIELDS,
@@ -73,7 +73,10 @@ class SqliteStore(Store):
         self._lock = threading.RLock()  # one connection, used from the reactor's and the pipeline's threads
         self._written = 0  # rows written since the last ANALYZE
         self._add_missing_columns()
-        self._fill_new_tables()
+        try:
+            self._fill_new_tables()
+        except StoreUnavailable as exc:  # read-only or full: readable all the same; a writable open fills them
+            log.warning("store_counts_not_built path=%s reason=%s", self.path, exc)
         self._keep_statistics(initial=True)
 
     def _add_missing_columns(self) -> None:
@@ -115,17 +118,24 @@ class SqliteStore(Store):
                 )
 
     def _keep_statistics(self, *, initial: bool = False) -> None:
-        """ANALYZE (bounded by ANALYSIS_LIMIT) when the file has no statistics yet, or after many writes."""
+        """ANALYZE (bounded by ANALYSIS_LIMIT) when a file holding hits has no statistics of them yet, or
+        after many writes. A file that refuses the write (read-only, full) goes on without: what was written
+        stays written, and a later writer analyzes."""
         with self._lock:
             if initial:
                 self._db.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+                if not self._db.execute("SELECT 1 FROM hits LIMIT 1").fetchone():
+                    return  # nothing to plan for yet: the writes that come analyze it
                 has = self._db.execute("SELECT 1 FROM sqlite_master WHERE name='sqlite_stat1'").fetchone()
                 if has and self._db.execute("SELECT 1 FROM sqlite_stat1 WHERE tbl='hits'").fetchone():
                     return
             elif self._written < ANALYZE_EVERY:
                 return
-            with self._tx() as db:
-                db.execute("ANALYZE")
+            try:
+                with self._tx() as db:
+                    db.execute("ANALYZE")
+            except StoreUnavailable as exc:
+                log.warning("store_analyze_skipped path=%s reason=%s", self.path, exc)
             self._written = 0
 
     def _tx(self) -> Transaction:
