@@ -247,3 +247,27 @@ def test_search_ranks_the_newest_window_that_holds_enough_matches(tmp_path: Path
         assert [r.article.id for r in store.search("convoy", since=NOW - timedelta(days=7), limit=40)] == [
             a.id for a in new
         ]
+
+
+def test_a_prune_keeps_new_articles_after_the_alerts_cursor(tmp_path: Path):
+    """An old article changed lately holds the highest seq: prune keeps it, so articles stored afterwards are
+    numbered past the cursor and the alerts pass still reads them."""
+    with SqliteStore(tmp_path / "n.db") as store:
+        store.add_articles([_article(n, NOW - timedelta(days=400)) for n in range(5)])
+        store.add_articles([_article(0, NOW - timedelta(days=400), "Changed text about Raqqa. " * 20)])
+        cursor = store.articles_after(None, limit=100)[1]
+        assert store.prune(NOW - timedelta(days=365)).articles == 4
+        store.add_articles([_article(9, NOW)])
+        assert [a.id for a in store.articles_after(cursor)[0]] == ["art000009"]
+
+
+def test_retention_shorter_than_the_owed_window_is_refused(config_dir: Path):
+    """storage.retention_days under delivery.owed_days would prune hits still owed: check-config names it;
+    so does `store prune --older-than` inside the window, and an age it cannot read."""
+    write_config(config_dir, settings={"storage": {"retention_days": 7}})
+    result = run_cli("check-config", config_dir=config_dir)
+    assert result.returncode == 2 and "retention_days (7) is shorter than delivery.owed_days (14)" in result.stderr
+    _project(config_dir.parent / "ok" / "config")[1].close()
+    for age, reason in (("3d", "is inside delivery.owed_days (14 days)"), ("", "is not in the past")):
+        result = run_cli("store", "prune", "--older-than", age, config_dir=config_dir.parent / "ok" / "config")
+        assert result.returncode == 2 and reason in result.stderr and "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import click
 from rich.console import Console
@@ -68,8 +69,14 @@ def prune(ctx: CliContext, older_than: str) -> None:
     still owed stay. SQLite gives the space back to the disk; Elasticsearch deletes whole monthly indices.
     Waits for no one: while an alerts pass runs, it exits 1 and says so."""
     before = parse_since(older_than, option="--older-than")
-    if before >= utc_now():
+    if before is None or before >= utc_now():
         raise NewswatchError(f"--older-than: {older_than!r} is not in the past")
+    owed_days = ctx.config.settings.delivery.owed_days
+    if before > utc_now() - timedelta(days=owed_days):
+        raise NewswatchError(
+            f"--older-than: {older_than!r} is inside delivery.owed_days ({owed_days:g} days): hits found since "
+            "may still be owed to a recipient"
+        )
     seconds = ctx.config.settings.schedule.lease_seconds
     # Under the alerts lease: no alerts pass (of a service or a command) reads hits while they go.
     with ctx.open_store() as opened, hold(opened, "alerts", "an alerts pass", seconds):

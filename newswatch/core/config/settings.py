@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from newswatch.core.config.fields import Strict, TimeZoneName, refuse_credentials
 
@@ -187,3 +187,13 @@ class Settings(Strict):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings, description="When jobs run.")
     crawler: CrawlerSettings = Field(default_factory=CrawlerSettings, description="Crawler politeness/limits.")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="How digests leave.")
+
+    @model_validator(mode="after")
+    def _retention_keeps_what_is_owed(self) -> Settings:
+        days = self.storage.retention_days
+        if days is not None and days < self.delivery.owed_days:
+            raise ValueError(
+                f"storage.retention_days ({days}) is shorter than delivery.owed_days ({self.delivery.owed_days:g}): "
+                "hits still owed to a recipient would be pruned"
+            )
+        return self

@@ -123,6 +123,7 @@ class ElasticStore(Store):
         self.bulk_retries, self.backoff = bulk_retries, backoff
         self._closed = False
         self.spool = Spool(spool_path)
+        self._spool_cache: tuple[int, list[ClusterSignature]] | None = None  # see _spooled_signatures
         self.indices = ArticleIndices(client, self.alias)
         # After an outage the monthly indices are listed again: they may have changed meanwhile.
         self.cluster = Cluster(client, self.spool, on_down=self.indices.forget)
@@ -292,7 +293,7 @@ class ElasticStore(Store):
         wanted = set(bands)
         spooled = [
             s
-            for s in self.spool.signatures()
+            for s in self._spooled_signatures()
             if s.added >= since
             and (
                 s.article_id == article_id
@@ -330,6 +331,16 @@ class ElasticStore(Store):
                 raise
         order = [{"added": "asc"}, {"article_id": "asc"}]
         return [signature_from(hit["_source"]) for hit in each(self.es, self.signatures_index, query, order)]
+
+    def _spooled_signatures(self) -> list[ClusterSignature]:
+        """The spool's signatures, decoded once for as long as their count stays the same: while the cluster
+        is down a crawl compares every article with them, and decoding them all for each was quadratic."""
+        count = self.spool.signature_count()
+        if count == 0:
+            return []
+        if self._spool_cache is None or self._spool_cache[0] != count:
+            self._spool_cache = (count, self.spool.signatures())
+        return self._spool_cache[1]
 
     def prune_signatures(self, before: datetime) -> int:
         # Spooled ones too: replayed later, they would only wait for the next prune.

@@ -44,6 +44,7 @@ ANALYZE_EVERY = 20_000
 # Search ranks the newest window holding enough matches first (see search).
 SEARCH_WINDOWS = (timedelta(days=7), timedelta(days=30), timedelta(days=365))
 PRUNE_CHUNK = 5000  # articles deleted per transaction, so a first prune of a year never holds the file for minutes
+VACUUM_STEP = 2000  # pages given back to the disk per step of a prune
 _ARTICLE_COLUMNS = ", ".join(ARTICLE_FIELDS)
 # Sentinels FTS5 wraps around matched terms; replaced by <mark> only after the fragment is HTML-escaped.
 _OPEN, _CLOSE = "\x02", "\x03"
@@ -568,12 +569,23 @@ class SqliteStore(Store):
 
     def prune(self, before: datetime) -> PruneReport:
         cut, size = iso(before), self._bytes()
-        # The hits a queued digest carries stay (so do all digests): they are owed, and mark what it holds.
-        kept = "SELECT d.hit_key FROM digest_hits d JOIN digests g ON g.id = d.digest_id WHERE g.sent IS NULL"
         articles = hits = 0
+        with self._lock:
+            # The hits a queued (or dead) digest carries stay, as all digests do: they are owed. Read once.
+            self._db.execute("DROP TABLE IF EXISTS temp.prune_kept")
+            self._db.execute(
+                "CREATE TEMP TABLE prune_kept AS SELECT hit_key FROM digest_hits "
+                "WHERE digest_id IN (SELECT id FROM digests WHERE sent IS NULL)"
+            )
+        kept = "SELECT hit_key FROM temp.prune_kept"
         while True:
             with self._tx() as db:
-                old = db.execute("SELECT id FROM articles WHERE fetched < ? LIMIT ?", (cut, PRUNE_CHUNK))
+                # Never the article holding the highest seq: new articles are numbered after it, and the
+                # alerts cursors must stay below them.
+                old = db.execute(
+                    "SELECT id FROM articles WHERE fetched < ? AND seq < (SELECT MAX(seq) FROM articles) LIMIT ?",
+                    (cut, PRUNE_CHUNK),
+                )
                 ids = [row[0] for row in old]
                 if not ids:
                     break
@@ -587,14 +599,29 @@ class SqliteStore(Store):
             hits += db.execute(f"DELETE FROM hits WHERE found < ? AND key NOT IN ({kept})", (cut,)).rowcount
             signatures = _prune_signatures(db, cut)
             db.execute("DELETE FROM mention_hours WHERE hour < ?", (_hour(cut),))
-        with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:  # INCREMENTAL: give the pages back
-                self._db.executescript("PRAGMA incremental_vacuum;")  # run to the end (execute stops at one page)
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._written = ANALYZE_EVERY
+        self._give_back()
+        self._written = ANALYZE_EVERY
         self._keep_statistics()
         return PruneReport(articles, hits, signatures, max(0, size - self._bytes()))
+
+    def _give_back(self) -> None:
+        """Return the freed pages to the disk (a file in INCREMENTAL auto_vacuum mode), a few thousand pages
+        per step so that a crawl writing meanwhile waits milliseconds, not the whole vacuum."""
+        try:
+            with self._lock:
+                self._db.execute("DROP TABLE IF EXISTS temp.prune_kept")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                incremental = self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+            while incremental:
+                with self._lock:
+                    if not self._db.execute("PRAGMA freelist_count").fetchone()[0]:
+                        break
+                    # executescript runs it to the end (execute stops after one page)
+                    self._db.executescript(f"PRAGMA incremental_vacuum({VACUUM_STEP});")
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:  # what was deleted stays deleted; the pages are reused meanwhile
+            log.warning("store_vacuum_incomplete path=%s reason=%s", self.path, exc)
 
     def close(self) -> None:
         with self._lock:
