@@ -26,9 +26,10 @@ demo: install
 es-node:
 	scripts/es-node fetch || [ $$? -eq 3 ]
 
-# Headless Chromium renders the digest in a test; Debian's package, installed when missing.
+# Headless Chromium renders the digest and drives the web page in tests (selenium through chromium-driver);
+# Debian's packages, installed when missing.
 chromium:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium: not installed (need root for apt-get)"; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "chromium: not installed (need root for apt-get)"; }
 
 # The linter, the formatter and the import contracts (the floors of README.md, "How it is built").
 lint: install
