@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -47,8 +47,10 @@ _TRAFILATURA_OPTIONS: dict[str, Any] = {
     "deduplicate": False,
 }
 # The markup-only date pass (cheap); htmldate's extensive text-pattern search runs only when it finds
-# nothing (_text_date).
-DATE_OPTIONS = {"original_date": True, "extensive_search": False}
+# nothing (_text_date). The output format keeps a time and zone the markup states (08:12:00Z stays 08:12,
+# not midnight); a date alone comes back as midnight without a zone, read as UTC.
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+DATE_OPTIONS = {"original_date": True, "extensive_search": False, "outputformat": DATE_FORMAT}
 # The extraction libraries log their complaints without the page they concern ("ERROR trafilatura.utils
 # parsed tree length: 0, wrong data type or not valid HTML"): during an extraction their records are held
 # back and told in a line of ours, with the URL and the feed (see _library_messages).
@@ -104,12 +106,35 @@ class Extracted:
 
 def _text_date(tree: HtmlElement, url: str | None) -> datetime | None:
     """htmldate's extensive search (bylines, text patterns) for a page whose markup states no date."""
-    found = parse_utc(find_date(tree, extensive_search=True, original_date=True, url=url))
+    found = parse_utc(find_date(tree, extensive_search=True, original_date=True, outputformat=DATE_FORMAT, url=url))
     # With nothing better, htmldate returns the footer's copyright year (or a bare year) as 1 January: such a
     # guess is worse than no date, since the feed's own date would then be overridden.
     if found is not None and (found.month, found.day) == (1, 1):
         log.debug("date_discarded reason=year_only date=%s url=%s", found.date(), url)
         return None
+    return found
+
+
+# Where pages state their publication time in markup (Open Graph, schema.org microdata, <time>).
+_STATED_TIMES = (
+    "//meta[@property='article:published_time' or @name='article:published_time' or @itemprop='datePublished'"
+    " or @name='pubdate' or @name='publishdate']/@content | //time[@datetime]/@datetime"
+)
+
+
+def with_stated_time(found: datetime | None, tree: HtmlElement) -> datetime | None:
+    """``found`` with the time the markup states for that day, when it is midnight: htmldate dates a page by
+    the /2017/11/04/ of its URL first, which has no time, though its meta says 08:12:00Z."""
+    if found is None or found.time() != time():
+        return found
+    for value in tree.xpath(_STATED_TIMES):
+        value = str(value).strip()
+        try:
+            local = datetime.fromisoformat(value)
+        except ValueError:
+            continue
+        if "T" in value and local.date() == found.date() and (stated := parse_utc(value)) is not None:
+            return stated
     return found
 
 
@@ -193,7 +218,7 @@ def _extract(html: str, url: str) -> Extracted:
     return Extracted(
         title=(meta.title or "").strip(),
         text=document.text.strip(),
-        published=parse_utc(meta.date) or _text_date(tree, source_url),
+        published=with_stated_time(parse_utc(meta.date) or _text_date(tree, source_url), tree),
         language=detect_language(document.text, _declared_language(tree)),
         author=meta.author or None,
         canonical_url=_canonical_link(tree, url),

@@ -25,10 +25,11 @@ def demo_article(path: str):
 
 
 def test_seed_page_metadata():
-    """The seed page gives its headline, 2017-11-04 (UTC), English, author AFP and an absolute canonical URL."""
+    """The seed page gives its headline, 2017-11-04 09:15 (UTC, from its meta, not the URL's midnight), English,
+    author AFP and an absolute canonical URL."""
     article = demo_article(SEED)
     assert article.title == "Daesh loses last towns in face of twin Syria, Iraq assaults"
-    assert article.published == datetime(2017, 11, 4, tzinfo=UTC)
+    assert article.published == datetime(2017, 11, 4, 9, 15, tzinfo=UTC)
     assert article.language == "en"
     assert article.author == "AFP"
     assert article.canonical_url == f"{BASE}/{SEED}"
@@ -49,7 +50,7 @@ def test_arabic_demo_page():
     assert article.language == "ar"
     assert "دير الزور" in article.text and "داعش" in article.text and "البوكمال" in article.text
     assert "جميع الحقوق محفوظة" not in article.text
-    assert article.published == datetime(2017, 11, 5, tzinfo=UTC)
+    assert article.published == datetime(2017, 11, 5, 7, 40, tzinfo=UTC)
 
 
 def test_french_demo_page():
@@ -96,7 +97,7 @@ def test_extract_file_record_is_the_cli_contract():
     record = extract_file(DEMO_SITE / SEED)
     assert set(record) == {"file", "title", "text", "published", "language", "author", "canonical_url"}
     assert record["file"].endswith("daesh-loses-last-towns.html")
-    assert record["published"] == "2017-11-04T00:00:00+00:00"
+    assert record["published"] == "2017-11-04T09:15:00+00:00"
     assert record["canonical_url"] == f"/{SEED}"
     assert json.loads(json.dumps(record, ensure_ascii=False)) == record
 
@@ -153,3 +154,22 @@ def test_a_short_text_keeps_the_declared_language():
     with nothing declared, CLD2's guess is used."""
     assert detect_language("Reprise de Mossoul", "fr") == "fr"
     assert detect_language("Syrian troops advanced in the Euphrates Valley", None) == "en"
+
+
+@pytest.mark.parametrize(
+    ("meta", "published"),
+    [
+        ("2017-11-04T08:12:00Z", datetime(2017, 11, 4, 8, 12, tzinfo=UTC)),
+        ("2017-11-04T08:12:00+03:00", datetime(2017, 11, 4, 5, 12, tzinfo=UTC)),
+        ("2017-11-04", datetime(2017, 11, 4, tzinfo=UTC)),
+    ],
+)
+def test_a_time_in_the_page_metadata_is_kept(meta: str, published: datetime):
+    """article:published_time with a time keeps it, in its zone, as UTC (issue #15: it became midnight);
+    a date alone is midnight UTC."""
+    words = " ".join(["Iraqi forces entered Al-Qaim near the Syrian border on Friday morning."] * 8)
+    page = (
+        f'<html><head><meta property="article:published_time" content="{meta}"><title>Al-Qaim</title></head>'
+        f"<body><article><h1>Al-Qaim</h1><p>{words}</p><p>{words}</p></article></body></html>"
+    )
+    assert extract_article(page, "https://news.example/2017/al-qaim.html").published == published

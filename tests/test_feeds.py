@@ -56,7 +56,8 @@ def test_rss091_latin1_feed_is_decoded_and_has_no_dates():
 
 
 def test_atom10_resolves_xml_base_and_keeps_published_and_updated_apart():
-    """Atom 1.0: xml:base links resolved, HTML title/summary flattened, updated kept separately."""
+    """Atom 1.0: xml:base links resolved, HTML title/summary flattened, updated kept separately; an entry with
+    only <updated> is dated by it (issue #15: it was stored without a date)."""
     first, second = parse_feed(fixture("atom10.xml"), FEED_URL)
     assert first.link == "https://atom.example.com/news/al-qaim.html"
     assert first.title == "Iraqi forces take Al-Qaim"
@@ -64,8 +65,7 @@ def test_atom10_resolves_xml_base_and_keeps_published_and_updated_apart():
     assert first.published == datetime(2017, 11, 3, 15, 0, tzinfo=UTC)
     assert first.updated == datetime(2017, 11, 4, 9, 0, tzinfo=UTC)
     assert first.guid == "tag:atom.example.com,2017:al-qaim" and first.author == "Jane Reporter"
-    assert second.published is None
-    assert second.updated == datetime(2017, 11, 5, 12, 30, tzinfo=UTC)
+    assert second.published == second.updated == datetime(2017, 11, 5, 12, 30, tzinfo=UTC)
     assert second.summary == "SDF fighters hold the Raqqa stadium."
 
 

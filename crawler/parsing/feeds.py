@@ -113,6 +113,10 @@ def _feed_entry(raw: Any, url: str, version: str) -> FeedEntry | None:
     if published is None and version.startswith("rss"):
         # feedparser files <dc:date> under "updated"; in RSS (1.0 above all) it is the item's date.
         published, updated = updated, None
+    elif published is None:
+        # An Atom entry need not have <published>; its <updated> is then the best date it states (it stays
+        # its updated time too: a later <updated> is how a changed entry is noticed).
+        published = updated
     return FeedEntry(
         title=_plain(raw.get("title", ""), _detail_type(raw, "title")),
         link=link,
