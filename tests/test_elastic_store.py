@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from newswatch.core.config import load_config
-from newswatch.core.errors import StoreUnavailable
+from newswatch.core.errors import QuerySyntaxError, StoreUnavailable
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, ClusterSignature, Hit, QueuedDigest, band_keys
 from newswatch.core.store.elastic import ElasticStore
@@ -140,7 +140,34 @@ def test_mappings_are_explicit_and_normalized_copies_are_searchable(open_es, es_
     assert source["normalized"]["text"] == normalize(text)
     # taa marbuta written as haa, as people type it: only the normalized copy can match
     (result,) = store.search("القاعده")
-    assert "<mark>القاعدة</mark>" in result.fragments[0]
+    (fragment,) = result.fragments
+    assert [fragment.text[s:e] for s, e in fragment.marks] == ["القاعدة"] and fragment.text == text
+
+
+def test_a_query_the_cluster_refuses_is_a_query_syntax_error(open_es):
+    """A query Elasticsearch refuses (here: more clauses than the node allows) is QuerySyntaxError, one line
+    with the cluster's reason and the query shortened, never a traceback or StoreUnavailable."""
+    store = open_es()
+    store.add_articles(articles(0, 1))
+    query = " ".join(f"w{n}" for n in range(6000))
+    with pytest.raises(QuerySyntaxError) as raised:
+        store.search(query)
+    message = str(raised.value)
+    assert message.startswith("search 'w0 w1 w2") and "Elasticsearch cannot run it: " in message
+    assert len(message) < 600 and "\n" not in message
+
+
+def test_metrics_are_dropped_with_one_warning_while_the_cluster_is_down(open_es, caplog):
+    """A crawl spooling through an outage is not failed for its counts: record_metrics logs es_metrics_dropped
+    and returns; once the cluster answers again the totals go on from what they were."""
+    store = open_es()
+    store.record_metrics(counts={"pages_fetched": 3})
+    store.cluster.went_down("test: no answer")  # as after a failed request; asked again after the backoff
+    store.record_metrics(counts={"pages_fetched": 5}, latest={"last_crawl_success": 1.0})
+    assert "es_metrics_dropped" in caplog.text and "names=last_crawl_success,pages_fetched" in caplog.text
+    store.cluster.retry_at = 0  # the backoff has passed: the next call asks the cluster
+    store.record_metrics(counts={"pages_fetched": 1})
+    assert store.metrics() == {"pages_fetched": 4.0}
 
 
 def test_write_alias_points_at_this_months_index(open_es, es_client):

@@ -1,8 +1,11 @@
-"""SQLite specifics: a hit can be queued for a recipient once; a second pass's digest is refused cleanly."""
+"""SQLite specifics: a hit can be queued for a recipient once; a second pass's digest is refused cleanly; a
+file of an older version gets its mention counts counted again, at the hour each article was first stored."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,3 +30,58 @@ def test_second_digest_with_the_same_hits_is_a_store_conflict(tmp_path):
     with pytest.raises(StoreConflict, match="already queued for ana"):
         store.queue_digest(second)
     assert [d.id for d in store.pending_digests()] == ["<d1@x>"]
+
+
+def test_mention_counts_of_an_older_version_are_counted_again_by_fetched(tmp_path, caplog):
+    """A file whose mention counts an older version kept at published (PRAGMA user_version 0) has them
+    counted again once at open, at the hour each article was first stored; later opens leave them alone."""
+    path = tmp_path / "nw.db"
+    fetched, published = NOW, NOW - timedelta(days=3)
+    with SqliteStore(path) as store:
+        store.add_articles(
+            [
+                Article(
+                    id=f"a{n}",
+                    url=f"https://x.example/{n}",
+                    title="Raqqa",
+                    text="Raqqa today.",
+                    feed_id="f",
+                    outlet="X",
+                    published=published,
+                    fetched=fetched + timedelta(hours=n),
+                )
+                for n in (1, 2)
+            ]
+        )
+        store.add_hits([Hit("a1", "Raqqa", "Raqqa", 0, 5), Hit("a2", "Raqqa", "Raqqa", 0, 5)], NOW)
+    with sqlite3.connect(path) as db:  # as the older version left it: counted at published
+        db.execute("DELETE FROM mention_hours")
+        db.execute("INSERT INTO mention_hours VALUES ('Raqqa', ?, 2)", (published.isoformat(),))
+        db.execute("PRAGMA user_version = 0")
+    db.close()
+    caplog.set_level(logging.INFO, "newswatch.core.store")
+    with SqliteStore(path) as store:
+        assert store.mention_counts("Raqqa", NOW - timedelta(days=7)) == {
+            NOW + timedelta(hours=1): 1,
+            NOW + timedelta(hours=2): 1,
+        }
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert caplog.text.count("store_mention_counts_built") == 1
+    caplog.clear()
+    with SqliteStore(path) as store:
+        assert sum(store.mention_counts("Raqqa", NOW - timedelta(days=7)).values()) == 2
+    assert "store_mention_counts_built" not in caplog.text
+
+
+def test_a_new_file_needs_no_counting_again(tmp_path, caplog):
+    """A new file is marked as counting by fetched from the start: nothing is rebuilt at its next open."""
+    caplog.set_level(logging.INFO, "newswatch.core.store")
+    with SqliteStore(tmp_path / "nw.db") as store:
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == 1
+        store.add_articles(
+            [Article(id="a1", url="https://x.example/1", title="T", text="Raqqa.", feed_id="f", outlet="X")]
+        )
+        store.add_hits([Hit("a1", "Raqqa", "Raqqa", 0, 5)], NOW)
+    with SqliteStore(tmp_path / "nw.db"):
+        pass
+    assert "store_mention_counts_built" not in caplog.text

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from newswatch.core.config import load_config
-from newswatch.core.errors import StoreConflict
+from newswatch.core.errors import QuerySyntaxError, StoreConflict
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, QueuedDigest, band_keys
 from newswatch.core.store import open_store
+from newswatch.core.store.query import MAX_PHRASES
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.timeout(600)
@@ -98,15 +99,127 @@ def test_recrawl_never_duplicates_and_feed_text_never_replaces_page_text(store):
     assert store.known_ids(["art001", "art999"]) == {"art001"}
 
 
-def test_search_finds_words_case_and_accent_blind_with_escaped_highlights(store):
-    """search matches words regardless of case/diacritics and returns HTML-escaped <mark> fragments."""
+def marked(result) -> list[str]:
+    """The highlighted words of a result's fragments, as they read in the text."""
+    return [fragment.text[start:end] for fragment in result.fragments for start, end in fragment.marks]
+
+
+def story(n: int, text: str, *, title: str | None = None, **fields) -> Article:
+    """Article ``n`` with its own title and text (article()'s title names Deir ez-Zor)."""
+    return Article(**{**article(n).__dict__, "title": title or f"Report {n}", "text": text, **fields})
+
+
+def test_search_finds_words_case_and_accent_blind_with_plain_text_fragments(store):
+    """search matches words regardless of case/diacritics; a fragment is plain text (nothing escaped, no
+    markup) with the offsets of the highlighted words, a name of two words one mark."""
     store.add_articles([article(1), article(2, text="Nothing of note in São Paulo today.")])
     results = store.search("ABU kamal")
     assert [r.article.id for r in results] == ["art001"]
-    assert "<mark>Abu</mark> <mark>Kamal</mark>" in results[0].fragments[0]
-    assert "&amp; &lt;tags&gt;" in results[0].fragments[0] and "<tags>" not in results[0].fragments[0]
-    assert [r.article.id for r in store.search("sao paulo")] == ["art002"]
+    (fragment,) = results[0].fragments
+    assert marked(results[0]) == ["Abu Kamal"]
+    assert "Words & <tags> stay text." in fragment.text and "&amp;" not in fragment.text
+    assert [part for part, highlighted in fragment.parts() if highlighted] == ["Abu Kamal"]
+    (paulo,) = store.search("sao paulo")
+    assert paulo.article.id == "art002" and marked(paulo) == ["São Paulo"]
     assert store.search("timbuktu") == []
+    assert [r.fragments[0].marks for r in store.search("")] == [(), ()]  # no words: the newest, unmarked
+
+
+SYNTAX_STORIES = (
+    (1, "Clashes in the east", "Fighting near Abu Kamal and the border crossing, report one."),
+    (2, "Market news", "Prices rose in the Kamaliya market; no fighting reported near the border."),
+    (3, "Raqqa report", "Fighting near Raqqa: the border stays closed."),
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("fighting border", {1, 2, 3}),  # plain words: all of them, anywhere
+        ("FIGHTING near BORDER", {1, 2, 3}),
+        ('"fighting near"', {1, 3}),  # a phrase: its words in order
+        ('"fighting near" -raqqa', {1}),  # -word leaves out the articles holding it
+        ('border -"abu kamal"', {2, 3}),
+        ("kamal OR raqqa", {1, 3}),  # either
+        ("market OR raqqa fighting", {2, 3}),  # OR joins its two neighbours; the rest must appear too
+        ("kamal*", {1, 2}),  # a prefix
+        ('"abu kam"*', {1}),  # a phrase ending in a prefix
+        ("fighting -kamal*", {3}),
+        ("ez-Zor", set()),  # a hyphenated word is its words in order (none here)
+        ("AND NOT", set()),  # operators of the backends' own syntaxes are plain words
+        ("fighting & border", {1, 2, 3}),  # punctuation alone is no word
+    ],
+)
+def test_search_syntax_is_the_same_on_both_backends(store, query, found):
+    """The small query syntax both stores accept: words (all must appear), "phrases", OR, -word, word*."""
+    store.add_articles([story(n, text, title=title) for n, title, text in SYNTAX_STORIES])
+    assert {int(r.article.id[3:]) for r in store.search(query)} == found
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ('"Abu Kamal', "unbalanced quote"),
+        ('Abu "Kamal', "unbalanced quote"),
+        ('Abu"Kamal"', "unbalanced quote"),
+        ("Abu -", "a lone '-'"),
+        ("Abu OR", "OR needs a word on each side"),
+        ("OR Abu", "OR needs a word on each side"),
+        ("Abu OR OR Kamal", "OR needs a word on each side"),
+        ("Abu OR -Kamal", "OR cannot join an excluded word"),
+        ("-Abu", "only excluded words"),
+        ("*", "a lone '*'"),
+        ("Abu*Kamal", "'*' only ends a word"),
+        ('""', "empty quotes"),
+        ("…", "no word to search for"),
+    ],
+)
+def test_a_query_that_cannot_be_read_is_one_line_naming_it(store, query, problem):
+    """A query outside the syntax is QuerySyntaxError: one line naming the query and the problem."""
+    store.add_articles([article(1)])
+    with pytest.raises(QuerySyntaxError) as raised:
+        store.search(query)
+    message = str(raised.value)
+    assert message.startswith(f"search {query!r}: ") and problem in message and "\n" not in message
+
+
+PHRASE_STORIES = (
+    (1, "Shelling hit Deir ez-Zor overnight, residents said."),
+    (2, "قال مصدر في دير الزور إن الاشتباكات مستمرة."),
+    (3, "Le groupe Daech a revendiqué l'attaque."),
+    (4, "Nothing about the east today, nor the north."),
+)
+# A watch's spellings, and spellings that would be syntax if they were not quoted as data.
+SPELLINGS = ["Deir ez-Zor", "Deir Ezzor", "دير الزور", "Daech", 'Deir" OR "Nothing', "NOT", "NEAR(a b)", '"', "*", "-"]
+
+
+def test_phrases_are_alternatives_quoted_as_data_and_highlighted(store):
+    """search(phrases=): an article holding any of them matches (with an empty query they alone decide),
+    whatever characters they hold; their words are highlighted; excluded words still leave articles out."""
+    store.add_articles([story(n, text) for n, text in PHRASE_STORIES])
+    results = store.search("", phrases=SPELLINGS)
+    assert {r.article.id: marked(r) for r in results} == {
+        "art001": ["Deir ez-Zor"],
+        "art002": ["دير الزور"],
+        "art003": ["Daech"],
+    }
+    assert {r.article.id for r in store.search("shelling", phrases=["Daech"])} == {"art001", "art003"}
+    assert {r.article.id for r in store.search("-attaque", phrases=SPELLINGS)} == {"art001", "art002"}
+    assert {r.article.id for r in store.search("nothing", phrases=())} == {"art004"}
+    assert store.search("", phrases=["Timbuktu", "Deir ez-Zor province"]) == []
+    assert store.search("", phrases=["…", "-"]) == []  # spellings without a word match nothing
+
+
+def test_hundreds_of_phrases_work_and_too_many_are_refused(store):
+    """A watch group's few hundred spellings are one bounded query; more than MAX_PHRASES different ones
+    (past it, phrases holding a shorter one are dropped) is a QuerySyntaxError."""
+    store.add_articles([story(n, text) for n, text in PHRASE_STORIES])
+    many = [f"Place{n} Town{n}" for n in range(300)] + ["Daech", "DAECH", "Daech group", "groupe Daech"]
+    (found,) = store.search("", phrases=many)
+    assert found.article.id == "art003" and marked(found) == ["groupe Daech"]  # the longest spelling held
+    assert store.search("", phrases=[f"Place{n}" for n in range(MAX_PHRASES)] + ["Place1 Town"]) == []
+    with pytest.raises(QuerySyntaxError, match="at most"):
+        store.search("", phrases=[f"Place{n}" for n in range(MAX_PHRASES + 1)])
 
 
 def test_search_since_keeps_only_recent_articles_newest_first(store):
@@ -124,12 +237,30 @@ def test_search_watch_keeps_articles_with_a_hit_of_that_watch(store):
     assert store.search("Kamal", watch="raqqa") == []
 
 
-def test_mention_counts_are_distinct_articles_per_hour_kept_as_hits_are_added(store):
-    """mention_counts: articles with a hit of the watch per UTC hour (published, else fetched), each once
-    however many hits it has, from ``since``'s hour; last_mention_before: the latest earlier hour."""
-    unpublished = Article(**{**article(2).__dict__, "published": None})  # dated by when it was fetched: NOW
-    same_hour = article(5, published=NOW - timedelta(hours=3, minutes=20))
-    store.add_articles([article(1, published=NOW - timedelta(days=30)), unpublished, article(3), article(4), same_hour])
+def stored_at(n: int, fetched: datetime, published: datetime | None = None, text: str | None = None) -> Article:
+    """Article ``n`` first stored (fetched) at ``fetched``."""
+    return Article(**{**article(n, text=text).__dict__, "fetched": fetched, "published": published})
+
+
+def test_mention_counts_are_distinct_articles_per_hour_they_were_first_stored(store):
+    """mention_counts: articles with a hit of the watch per UTC hour in which newswatch first stored them
+    (fetched, whatever their published date, and an update keeps it), each once however many hits it has,
+    from ``since``'s hour; last_mention_before: the latest earlier hour."""
+    hour = NOW.replace(minute=0)
+    old_story = stored_at(1, NOW, published=NOW - timedelta(days=30))  # an old story seen today: today
+    store.add_articles(
+        [
+            old_story,
+            stored_at(2, NOW),
+            stored_at(3, NOW - timedelta(hours=3), published=NOW - timedelta(hours=5)),
+            stored_at(4, NOW),
+            stored_at(5, NOW - timedelta(hours=3, minutes=20), published=NOW),
+            stored_at(6, NOW - timedelta(days=30), published=NOW - timedelta(days=30)),
+            stored_at(7, NOW - timedelta(days=2), published=NOW - timedelta(days=2)),
+        ]
+    )
+    # Article 7 crawled again today with a new text, and only then a hit: it counts when first stored.
+    store.add_articles([stored_at(7, NOW, published=NOW, text="Now about Abu Kamal, report 7.")])
     store.add_hits(
         [
             Hit("art001", "abu-kamal", "Abu Kamal", 13, 22),
@@ -139,16 +270,141 @@ def test_mention_counts_are_distinct_articles_per_hour_kept_as_hits_are_added(st
         ],
         NOW,
     )
-    store.add_hits([Hit("art003", "abu-kamal", "Kamal", 17, 22), Hit("art005", "abu-kamal", "Abu Kamal", 13, 22)], NOW)
-    hour = NOW.replace(minute=0)
+    store.add_hits(
+        [
+            Hit("art003", "abu-kamal", "Kamal", 17, 22),
+            Hit("art005", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art006", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art007", "abu-kamal", "Abu Kamal", 10, 19),
+        ],
+        NOW,
+    )
     since = NOW - timedelta(days=7)
-    assert store.mention_counts("abu-kamal", since) == {hour - timedelta(hours=3): 2, hour: 1}
-    assert store.mention_counts("abu-kamal", NOW) == {hour: 1}
+    expected = {hour - timedelta(days=2): 1, hour - timedelta(hours=3): 2, hour: 2}
+    assert store.mention_counts("abu-kamal", since) == expected
+    assert store.mention_counts("abu-kamal", NOW) == {hour: 2}
+    assert store.mention_counts("raqqa", since) == {hour: 1}
     assert store.mention_counts("deir-ez-zor", since) == {}
     assert store.last_mention_before("abu-kamal", NOW) == hour - timedelta(hours=3)
-    assert store.last_mention_before("abu-kamal", NOW - timedelta(hours=3)) == hour - timedelta(days=30)
+    assert store.last_mention_before("abu-kamal", NOW - timedelta(hours=3)) == hour - timedelta(days=2)
+    assert store.last_mention_before("abu-kamal", NOW - timedelta(days=2)) == hour - timedelta(days=30)
     assert store.last_mention_before("abu-kamal", NOW - timedelta(days=30)) is None
     assert store.last_mention_before("deir-ez-zor", NOW) is None
+
+
+def test_watch_hits_are_newest_found_first_with_their_articles(store):
+    """watch_hits: a watch's hits with their article and found time, newest found first, ties by the
+    newest article then offset; ``since`` and ``limit`` bound them; other watches' hits stay out."""
+    store.add_articles(
+        [
+            article(1),
+            article(2, published=NOW - timedelta(hours=3)),
+            article(3, published=NOW - timedelta(hours=1)),  # newer than 2, though its id sorts after
+            article(4),
+        ]
+    )
+    store.add_hits([Hit("art001", "abu-kamal", "Abu Kamal", 13, 22)], NOW - timedelta(hours=2))
+    store.add_hits(
+        [
+            Hit("art002", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art003", "abu-kamal", "Kamal", 40, 45),
+            Hit("art003", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art004", "raqqa", "Raqqa", 0, 5),
+        ],
+        NOW,
+    )
+    got = store.watch_hits("abu-kamal")
+    assert [(o.hit.article_id, o.hit.start, o.found) for o in got] == [
+        ("art003", 13, NOW),
+        ("art003", 40, NOW),
+        ("art002", 13, NOW),
+        ("art001", 13, NOW - timedelta(hours=2)),
+    ]
+    assert got[0].article.title == "Story 3 from Deir ez-Zor" and got[0].hit.matched == "Abu Kamal"
+    assert [o.hit.article_id for o in store.watch_hits("abu-kamal", since=NOW - timedelta(hours=1))] == [
+        "art003",
+        "art003",
+        "art002",
+    ]
+    assert [(o.hit.article_id, o.hit.start) for o in store.watch_hits("abu-kamal", limit=1)] == [("art003", 13)]
+    assert [(o.hit.article_id, o.hit.start) for o in store.watch_hits("abu-kamal", limit=3)][-1] == ("art002", 13)
+    assert [o.hit.watch for o in store.watch_hits("raqqa")] == ["raqqa"]
+    assert store.watch_hits("deir-ez-zor") == []
+
+
+def test_hits_for_articles_in_article_then_reading_order(store):
+    """hits_for_articles: every hit of the given articles, in their order, the title's first, by offset."""
+    store.add_articles([article(1), article(2), article(3)])
+    store.add_hits(
+        [
+            Hit("art001", "abu-kamal", "Abu Kamal", 40, 49),
+            Hit("art001", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art001", "deir-ez-zor", "Deir ez-Zor", 14, 25, field="title"),
+            Hit("art002", "abu-kamal", "Abu Kamal", 13, 22),
+            Hit("art003", "abu-kamal", "Abu Kamal", 13, 22),
+        ],
+        NOW,
+    )
+    got = store.hits_for_articles(["art002", "art001", "nope"])
+    assert [(h.article_id, h.field, h.start) for h in got] == [
+        ("art002", "text", 13),
+        ("art001", "title", 14),
+        ("art001", "text", 13),
+        ("art001", "text", 40),
+    ]
+    assert got[1] == Hit("art001", "deir-ez-zor", "Deir ez-Zor", 14, 25, field="title")
+    assert store.hits_for_articles([]) == [] and store.hits_for_articles(["nope"]) == []
+
+
+def test_cluster_articles_are_a_storys_copies_oldest_first(store):
+    """cluster_articles: the articles sharing a cluster_id, oldest fetched first, at most ``limit``; an
+    article stored without a cluster is a story of its own."""
+
+    def copy(n: int, cluster: str | None, fetched: datetime) -> Article:
+        return Article(**{**article(n).__dict__, "cluster_id": cluster, "fetched": fetched})
+
+    store.add_articles(
+        [
+            copy(1, "art002", NOW),
+            copy(2, "art002", NOW - timedelta(hours=2)),
+            copy(3, "art002", NOW - timedelta(hours=1)),
+            copy(4, "art004", NOW),
+            copy(5, None, NOW),
+        ]
+    )
+    assert [a.id for a in store.cluster_articles("art002")] == ["art002", "art003", "art001"]
+    assert [a.id for a in store.cluster_articles("art002", limit=2)] == ["art002", "art003"]
+    (own,) = store.cluster_articles("art005")
+    assert own == store.get_article("art005")
+    assert [a.id for a in store.cluster_articles("art004")] == ["art004"]
+    assert store.cluster_articles("art001") == [] and store.cluster_articles("nope") == []
+
+
+def test_metrics_add_up_across_processes_and_keep_the_latest(store, other):
+    """record_metrics adds counts to running totals atomically (two store objects adding at once lose
+    nothing) and sets latest values; metrics() gives both by name."""
+    assert store.metrics() == {}
+    store.record_metrics(counts={"articles_stored": 2}, latest={"last_crawl_success": 1000.0})
+    rounds = 20
+    start = threading.Barrier(2)
+
+    def add(target):
+        start.wait()
+        for _ in range(rounds):
+            target.record_metrics(counts={"pages_fetched": 1, "articles_stored": 0.5})
+
+    threads = [threading.Thread(target=add, args=(s,)) for s in (store, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.record_metrics(latest={"last_crawl_success": 2000.5})
+    store.record_metrics()  # nothing to record
+    assert store.metrics() == {
+        "articles_stored": 2 + rounds,
+        "pages_fetched": 2 * rounds,
+        "last_crawl_success": 2000.5,
+    }
 
 
 def test_articles_after_pages_oldest_first_and_sees_changes_again(store):

@@ -113,6 +113,28 @@ def test_the_hot_queries_of_a_pass_use_indexes_not_whole_tables(filled):
     assert _full_scans(plans) == []
 
 
+def test_the_reads_of_search_why_and_the_web_page_use_indexes(filled):
+    """A watch's hits newest first (hits_watch_found, stopping at the limit), an article's hits, a story's
+    copies (articles_cluster), and a search by a watch's spellings: no step scans articles or hits."""
+    statements: list[str] = []
+    filled._db.set_trace_callback(statements.append)
+    assert len(filled.watch_hits("raqqa", limit=20)) == 20
+    assert filled.watch_hits("raqqa", since=NOW - timedelta(days=3), limit=5)
+    assert filled.hits_for_articles(["art005000", "art005010", "nope"])
+    assert [a.id for a in filled.cluster_articles("art005000")] == ["art005000"]
+    spellings = ["Abu Kamal", "Abou Kamal", "البوكمال", "Al-Bukamal"] + [f"Place{n} Town" for n in range(300)]
+    assert filled.search("", phrases=spellings, since=NOW - timedelta(days=1))
+    assert filled.search("fighting -nothing", phrases=spellings, watch="raqqa")
+    filled._db.set_trace_callback(None)
+    plans = _plans(filled._db, statements)
+    assert _full_scans(plans) == []
+    # The trace gives each statement with its values.
+    watch_plan = next(lines for sql, lines in plans.items() if "h.watch = 'raqqa'" in sql and "found >=" not in sql)
+    assert any("USING INDEX hits_watch_found (watch=?)" in line for line in watch_plan), watch_plan
+    cluster_plan = next(lines for sql, lines in plans.items() if "cluster_id = 'art005000'" in sql)
+    assert any("articles_cluster" in line for line in cluster_plan), cluster_plan
+
+
 def test_planner_statistics_are_made_and_refreshed(tmp_path: Path):
     """A file gets statistics at open once it holds hits (ANALYZE, bounded), and again after many writes;
     without them SQLite may check each owed hit against every delivered one."""

@@ -17,6 +17,10 @@ class StoreConflict(NewswatchError):
     """Another process wrote the same thing first (e.g. two alerts passes queued the same hits)."""
 
 
+class QuerySyntaxError(NewswatchError):
+    """A search query the store cannot parse (FTS5 or Elasticsearch query syntax); the message says where."""
+
+
 class StoreBusy(NewswatchError):
     """Another process holds the lease this one needs (a second service or alerts pass on the same store)."""
 

@@ -132,20 +132,43 @@ class Hit:
 
 @dataclass(frozen=True)
 class OwedHit:
-    """A hit not yet delivered to a recipient, joined with the article it was found in."""
+    """A stored hit joined with the article it was found in, and when it was found: one not yet delivered to
+    a recipient (Store.owed_hits), or one of a watch's hits (Store.watch_hits)."""
 
     hit: Hit
     article: Article
     found: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of an article's text as plain text, with the character offsets of the highlighted words: no
+    markup, so each reader (terminal, JSON, web page) highlights it its own way and escapes it itself."""
+
+    text: str
+    marks: tuple[tuple[int, int], ...] = ()
+
+    def parts(self) -> list[tuple[str, bool]]:
+        """The text cut into (piece, highlighted) parts, in order."""
+        parts: list[tuple[str, bool]] = []
+        position = 0
+        for start, end in self.marks:
+            if start > position:
+                parts.append((self.text[position:start], False))
+            parts.append((self.text[start:end], True))
+            position = end
+        if position < len(self.text):
+            parts.append((self.text[position:], False))
+        return parts
+
+
 @dataclass
 class SearchResult:
-    """One article found by ``Store.search``, with highlighted fragments (HTML-escaped, ``<mark>`` tags)."""
+    """One article found by ``Store.search``, with its highlighted fragments."""
 
     article: Article
     score: float = 0.0
-    fragments: list[str] = field(default_factory=list)
+    fragments: list[Fragment] = field(default_factory=list)
 
 
 # The MinHash signatures of crawler.clusters: 32 bands of 4 uint32 values. A later copy of a story is looked

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -74,11 +74,61 @@ class Store(Protocol):
     def prune_signatures(self, before: datetime) -> int:
         """Drop the signatures added before ``before`` (past the clustering window); returns how many."""
 
-    # -- search
+    # -- search and reading back (the search command, `why`, the web page)
     def search(
-        self, query: str, *, since: datetime | None = None, watch: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        since: datetime | None = None,
+        watch: str | None = None,
+        limit: int = 20,
+        phrases: Sequence[str] = (),
     ) -> list[SearchResult]:
-        """Full-text search, newest first among equals; ``watch`` keeps articles with a hit of that watch."""
+        """Full-text search, best first, newest first among equals, ``since`` (an article's published, else
+        fetched) applied before ranking.
+
+        ``query`` is the same small syntax on both backends (store/query.py, docs/storage.md): plain words,
+        all of which must appear (in the title or the text, case and diacritics aside); ``"a phrase"``;
+        ``one OR other``; ``-word`` or ``-"a phrase"`` to leave out the articles holding it; ``word*`` for a
+        prefix. ``phrases`` (a watch's spellings, from the search command) are alternatives to the query's
+        words: an article holding any of them matches too, and with an empty query they alone decide. They
+        are data, never syntax; spellings the index cannot tell apart are searched once (past
+        query.MAX_PHRASES, those holding a shorter one are dropped too, and still more is a
+        QuerySyntaxError). Excluded words apply to the phrases too. An empty query without phrases lists the
+        newest articles. ``watch`` keeps articles with a hit of that watch.
+
+        Each result has one Fragment: about 16 words of the text around the first match, plain text (no
+        markup, no escaping) with the offsets of the highlighted words (the query's and the phrases'; a name
+        of several words is one mark). Raises QuerySyntaxError, one line naming the query and the problem,
+        for a query that cannot be read (an unbalanced quote, a lone ``-``, OR with nothing on one side,
+        only excluded words) or that the backend refuses."""
+
+    def watch_hits(self, watch: str, *, since: datetime | None = None, limit: int = 50) -> list[OwedHit]:
+        """The ``limit`` newest hits of ``watch`` found at or after ``since``, each with its article and when
+        it was found: newest found first, ties by the newest article (published, else fetched), then article
+        id and offset. Read through the hits' index (SQLite: hits_watch_found), never all hits; a hit whose
+        article is gone is left out."""
+
+    def hits_for_articles(self, article_ids: Collection[str]) -> list[Hit]:
+        """Every stored hit of the given articles (a story's page, `why`): in the order of ``article_ids``,
+        then the title's before the text's, then by offset (start, end), then watch."""
+
+    def cluster_articles(self, cluster_id: str, limit: int = 200) -> list[Article]:
+        """The articles of one story (``Article.cluster_id``; an article stored without one is a story of
+        its own, of its id), oldest fetched first, at most ``limit``."""
+
+    # -- metrics: what the crawl child and the alerts pass report to the web page's /metrics
+    def record_metrics(
+        self, counts: Mapping[str, float] | None = None, latest: Mapping[str, float] | None = None
+    ) -> None:
+        """Add ``counts`` to the named running totals (atomically: several processes add at once, and none
+        of their additions is lost) and set each of ``latest`` (e.g. the Unix time of the last successful
+        crawl) to its value. Totals and latest values share one namespace of names. SQLite raises
+        StoreUnavailable when its file refuses the write; Elasticsearch, while its cluster is down, logs
+        ``es_metrics_dropped`` and drops them (a crawl spooling its articles is not failed for its counts)."""
+
+    def metrics(self) -> dict[str, float]:
+        """Every recorded total and latest value, by name (empty before the first record_metrics)."""
 
     # -- alerts side
     def articles_after(self, cursor: str | None, limit: int = 500) -> tuple[list[Article], str | None]:
@@ -103,12 +153,16 @@ class Store(Protocol):
         page replacing the feed item it was first stored from, an update)."""
 
     def mention_counts(self, watch: str, since: datetime) -> dict[datetime, int]:
-        """Distinct articles with a hit of ``watch`` per UTC hour (keyed by the hour's start; an article
-        counts at its ``published``, else ``fetched``), for the hours at or after ``since``'s hour: a
-        per-watch count the store keeps as hits are added (digest trends), never a scan of the articles."""
+        """Distinct articles with a hit of ``watch`` per UTC hour (keyed by the hour's start), for the hours at
+        or after ``since``'s hour. An article counts at the hour it was first stored (``fetched``, which an
+        update keeps), not at ``published``: digest trends mean "when newswatch first saw the story", and an
+        old story found today counts today. A per-watch count the store keeps as hits are added (SQLite: the
+        mention_hours table; Elasticsearch: an aggregation of the articles' ``watches`` and ``fetched``),
+        never a scan of the articles."""
 
     def last_mention_before(self, watch: str, before: datetime) -> datetime | None:
-        """The start of the latest hour before ``before``'s hour with an article mentioning ``watch``."""
+        """The start of the latest hour before ``before``'s hour in which an article mentioning ``watch`` was
+        first stored (as mention_counts counts it), or None."""
 
     def queue_digest(self, digest: QueuedDigest) -> None:
         """Persist a rendered digest and assign its hits to it, atomically, before it is sent. Raises

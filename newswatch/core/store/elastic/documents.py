@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import base64
-import html
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime
 
-from newswatch.core.models import Article, ClusterSignature, Hit, OwedHit, QueuedDigest
+from newswatch.core.models import Article, ClusterSignature, Fragment, Hit, OwedHit, QueuedDigest
+from newswatch.core.store.query import marked_fragment, merge_marks
 from newswatch.core.textnorm import NormalizedText, normalize_many
 from newswatch.core.times import from_iso, iso, utc_now
 
 _HIT_FIELDS = ("article_id", "watch", "matched", "start", "end", "field", "sentence")
-# Highlight tags that cannot occur in text; turned into <mark> only after the fragment is HTML-escaped.
+# Highlight tags that cannot occur in text (no stored text holds them), turned into the fragment's offsets.
 OPEN, CLOSE = "\x02", "\x03"
 # The whole normalized text, tagged, so fragment() can choose the words around the first match itself.
 HIGHLIGHT = {
@@ -72,12 +72,12 @@ def hit_doc(hit: Hit, found: datetime) -> dict:
     }
 
 
+def hit_from(hit: dict) -> Hit:
+    return Hit(**{name: hit[name] for name in _HIT_FIELDS})
+
+
 def owed_from(hit: dict, article: dict) -> OwedHit:
-    return OwedHit(
-        hit=Hit(**{name: hit[name] for name in _HIT_FIELDS}),
-        article=Article.from_record(article),
-        found=from_iso(hit["found"]),
-    )
+    return OwedHit(hit=hit_from(hit), article=Article.from_record(article), found=from_iso(hit["found"]))
 
 
 def signature_doc(signature: ClusterSignature) -> dict:
@@ -130,40 +130,27 @@ def merge(chunk: list[tuple[Article, dict]], current: dict[str, dict]) -> dict[s
     return docs
 
 
-def fragment(text: str, marked: str | None, words: int = 16) -> str:
-    """About ``words`` words of ``text`` around the first match, HTML-escaped, matches in <mark>.
+def fragment(text: str, marked: str | None, words: int = 16) -> Fragment:
+    """About ``words`` words of ``text`` around the first match, as plain text with the matches' offsets.
 
     ``marked`` is the normalized text as Elasticsearch highlighted it; its tags are mapped back onto the
     original text through the normalizer's offsets, so the reader sees the article's own spelling.
     """
     spans: list[tuple[int, int]] = []
     if marked:
-        norm, plain, pos = NormalizedText(text), [], 0
-        for part in re.split(f"([{OPEN}{CLOSE}])", marked):
-            if part == OPEN:
-                start = pos
-            elif part == CLOSE:
-                spans.append((start, pos))
-            else:
-                plain.append(part)
-                pos += len(part)
+        norm, highlighted = NormalizedText(text), marked_fragment(marked, OPEN, CLOSE)
         lead = len(norm.text) - len(norm.text.lstrip())  # the indexed copy is stripped (normalize_many)
-        if "".join(plain) == norm.text.strip():
-            spans = [norm.original_span(s + lead, e + lead) for s, e in spans]
-        else:  # indexed by another normalizer version: show no marks rather than wrong ones
-            spans = []
+        if highlighted.text == norm.text.strip():
+            spans = [norm.original_span(s + lead, e + lead) for s, e in highlighted.marks]
+        # else indexed by another normalizer version: show no marks rather than wrong ones
     tokens = [m.span() for m in re.finditer(r"\S+", text)]
     if not tokens:
-        return ""
+        return Fragment("")
     first = bisect_right([s for s, _ in tokens], spans[0][0]) - 1 if spans else 0
     lo = max(0, min(first - words // 4, len(tokens) - words))
     hi = min(len(tokens), lo + words)
     start, end = tokens[lo][0], tokens[hi - 1][1]
-    pieces, pos = ["…"] if lo else [], start
-    for s, e in spans:
-        s, e = max(s, pos), min(e, end)
-        if s < e:
-            pieces += [html.escape(text[pos:s]), "<mark>", html.escape(text[s:e]), "</mark>"]
-            pos = e
-    pieces.append(html.escape(text[pos:end]) + ("…" if hi < len(tokens) else ""))
-    return "".join(pieces)
+    shift = start - (1 if lo else 0)  # the window's offset in the text, less the "…" that opens it
+    window = ("…" if lo else "") + text[start:end] + ("…" if hi < len(tokens) else "")
+    marks = [(max(s, start) - shift, min(e, end) - shift) for s, e in spans if s < end and e > start]
+    return Fragment(window, merge_marks(window, marks))

@@ -66,31 +66,42 @@ class DigestQueue:
             raise StoreConflict(f"digest {digest.id}: withdrawn by another pass while it was queued")
 
     def _claim_hits(self, digest_id: str, recipient: str, hit_keys: Collection[str]) -> list[str]:
-        """Create the claims of ``hit_keys``; returns the keys another digest holds."""
+        """Create the claims of ``hit_keys``; returns the keys another digest holds.
+
+        The lowest claim id first, alone, then the rest: two passes queuing the same hits race for that one
+        claim, so one of them takes them all. (Sent together, each could win some and both withdraw.)"""
         by_id = {claim_id(recipient, key): key for key in hit_keys}
+        pending, taken = sorted(by_id), []
+        for _ in range(3):  # a claim found taken, then gone (its digest withdrawn meanwhile): create it again
+            gone: list[str] = []
+            for batch in (pending[:1], pending[1:]):
+                docs = self._create_claims(digest_id, recipient, {cid: by_id[cid] for cid in batch})
+                taken += [by_id[d["_id"]] for d in docs if d.get("found") and d["_source"]["digest"] != digest_id]
+                gone += [d["_id"] for d in docs if not d.get("found")]
+                if taken:
+                    return taken
+            if not gone:
+                break
+            pending = sorted(gone)
+        return taken
+
+    def _create_claims(self, digest_id: str, recipient: str, keys: dict[str, str]) -> list[dict]:
+        """Create the claims ``keys`` (claim id: hit key); returns the claims found existing, as they are now."""
         actions = [
             (
                 {"create": {"_index": self.claims_index, "_id": cid}},
                 {"recipient": recipient, "hit_key": key, "digest": digest_id},
             )
-            for cid, key in by_id.items()
+            for cid, key in keys.items()
         ]
-        taken: list[str] = []
-        for _ in range(3):  # a claim found taken, then gone (its digest withdrawn meanwhile): create it again
-            held = []
-            for ok, item in bulk(self.es, actions, retries=self.retries, backoff=self.backoff, refresh="wait_for"):
-                result = item["create"]
-                if not ok and result.get("status") == 409:
-                    held.append(result["_id"])
-                elif not ok:
-                    raise StoreUnavailable(f"Elasticsearch refused a digest claim: {result.get('error')}")
-            docs = self.es.mget(index=self.claims_index, ids=held)["docs"] if held else []
-            taken += [by_id[d["_id"]] for d in docs if d.get("found") and d["_source"]["digest"] != digest_id]
-            gone = {d["_id"] for d in docs if not d.get("found")}
-            actions = [action for action in actions if action[0]["create"]["_id"] in gone]
-            if not actions or taken:
-                break
-        return taken
+        held = []
+        for ok, item in bulk(self.es, actions, retries=self.retries, backoff=self.backoff, refresh="wait_for"):
+            result = item["create"]
+            if not ok and result.get("status") == 409:
+                held.append(result["_id"])
+            elif not ok:
+                raise StoreUnavailable(f"Elasticsearch refused a digest claim: {result.get('error')}")
+        return self.es.mget(index=self.claims_index, ids=held)["docs"] if held else []
 
     def _withdraw(self, digest_id: str, recipient: str, hit_keys: Collection[str]) -> None:
         """Take back a digest that lost a claim: its own claims, then its document."""

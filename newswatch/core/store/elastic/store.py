@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
-import html
 import logging
+import random
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ApiError, BadRequestError, Elasticsearch
 
 from newswatch.core.errors import StoreUnavailable
 from newswatch.core.feedstate import FeedState
@@ -19,6 +19,7 @@ from newswatch.core.models import (
     SIGNATURE_WINDOW,
     Article,
     ClusterSignature,
+    Fragment,
     Hit,
     LeaseHolder,
     MonthStats,
@@ -44,15 +45,17 @@ from newswatch.core.store.elastic.documents import (
     HIGHLIGHT,
     fragment,
     hit_doc,
+    hit_from,
     owed_from,
     signature_from,
 )
 from newswatch.core.store.elastic.indices import ArticleIndices, create_index, install_templates
 from newswatch.core.store.elastic.queue import DigestQueue
+from newswatch.core.store.elastic.search import search_query
 from newswatch.core.store.elastic.spool import Spool
 from newswatch.core.store.elastic.writer import BulkWriter
 from newswatch.core.store.leases import holder_key, vanished
-from newswatch.core.textnorm import normalize
+from newswatch.core.store.query import query_error
 from newswatch.core.times import from_iso, iso, to_utc, utc_now
 
 if TYPE_CHECKING:
@@ -67,6 +70,8 @@ log = logging.getLogger(__name__)
 _CLOCK_MARGIN_SECONDS = 0.2
 # The state document saying the signatures of the window got their band keys (stored before they were indexed).
 _BANDS_FILLED = "migration:signature-bands"
+# Compare-and-set rounds of record_metrics before it gives up (each conflict: another process added first).
+_METRIC_ATTEMPTS = 50
 # Band keys of spooled signatures, compared with every article a crawl clusters while the cluster is down.
 _spooled_bands = functools.lru_cache(maxsize=4096)(band_keys)
 
@@ -90,6 +95,22 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
+
+
+def _root_cause(exc: ApiError) -> str:
+    """What Elasticsearch says went wrong first, rather than the phase that failed."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    causes = (body.get("error") or {}).get("root_cause") or [{}]
+    why = causes[0].get("reason") if isinstance(causes[0], dict) else None
+    return " ".join(str(why).split())[:300] if why else reason(exc)
+
+
+def _dated(article: Article) -> datetime:
+    return article.published or article.fetched or datetime.min.replace(tzinfo=UTC)
+
+
+def _metric_doc(name: str, value: float) -> dict:
+    return {"kind": "metric", "name": name, "amount": float(value)}
 
 
 def _lease_holder(src: dict) -> LeaseHolder:
@@ -358,44 +379,156 @@ class ElasticStore(Store):
         self.writer.signatures_changed = True  # a lookup must not find them any more
         return len(spooled) + deleted
 
-    # -- search
+    # -- search and reading back
     def search(
-        self, query: str, *, since: datetime | None = None, watch: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        since: datetime | None = None,
+        watch: str | None = None,
+        limit: int = 20,
+        phrases: Sequence[str] = (),
     ) -> list[SearchResult]:
-        self.flush()
-        words = normalize(query).strip()
-        # Every word in title or text (like FTS5's implicit AND), matched on the normalized copies.
-        match = (
-            {
-                "multi_match": {
-                    "query": words,
-                    "fields": ["normalized.title", "normalized.text"],
-                    "type": "cross_fields",
-                    "operator": "and",
-                }
-            }
-            if words
-            else {"match_all": {}}
-        )
+        match = search_query(query, phrases)
         filters: list[dict] = [{"range": {"dated": {"gte": iso(since)}}}] if since else []
         filters += [{"term": {"watches": watch}}] if watch else []
-        with self.cluster.unavailable_raises():
-            self.es.indices.refresh(index=self.alias)
-            hits = self.es.search(
-                index=self.alias,
-                query={"bool": {"must": [match], "filter": filters}},
-                size=limit,
-                sort=[{"_score": "desc"}, {"dated": {"order": "desc"}}],
-                highlight=HIGHLIGHT if words else None,
-                source_excludes=["normalized"],
-            )["hits"]["hits"]
+        self.flush()
+        try:
+            with self.cluster.unavailable_raises():
+                self.es.indices.refresh(index=self.alias)
+                hits = self.es.search(
+                    index=self.alias,
+                    query={"bool": {"must": [match or {"match_all": {}}], "filter": filters}},
+                    size=limit,
+                    sort=[{"_score": "desc"}, {"dated": {"order": "desc"}}],
+                    highlight=HIGHLIGHT if match else None,
+                    source_excludes=["normalized"],
+                )["hits"]["hits"]
+        except BadRequestError as exc:  # a query the cluster refuses (e.g. too many clauses): the user's to change
+            raise query_error(query, f"Elasticsearch cannot run it: {_root_cause(exc)}") from None
         results = []
         for hit in hits:
             article = Article.from_record(hit["_source"])
             marked = hit.get("highlight", {}).get("normalized.text", [None])[0]
-            text = fragment(article.text, marked) if words else html.escape(article.text[:160])
+            text = fragment(article.text, marked) if match else Fragment(article.text[:160])
             results.append(SearchResult(article=article, score=float(hit["_score"] or 0), fragments=[text]))
         return results
+
+    def watch_hits(self, watch: str, *, since: datetime | None = None, limit: int = 50) -> list[OwedHit]:
+        filters: list[dict] = [{"term": {"watch": watch}}]
+        filters += [{"range": {"found": {"gte": iso(since)}}}] if since is not None else []
+        if limit <= 0:
+            return []
+        self.flush()
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=self.hits_index)
+            newest = self.es.search(
+                index=self.hits_index,
+                query={"bool": {"filter": filters}},
+                size=limit,
+                sort=[{"found": "desc"}, {"key": "asc"}],
+            )["hits"]["hits"]
+            if len(newest) == limit:  # ties of the last found time are ordered by article, so all of them
+                last = newest[-1]["sort"][0]
+                same = {"range": {"found": {"gte": last, "lte": last, "format": "epoch_millis"}}}
+                ties = each(self.es, self.hits_index, {"bool": {"filter": [*filters, same]}}, [{"key": "asc"}])
+                newest = [hit for hit in newest if hit["sort"][0] != last] + [{**hit, "sort": [last]} for hit in ties]
+            articles = self.indices.lookup(
+                {hit["_source"]["article_id"] for hit in newest}, source_excludes=["normalized"]
+            )
+        found = [
+            (hit["sort"][0], owed_from(hit["_source"], articles[hit["_source"]["article_id"]]["_source"]))
+            for hit in newest
+            if hit["_source"]["article_id"] in articles
+        ]
+        # As SQLite orders them: found, the article's date (published, else fetched), its id, the offsets.
+        found.sort(key=lambda pair: (pair[1].hit.article_id, pair[1].hit.field, pair[1].hit.start))
+        found.sort(key=lambda pair: (pair[0], _dated(pair[1].article)), reverse=True)
+        return [owed for _, owed in found[:limit]]
+
+    def hits_for_articles(self, article_ids: Collection[str]) -> list[Hit]:
+        wanted = list(dict.fromkeys(article_ids))
+        if not wanted:
+            return []
+        self.flush()
+        hits: list[Hit] = []
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=self.hits_index)
+            for batch in _batches(wanted, 1000):
+                query = {"terms": {"article_id": batch}}
+                hits += [hit_from(h["_source"]) for h in each(self.es, self.hits_index, query, [{"key": "asc"}])]
+        order = {article_id: n for n, article_id in enumerate(wanted)}
+        return sorted(hits, key=lambda h: (order[h.article_id], h.field != "title", h.start, h.end, h.watch))
+
+    def cluster_articles(self, cluster_id: str, limit: int = 200) -> list[Article]:
+        # An article stored without a cluster is a story of its own, as in SQLite.
+        alone = {
+            "bool": {"filter": [{"ids": {"values": [cluster_id]}}], "must_not": [{"exists": {"field": "cluster_id"}}]}
+        }
+        query = {"bool": {"should": [{"term": {"cluster_id": cluster_id}}, alone], "minimum_should_match": 1}}
+        self.flush()
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=self.alias)
+            hits = each(
+                self.es,
+                self.alias,
+                query,
+                [{"fetched": "asc"}, {"id": "asc"}],
+                limit=limit,
+                source_excludes=["normalized"],
+            )
+            return [Article.from_record(hit["_source"]) for hit in hits]
+
+    # -- metrics: one state document per name (metric:NAME), added to with compare-and-set
+    def record_metrics(
+        self, counts: Mapping[str, float] | None = None, latest: Mapping[str, float] | None = None
+    ) -> None:
+        if not counts and not latest:
+            return
+        if (
+            not self.cluster.available()
+            or not self.cluster.attempt(self._record_metrics, counts or {}, latest or {})[0]
+        ):
+            # A crawl spooling its articles through an outage is not failed for its counts: they are lost.
+            log.warning(
+                "es_metrics_dropped hosts=%s names=%s", self.hosts, ",".join(sorted({*(counts or {}), *(latest or {})}))
+            )
+
+    def _record_metrics(self, counts: Mapping[str, float], latest: Mapping[str, float]) -> None:
+        actions = [
+            ({"index": {"_index": self.state_index, "_id": f"metric:{name}"}}, _metric_doc(name, value))
+            for name, value in latest.items()
+        ]
+        for ok, item in bulk(self.es, actions, retries=self.bulk_retries, backoff=self.backoff):
+            if not ok:
+                raise StoreUnavailable(f"Elasticsearch refused the metric {item['index']['_id']}: {item['index']}")
+        # The bare node has no scripts: read, add, and write back only if nobody wrote meanwhile (409: again).
+        pending = dict(counts)
+        for attempt in range(_METRIC_ATTEMPTS):
+            if not pending:
+                return
+            docs = self.es.mget(index=self.state_index, ids=[f"metric:{name}" for name in pending])["docs"]
+            actions = []
+            for doc in docs:
+                name = doc["_id"].removeprefix("metric:")
+                if doc.get("found"):
+                    guard = {"if_seq_no": doc["_seq_no"], "if_primary_term": doc["_primary_term"]}
+                    header = {"index": {"_index": self.state_index, "_id": doc["_id"], **guard}}
+                    actions.append((header, _metric_doc(name, doc["_source"]["amount"] + pending[name])))
+                else:
+                    header = {"create": {"_index": self.state_index, "_id": doc["_id"]}}
+                    actions.append((header, _metric_doc(name, pending[name])))
+            conflicts = guarded_updates(self.es, actions, retries=self.bulk_retries, backoff=self.backoff)
+            pending = {name: pending[name] for name in (i.removeprefix("metric:") for i in conflicts)}
+            if pending:  # several processes add at once: step aside a random moment, growing
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise StoreUnavailable(f"Elasticsearch at {self.hosts}: the metrics {sorted(pending)} keep changing under us")
+
+    def metrics(self) -> dict[str, float]:
+        with self.cluster.unavailable_raises():
+            self.es.indices.refresh(index=self.state_index)
+            docs = each(self.es, self.state_index, {"term": {"kind": "metric"}}, [{"name": "asc"}])
+            return {doc["_source"]["name"]: float(doc["_source"]["amount"]) for doc in docs}
 
     # -- alerts side
     def articles_after(self, cursor: str | None, limit: int = 500) -> tuple[list[Article], str | None]:
@@ -531,23 +664,24 @@ class ElasticStore(Store):
             if not wanted:
                 return
 
-    def _mentions(self, watch: str, dated: dict, aggs: dict) -> dict:
-        """Aggregations over the articles mentioning ``watch`` (dated in the ``dated`` range). Articles carry the
-        names of the watches with a hit in them (see _note_watches), and ``dated`` is published-else-fetched:
-        each article counts once, and nothing is read but the aggregation (no join with the hits index)."""
+    def _mentions(self, watch: str, fetched: dict, aggs: dict) -> dict:
+        """Aggregations over the articles mentioning ``watch`` first stored in the ``fetched`` range. Articles
+        carry the names of the watches with a hit in them (see _note_watches), and ``fetched`` is when
+        newswatch first stored them (an update keeps it): each article counts once, and nothing is read but
+        the aggregation (no join with the hits index). Counted when asked, so there is nothing to rebuild."""
         self.flush()
-        query = {"bool": {"filter": [{"term": {"watches": watch}}, {"range": {"dated": dated}}]}}
+        query = {"bool": {"filter": [{"term": {"watches": watch}}, {"range": {"fetched": fetched}}]}}
         with self.cluster.unavailable_raises():
             self.es.indices.refresh(index=self.alias)
             return self.es.search(index=self.alias, query=query, size=0, aggs=aggs)["aggregations"]
 
     def mention_counts(self, watch: str, since: datetime) -> dict[datetime, int]:
-        hours = {"date_histogram": {"field": "dated", "calendar_interval": "hour", "min_doc_count": 1}}
+        hours = {"date_histogram": {"field": "fetched", "calendar_interval": "hour", "min_doc_count": 1}}
         buckets = self._mentions(watch, {"gte": iso(_hour(since))}, {"hours": hours})["hours"]["buckets"]
         return {_from_ms(bucket["key"]): bucket["doc_count"] for bucket in buckets}
 
     def last_mention_before(self, watch: str, before: datetime) -> datetime | None:
-        latest = self._mentions(watch, {"lt": iso(_hour(before))}, {"latest": {"max": {"field": "dated"}}})
+        latest = self._mentions(watch, {"lt": iso(_hour(before))}, {"latest": {"max": {"field": "fetched"}}})
         millis = latest["latest"]["value"]
         return _hour(_from_ms(millis)) if millis is not None else None
 

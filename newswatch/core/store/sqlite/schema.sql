@@ -19,6 +19,8 @@ CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
 -- Retention (prune, stats per month) reads fetched; search --since reads the date an article is shown at.
 CREATE INDEX IF NOT EXISTS articles_fetched ON articles(fetched);
 CREATE INDEX IF NOT EXISTS articles_dated ON articles(COALESCE(published, fetched));
+-- The copies of one story (Store.cluster_articles), oldest first.
+CREATE INDEX IF NOT EXISTS articles_cluster ON articles(cluster_id, fetched);
 
 CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
     title, text, content='articles', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
@@ -48,13 +50,16 @@ CREATE TABLE IF NOT EXISTS hits (
     sentence TEXT NOT NULL,
     found TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS hits_watch ON hits(watch);
+DROP INDEX IF EXISTS hits_watch;  -- served by hits_watch_found
+-- A watch's hits newest first (Store.watch_hits: `search --watch`, the web page's watch view).
+CREATE INDEX IF NOT EXISTS hits_watch_found ON hits(watch, found);
 DROP INDEX IF EXISTS hits_article;  -- served by hits_article_watch, which also answers "delivered once per watch"
 CREATE INDEX IF NOT EXISTS hits_article_watch ON hits(article_id, watch);
 CREATE INDEX IF NOT EXISTS hits_found ON hits(found);  -- a pass reads the recipient's window, not every hit
 
--- Distinct articles with a hit of a watch per UTC hour (of the article's published-else-fetched time),
--- counted as hits are added: digest trends read a few hundred rows, never the articles.
+-- Distinct articles with a hit of a watch per UTC hour of the article's fetched time (when newswatch first
+-- stored it), counted as hits are added: digest trends read a few hundred rows, never the articles. Kept so
+-- since PRAGMA user_version 1; a file of an older version (counted at published) has them counted again.
 CREATE TABLE IF NOT EXISTS mention_hours (
     watch TEXT NOT NULL,
     hour TEXT NOT NULL,             -- ISO 8601, UTC, the hour's start
@@ -116,3 +121,9 @@ CREATE TABLE IF NOT EXISTS leases (
     since TEXT NOT NULL,
     expires TEXT NOT NULL
 );
+
+-- Running totals and latest values reported by the crawl child and the alerts pass (the web page's /metrics).
+CREATE TABLE IF NOT EXISTS metrics (
+    name TEXT PRIMARY KEY,
+    value REAL NOT NULL
+) WITHOUT ROWID;

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from newswatch.core.models import (
 from newswatch.core.store import Store
 from newswatch.core.store.database import Transaction, feed_states, open_database, present_ids, put_feed_state
 from newswatch.core.store.leases import claim_vanished, holder_key, vanished
+from newswatch.core.store.query import Query, folded_words, marked_fragment, parse, query_error, reduce_phrases
 from newswatch.core.times import from_iso, iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -46,19 +46,64 @@ SEARCH_WINDOWS = (timedelta(days=7), timedelta(days=30), timedelta(days=365))
 PRUNE_CHUNK = 5000  # articles deleted per transaction, so a first prune of a year never holds the file for minutes
 VACUUM_STEP = 2000  # pages given back to the disk per step of a prune
 _ARTICLE_COLUMNS = ", ".join(ARTICLE_FIELDS)
-# Sentinels FTS5 wraps around matched terms; replaced by <mark> only after the fragment is HTML-escaped.
+# Sentinels FTS5 wraps around matched terms (no stored text holds them), turned into the fragment's offsets.
 _OPEN, _CLOSE = "\x02", "\x03"
 
 
-def _fts_query(query: str) -> str:
-    """Quote each word so user input can never be FTS5 syntax (a stray quote or AND would be an error)."""
-    words = [w.replace('"', '""') for w in query.split()]
-    return " ".join(f'"{w}"' for w in words)
+# The hits' columns and the article's (a_id, a_url ...), for reading hits with their article in one query.
+_HIT_AND_ARTICLE = "h.*, " + ", ".join(f"a.{c} AS a_{c}" for c in ARTICLE_FIELDS)
+_IDS_PER_QUERY = 500  # below SQLite's limit on the parameters of one statement
+# PRAGMA user_version of a file whose mention counts are kept at the hour an article was first stored
+# (fetched); a file of an older version counted them at published, and has them counted again once.
+_MENTIONS_BY_FETCHED = 1
+
+
+def _fts_query(parsed: Query, phrases: Sequence[str] = ()) -> str:
+    """The FTS5 expression of a parsed query (query.parse: words, "phrases", OR, -word, word*) or'ed with
+    the ``phrases``; "" for none (the newest articles). Every term is an FTS5 string, its quotes doubled, so
+    nothing a user types and no spelling is ever FTS5 syntax (a stray quote or AND would be an error)."""
+    positive = " AND ".join(
+        group_text if len(group) == 1 else f"({group_text})"
+        for group in parsed.groups
+        if (group_text := " OR ".join(_fts_string(t.text, prefix=t.prefix) for t in group))
+    )
+    spellings = " OR ".join(_fts_string(p) for p in phrases)
+    if positive and spellings:
+        positive = f"({positive}) OR {spellings}"
+    positive = positive or spellings
+    if not positive:
+        return ""
+    if parsed.excluded:
+        return f"({positive}) NOT ({' OR '.join(_fts_string(t.text, prefix=t.prefix) for t in parsed.excluded)})"
+    return positive
+
+
+def _fts_string(text: str, *, prefix: bool = False) -> str:
+    """``text`` as an FTS5 string (a phrase of its words), a prefix of its last word with ``prefix``."""
+    quoted = text.replace('"', '""')
+    return f'"{quoted}"' + ("*" if prefix else "")
 
 
 def _hour(moment: str) -> str:
     """The start of the UTC hour of a stored ISO time, as stored in mention_hours."""
     return iso(from_iso(moment).replace(minute=0, second=0, microsecond=0))
+
+
+def _hit(row: sqlite3.Row) -> Hit:
+    return Hit(
+        article_id=row["article_id"],
+        watch=row["watch"],
+        matched=row["matched"],
+        start=row["start"],
+        end=row["end"],
+        field=row["field"],
+        sentence=row["sentence"],
+    )
+
+
+def _owed(row: sqlite3.Row) -> OwedHit:
+    """A row of hits joined with its article (_HIT_AND_ARTICLE)."""
+    return OwedHit(hit=_hit(row), article=Article.from_record(row, prefix="a_"), found=from_iso(row["found"]))
 
 
 def _holder(row: sqlite3.Row) -> LeaseHolder:
@@ -94,19 +139,25 @@ class SqliteStore(Store):
                     db.execute(f"ALTER TABLE digests ADD COLUMN {column} {kind}")
 
     def _fill_new_tables(self) -> None:
-        """Counts and keys that an older version did not keep, built once from what the file holds."""
+        """Counts and keys that an older version did not keep, or kept otherwise, built once from what the
+        file holds: the mention counts (none yet, or counted at published by a version before
+        _MENTIONS_BY_FETCHED: read whole once, then kept as hits are added), the band keys."""
         with self._tx() as db:
-            if (
-                db.execute("SELECT 1 FROM hits LIMIT 1").fetchone()
-                and not db.execute("SELECT 1 FROM mention_hours LIMIT 1").fetchone()
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            has_hits = db.execute("SELECT 1 FROM hits LIMIT 1").fetchone()
+            if has_hits and (
+                version < _MENTIONS_BY_FETCHED or not db.execute("SELECT 1 FROM mention_hours LIMIT 1").fetchone()
             ):
+                db.execute("DELETE FROM mention_hours")
                 db.execute(
                     "INSERT INTO mention_hours (watch, hour, articles) "
                     "SELECT watch, hour, COUNT(*) FROM (SELECT DISTINCT h.watch, "
-                    "strftime('%Y-%m-%dT%H:00:00+00:00', COALESCE(a.published, a.fetched)) AS hour, a.id "
+                    "strftime('%Y-%m-%dT%H:00:00+00:00', a.fetched) AS hour, a.id "
                     "FROM hits h JOIN articles a ON a.id = h.article_id) GROUP BY watch, hour"
                 )
                 log.info("store_mention_counts_built path=%s", self.path)
+            if version < _MENTIONS_BY_FETCHED:
+                db.execute(f"PRAGMA user_version = {_MENTIONS_BY_FETCHED}")
             if (
                 db.execute("SELECT 1 FROM signatures LIMIT 1").fetchone()
                 and not db.execute("SELECT 1 FROM signature_bands LIMIT 1").fetchone()
@@ -232,10 +283,21 @@ class SqliteStore(Store):
         with self._tx() as db:
             return _prune_signatures(db, iso(before))
 
-    # -- search
+    # -- search and reading back
     def search(
-        self, query: str, *, since: datetime | None = None, watch: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        since: datetime | None = None,
+        watch: str | None = None,
+        limit: int = 20,
+        phrases: Sequence[str] = (),
     ) -> list[SearchResult]:
+        parsed = parse(query, alternatives=bool(phrases))
+        spellings = self._present(reduce_phrases(phrases, folded_words), since) if phrases else []
+        if phrases and not spellings and not parsed.groups:
+            return []  # none of the spellings is stored (in the range): nothing matches
+        match = _fts_query(parsed, spellings)
         # Ranked within the newest window that holds ``limit`` matches (SEARCH_WINDOWS, then since or all):
         # a common word matches half the store, and ranking every match of a year costs seconds.
         now = utc_now()
@@ -245,16 +307,39 @@ class SqliteStore(Store):
             first = self._first_rowid(cutoff, exact=cutoff is since)
             if first is None:  # nothing stored in this window (or, the last one, dated since)
                 continue
-            rows = self._ranked(query, first, since, watch, limit)
+            try:
+                rows = self._ranked(match, first, since, watch, limit)
+            except sqlite3.OperationalError as exc:
+                if "fts5" not in str(exc):
+                    raise
+                raise query_error(query, str(exc)) from None
             if len(rows) >= limit:
                 break
-        results = []
-        for row in rows:
-            fragment = html.escape(row["frag"] or "").replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
-            results.append(
-                SearchResult(article=Article.from_record(row), score=-float(row["rank"]), fragments=[fragment])
+        return [
+            SearchResult(
+                article=Article.from_record(row),
+                score=-float(row["rank"]),
+                fragments=[marked_fragment(row["frag"] or "", _OPEN, _CLOSE)],
             )
-        return results
+            for row in rows
+        ]
+
+    def _present(self, phrases: list[str], since: datetime | None) -> list[str]:
+        """The phrases that some article of the range holds, each asked of the index alone (a seek, then the
+        first match): FTS5 steps every branch of an OR for every match, so a watch's hundreds of spellings,
+        most of which no article holds, would make each match of the others hundreds of times slower."""
+        first = self._first_rowid(since, exact=True)
+        if first is None:
+            return []
+        with self._lock:
+            return [
+                phrase
+                for phrase in phrases
+                if self._db.execute(
+                    "SELECT 1 FROM articles_fts WHERE articles_fts MATCH ? AND rowid >= ? LIMIT 1",
+                    (_fts_string(phrase), first),
+                ).fetchone()
+            ]
 
     def _first_rowid(self, cutoff: datetime | None, *, exact: bool) -> int | None:
         """The lowest rowid of an article dated (published, else fetched) at or after ``cutoff`` (``exact``),
@@ -271,11 +356,11 @@ class SqliteStore(Store):
             return self._db.execute(sql, (iso(cutoff),)).fetchone()[0]
 
     def _ranked(
-        self, query: str, first: int, since: datetime | None, watch: str | None, limit: int
+        self, match: str, first: int, since: datetime | None, watch: str | None, limit: int
     ) -> list[sqlite3.Row]:
-        """The best ``limit`` matches from rowid ``first``. Ranked on the index alone first (bm25, ties by
-        storage order), then only those candidates get their fragment and article row: computing snippets
-        and reading rows for every match is what made a common word slow."""
+        """The best ``limit`` matches of the FTS5 expression ``match`` from rowid ``first``. Ranked on the
+        index alone first (bm25, ties by storage order), then only those candidates get their fragment and
+        article row: computing snippets and reading rows for every match is what made a common word slow."""
         where, params = ["a.rowid >= ?"], [first]
         if since:
             where.append("COALESCE(a.published, a.fetched) >= ?")
@@ -284,11 +369,10 @@ class SqliteStore(Store):
             where.append("EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id AND h.watch = ?)")
             params.append(watch)
         order = "ORDER BY rank, COALESCE(a.published, a.fetched) DESC LIMIT ?"
-        if not query.strip():  # no words: the newest articles
+        if not match:  # no words: the newest articles
             sql = f"SELECT a.*, substr(a.text, 1, 160) AS frag, 0 AS rank FROM articles a WHERE {' AND '.join(where)}"
             with self._lock:
                 return self._db.execute(f"{sql} {order}", [*params, limit]).fetchall()
-        match = _fts_query(query)
         join = "JOIN articles a ON a.rowid = articles_fts.rowid" if since or watch else ""
         candidates = (
             "SELECT articles_fts.rowid AS rid, bm25(articles_fts) AS rank FROM articles_fts "
@@ -305,6 +389,63 @@ class SqliteStore(Store):
         args = [match, first, *params[1:], limit * 3, _OPEN, _CLOSE, match, limit]
         with self._lock:
             return self._db.execute(sql, args).fetchall()
+
+    def watch_hits(self, watch: str, *, since: datetime | None = None, limit: int = 50) -> list[OwedHit]:
+        # Through hits_watch_found, newest first; only the ties of the last found time are sorted by article.
+        sql = f"SELECT {_HIT_AND_ARTICLE} FROM hits h JOIN articles a ON a.id = h.article_id WHERE h.watch = ?"
+        params: list = [watch]
+        if since is not None:
+            sql += " AND h.found >= ?"
+            params.append(iso(since))
+        sql += " ORDER BY h.found DESC, COALESCE(a.published, a.fetched) DESC, h.article_id, h.field, h.start LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, [*params, max(0, int(limit))]).fetchall()
+        return [_owed(row) for row in rows]
+
+    def hits_for_articles(self, article_ids: Collection[str]) -> list[Hit]:
+        wanted = list(dict.fromkeys(article_ids))
+        rows: list[sqlite3.Row] = []
+        with self._lock:
+            for start in range(0, len(wanted), _IDS_PER_QUERY):
+                chunk = wanted[start : start + _IDS_PER_QUERY]
+                rows += self._db.execute(
+                    f"SELECT * FROM hits WHERE article_id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+        order = {article_id: n for n, article_id in enumerate(wanted)}
+        hits = [_hit(row) for row in rows]
+        return sorted(hits, key=lambda h: (order[h.article_id], h.field != "title", h.start, h.end, h.watch))
+
+    def cluster_articles(self, cluster_id: str, limit: int = 200) -> list[Article]:
+        # An article stored without a cluster is a story of its own (articles_cluster, and its primary key).
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE cluster_id = ? OR (id = ? AND cluster_id IS NULL) "
+                "ORDER BY fetched, id LIMIT ?",
+                (cluster_id, cluster_id, max(0, int(limit))),
+            ).fetchall()
+        return [Article.from_record(row) for row in rows]
+
+    # -- metrics
+    def record_metrics(
+        self, counts: Mapping[str, float] | None = None, latest: Mapping[str, float] | None = None
+    ) -> None:
+        if not counts and not latest:
+            return
+        with self._tx() as db:  # one IMMEDIATE transaction: another process's additions wait, none is lost
+            db.executemany(
+                "INSERT INTO metrics (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                [(name, float(value)) for name, value in (counts or {}).items()],
+            )
+            db.executemany(
+                "INSERT INTO metrics (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [(name, float(value)) for name, value in (latest or {}).items()],
+            )
+
+    def metrics(self) -> dict[str, float]:
+        with self._lock:
+            return {row[0]: row[1] for row in self._db.execute("SELECT name, value FROM metrics ORDER BY name")}
 
     # -- alerts side
     def articles_after(self, cursor: str | None, limit: int = 500) -> tuple[list[Article], str | None]:
@@ -355,7 +496,7 @@ class SqliteStore(Store):
                 if added and first_of_watch:  # the article's first hit of this watch: one more mention
                     db.execute(
                         "INSERT INTO mention_hours (watch, hour, articles) "
-                        "SELECT ?, strftime('%Y-%m-%dT%H:00:00+00:00', COALESCE(published, fetched)), 1 "
+                        "SELECT ?, strftime('%Y-%m-%dT%H:00:00+00:00', fetched), 1 "
                         "FROM articles WHERE id = ? "
                         "ON CONFLICT(watch, hour) DO UPDATE SET articles = articles + 1",
                         (hit.watch, hit.article_id),
@@ -382,8 +523,7 @@ class SqliteStore(Store):
         self, recipient: str, watches: Collection[str] | None = None, *, since: datetime | None = None
     ) -> list[OwedHit]:
         sql = (
-            f"SELECT h.*, {', '.join('a.' + c + ' AS a_' + c for c in _ARTICLE_COLUMNS.split(', '))} "
-            "FROM hits h JOIN articles a ON a.id = h.article_id "
+            f"SELECT {_HIT_AND_ARTICLE} FROM hits h JOIN articles a ON a.id = h.article_id "
             # Owed once per article and watch: when an article's text changes (its page replacing the feed
             # item it was stored from, an update) its new hits of a watch already sent are not news. CROSS
             # JOIN keeps the order (the article's hits, then the recipient's ledger by its key), whatever the
@@ -399,26 +539,13 @@ class SqliteStore(Store):
             names = list(watches)
             if not names:
                 return []
-            # Unary + keeps hits_watch out of the plan: a watch's hits are every hit it ever had.
+            # Unary + keeps the plan on hits_found: the window is read once, whatever the watches.
             sql += f" AND {'+' if since is not None else ''}h.watch IN ({','.join('?' * len(names))})"
             params += names
         sql += " ORDER BY h.watch, COALESCE(a.published, a.fetched), h.article_id, h.field, h.start"
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
-        owed = []
-        for row in rows:
-            article = Article.from_record(row, prefix="a_")
-            hit = Hit(
-                article_id=row["article_id"],
-                watch=row["watch"],
-                matched=row["matched"],
-                start=row["start"],
-                end=row["end"],
-                field=row["field"],
-                sentence=row["sentence"],
-            )
-            owed.append(OwedHit(hit=hit, article=article, found=from_iso(row["found"])))
-        return owed
+        return [_owed(row) for row in rows]
 
     def queue_digest(self, digest: QueuedDigest) -> None:
         try:
