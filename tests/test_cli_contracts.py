@@ -1,4 +1,4 @@
-"""The CLI contracts acceptance checks call: extract, feed and match (stable output formats)."""
+"""The CLI contracts acceptance checks call: extract, feed, match and search (stable output formats)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import DEMO_SITE, run_cli
+from tests.conftest import DEMO_SITE, run_cli, write_config
 
 SEED_PAGE = DEMO_SITE / "2017" / "11" / "04" / "daesh-loses-last-towns.html"
 
@@ -87,6 +87,58 @@ def test_match_reports_hits_with_offsets_into_the_text(tmp_path: Path):
     ]
     assert all(text[h["start"] : h["end"]] == h["matched"] for h in hits)
     assert set(hits[0]) == {"watch", "matched", "start", "end"}
+
+
+def test_match_explain_says_which_spelling_matched_and_what_allowed_it(tmp_path: Path):
+    """`match --explain --json` gives each hit's keys of `match --json` and its spelling, the source of that
+    spelling, how the form found derives from it and what allowed it."""
+    watchlist = tmp_path / "watches.yaml"
+    watches = [
+        {"name": "Deir Ezzor", "kind": "place", "aliases": ["Deir ez-Zor", "دير الزور"]},
+        {"name": "Daesh", "kind": "group", "aliases": ["ISIS"]},
+    ]
+    watchlist.write_text(yaml.safe_dump({"watches": watches}, allow_unicode=True), encoding="utf-8")
+    text = "IS fighters left Deirezzor; اشتباكات بدير الزور."
+    result = run_cli("match", "--watchlist", str(watchlist), "--json", "--explain", "-", input=text)
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert [(h["watch"], h["matched"], h["spelling"], h["source"], h["derived"]) for h in hits] == [
+        ("Daesh", "IS", "IS", "groups.yaml", ""),
+        ("Deir Ezzor", "Deirezzor", "Deir Ezzor", "config name", "derived form 'deirezzor'"),
+        ("Deir Ezzor", "دير الزور", "دير الزور", "config alias", "after the joined clitic 'ب'"),
+    ]
+    assert hits[0]["reason"] == "context word 'fighters' within 12 words"
+    assert hits[1]["reason"] == "always counts"
+    assert all(text[h["start"] : h["end"]] == h["matched"] for h in hits)
+    plain = run_cli("match", "--watchlist", str(watchlist), "--json", "-", input=text)
+    assert json.loads(plain.stdout) == [{k: h[k] for k in ("watch", "matched", "start", "end")} for h in hits]
+
+
+def test_search_json_prints_stories_with_title_url_and_watches(tmp_path: Path):
+    """`search --json` prints a JSON array of stories, each with at least `title`, `url` and `watches`; two
+    outlets' copies of one story are one story; fragments are plain text with offsets."""
+    from alerts.run import run_alerts
+    from newswatch.core.config import load_config
+    from newswatch.core.store import open_store
+    from newswatch.core.times import utc_now
+    from tests.plugins.smtp import sample_articles
+
+    config_dir = write_config(tmp_path / "project" / "config")
+    config = load_config(config_dir)
+    with open_store(config) as store:
+        store.add_articles(sample_articles(utc_now()))
+        run_alerts(config, store)
+    result = run_cli("search", "Deir Ezzor", "--json", config_dir=config_dir)
+    assert result.returncode == 0, result.stderr
+    stories = json.loads(result.stdout)
+    assert all({"title", "url", "watches", "outlets", "articles", "fragments"} <= set(s) for s in stories)
+    by_id = {s["id"]: s for s in stories}
+    assert set(by_id) == {"story-deir-ezzor", "mashriq-1"}
+    story = by_id["story-deir-ezzor"]
+    assert set(story["outlets"]) == {"The Levant Monitor", "Gulf Wire"} and len(story["articles"]) == 2
+    assert {"Deir Ezzor", "Daesh"} <= set(story["watches"])
+    for fragment in story["fragments"]:
+        assert all(fragment["text"][a:b] for a, b in fragment["marks"]) and "<mark>" not in fragment["text"]
 
 
 def test_match_invalid_watchlist_names_the_key(tmp_path: Path):

@@ -51,7 +51,8 @@ def test_service_on_elasticsearch_indexes_and_delivers(
     found = run_cli("search", "Abu Kamal", "--watch", "Abu Kamal", "--json", config_dir=config_dir)
     assert found.returncode == 0, found.stderr
     results = json.loads(found.stdout)
-    assert [r["title"] for r in results] == [SEED_TITLE]
-    assert any(
-        "<mark>Abu</mark>" in fragment or "<mark>Abu Kamal</mark>" in fragment for fragment in results[0]["fragments"]
-    )
+    # The watch's spellings are searched too (the Arabic story names البوكمال): the wire story is among them.
+    (seed,) = [r for r in results if r["title"] == SEED_TITLE]
+    # Plain text with the offsets of the highlighted words, no markup.
+    marked = [f["text"][start:end] for f in seed["fragments"] for start, end in f["marks"]]
+    assert any(m.startswith("Abu") for m in marked) and "<mark>" not in json.dumps(results)

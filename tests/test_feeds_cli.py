@@ -22,6 +22,7 @@ from tests.conftest import DEMO_SITE, run_cli, write_config
 FEED = (DEMO_SITE / "feed.xml").read_bytes()
 HOME = (DEMO_SITE / "index.html").read_bytes()
 RSS = {"Content-Type": "application/rss+xml"}
+COLUMNS_100 = {"COLUMNS": "100"}  # tables are as wide as the terminal: rich reads $COLUMNS
 
 
 class _Routes(BaseHTTPRequestHandler):
@@ -145,7 +146,7 @@ def test_status_shows_health_errors_items_seen_and_next_due(config_dir: Path):
     assert rows["dead"]["consecutive_failures"] == 5
     assert rows["new"]["health"] == "never polled" and rows["new"]["due_now"]
     assert rows["off"]["health"] == "disabled" and not rows["off"]["due_now"]
-    table = run_cli("feeds", "status", config_dir=config_dir)
+    table = run_cli("feeds", "status", config_dir=config_dir, env=COLUMNS_100)
     assert table.returncode == 0 and "UNHEALTHY" in table.stdout and "HTTP 503" in table.stdout
     assert "4 feeds, 1 unhealthy, 0 failing, 1 due now" in table.stdout
 
@@ -362,6 +363,39 @@ def test_status_says_failing_before_unhealthy_and_gives_times_in_utc(config_dir:
     (row,) = json.loads(run_cli("feeds", "status", "--json", config_dir=config_dir).stdout)
     assert row["health"] == "failing" and row["consecutive_failures"] == 1
     assert row["unhealthy_after"] == UNHEALTHY_AFTER
-    table = run_cli("feeds", "status", config_dir=config_dir).stdout
+    table = run_cli("feeds", "status", config_dir=config_dir, env=COLUMNS_100).stdout
     assert "failing (1)" in table and "2026-11-04 09:15 UTC HTTP 503" in table
     assert "1 feeds, 0 unhealthy, 1 failing" in table
+
+
+def test_list_and_status_fit_a_terminal_of_100_columns(config_dir: Path):
+    """`feeds list` and `feeds status` are as wide as the terminal ($COLUMNS): at 100 columns no line is
+    longer, long URLs and errors wrap instead of being cut, and nothing is lost."""
+    url = "https://very-long-regional-news-site-name.example/arabic/syria/deir-ezzor/latest-news/rss.xml?lang=ar"
+    write_config(
+        config_dir,
+        feeds=[
+            {"id": "deir-ezzor-24-arabic-service", "name": "Deir Ezzor 24 (Arabic service)", "url": url},
+            {"name": "Short", "url": "https://short.example/rss", "language": "fr", "country": "SY"},
+        ],
+    )
+    error = "cannot fetch: HTTP 503 Service Unavailable from the origin server, retrying later with backoff"
+    store = SqliteStore(load_config(config_dir).path("var/newswatch.db"))
+    now = datetime.now(UTC)
+    store.set_feed_state("deir-ezzor-24-arabic-service", record_failure(None, name="D", now=now, reason=error))
+    store.set_feed_state(
+        "short", record_success(None, name="Short", now=now, items=3, new_items=3, interval=timedelta(minutes=30))
+    )
+    store.close()
+    for command in (["feeds", "list"], ["feeds", "status"]):
+        result = run_cli(*command, config_dir=config_dir, env=COLUMNS_100)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 100, result.stdout
+        assert max(len(line) for line in lines) > 80  # the room there is, used
+        assert "…" not in result.stdout  # folded or wrapped over lines, never shortened
+    listed = run_cli("feeds", "list", config_dir=config_dir, env=COLUMNS_100).stdout
+    rows = [line.split("│") for line in listed.splitlines() if line.startswith("│")]
+    assert "".join(row[-2].strip() for row in rows) == url + "https://short.example/rss"
+    status = run_cli("feeds", "status", config_dir=config_dir, env=COLUMNS_100).stdout
+    assert "Unavailable" in status and "backoff" in status and "2 feeds, 0 unhealthy, 1 failing" in status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -13,15 +13,15 @@ import click
 from pydantic import ValidationError
 from rich.cells import cell_len
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from newswatch.cli.group import CliContext, pass_context
 from newswatch.core.config import Config, load_config
 from newswatch.core.config.feeds import CREDENTIALS_IN_FEED_URL, Feed
 from newswatch.core.config.fields import refuse_credentials
 from newswatch.core.errors import ConfigError, NewswatchError
-from newswatch.core.feedstate import UNHEALTHY_AFTER, FeedState, Health, feed_health
-from newswatch.core.times import iso, utc_now
+from newswatch.core.feedstate import Health, status_rows
+from newswatch.core.times import utc_now
 from newswatch.core.web import web_url
 
 
@@ -123,7 +123,8 @@ def list_feeds(ctx: CliContext, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
-    table = Table("id", "name", "kind", "lang", "country", "enabled", "url")
+    # Every cell folded over lines where it must be, never shortened with an ellipsis (an id, a URL).
+    table = Table(*(Column(h, overflow="fold") for h in ("id", "name", "kind", "lang", "country", "enabled", "url")))
     for r in records:
         table.add_row(
             r["id"],
@@ -134,7 +135,7 @@ def list_feeds(ctx: CliContext, as_json: bool) -> None:
             "yes" if r["enabled"] else "no",
             r["url"],
         )
-    Console(width=200).print(table)
+    Console().print(table)  # as wide as the terminal (rich's detection: the tty, $COLUMNS, else 80)
 
 
 @feeds.command("add")
@@ -229,59 +230,43 @@ def status(ctx: CliContext, as_json: bool) -> None:
                 "now" if r["due_now"] else _utc(r["next_due"]),
             )
         )
-    click.echo(box_table(headers, cells, width=200, wrap=headers.index("last error")), nl=False)
+    click.echo(box_table(headers, cells, width=Console().width, wrap=headers.index("last error")), nl=False)
     unhealthy = sum(r["health"] == Health.UNHEALTHY for r in rows)
     failing = sum(r["health"] == Health.FAILING for r in rows)
     due = sum(r["due_now"] for r in rows)
     click.echo(f"{len(rows)} feeds, {unhealthy} unhealthy, {failing} failing, {due} due now")
 
 
-def status_rows(feeds: list[Feed], states: Mapping[str, FeedState], now: datetime) -> list[dict]:
-    """One JSON-ready row per configured feed for `feeds status`: health (core.feedstate.feed_health), last
-    success and error, items seen, next due (times in ISO 8601, UTC)."""
-    rows = []
-    for feed in feeds:
-        state = states.get(feed.id)
-        known = state or FeedState()
-        rows.append(
-            {
-                "id": feed.id,
-                "name": feed.name,
-                "health": feed_health(state, feed.enabled).value,
-                "last_success": iso(known.last_success),
-                "last_error": known.last_error,
-                "last_error_at": iso(known.last_error_at),
-                "consecutive_failures": known.consecutive_failures,
-                "unhealthy_after": UNHEALTHY_AFTER,
-                "items_seen": known.items_seen,
-                "next_due": iso(known.next_due),
-                "due_now": feed.enabled and (known.next_due is None or known.next_due <= now),
-            }
-        )
-    return rows
-
-
 def box_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, width: int, wrap: int) -> str:
     """The text of a table drawn as rich's default Table box draws it (heavy head, one line per row), made
     directly: rich took about 1.2 ms a row to lay a table out, 6 s for `feeds status` at 5,000 feeds. Cells
-    are printed as they are (no console markup). A table wider than ``width`` narrows column ``wrap`` and
-    wraps its cells (at spaces, a word longer than the column cut)."""
+    are printed as they are (no console markup). A table wider than ``width`` first narrows the other
+    columns down to their longest word (a time wraps as its date over its hour, a header over two lines),
+    then column ``wrap`` (down to 10, a longer word cut); cells wrap at spaces."""
 
     def span(text: str) -> int:  # the columns a text takes on a terminal (2 a character in wide scripts)
         return len(text) if text.isascii() else cell_len(text)
 
-    widths = [max([span(h), *(span(row[i]) for row in rows)]) for i, h in enumerate(headers)]
-    spare = width - (sum(widths) + 3 * len(widths) + 1)
-    if spare < 0:
-        widths[wrap] = max(widths[wrap] + spare, span(headers[wrap]), 10)
+    columns = [[h, *(row[i] for row in rows)] for i, h in enumerate(headers)]
+    widths = [max(map(span, cells)) for cells in columns]
+    excess = sum(widths) + 3 * len(widths) + 1 - width
+    if excess > 0:  # the other columns first, those with the most to give first, down to their longest word
+        words = [max((span(w) for cell in cells for w in cell.split()), default=1) for cells in columns]
+        for i in sorted((i for i in range(len(widths)) if i != wrap), key=lambda i: words[i] - widths[i]):
+            cut = min(excess, widths[i] - words[i])
+            widths[i] -= max(cut, 0)
+            excess -= max(cut, 0)
+    if excess > 0:
+        widths[wrap] = max(widths[wrap] - excess, min(widths[wrap], 10))
 
     def line(left: str, fill: str, between: str, right: str) -> str:
         return left + between.join(fill * (w + 2) for w in widths) + right
 
     def cells(row: Sequence[str], edge: str) -> list[str]:
-        parts = [[cell] for cell in row]
-        if span(row[wrap]) > widths[wrap]:
-            parts[wrap] = textwrap.wrap(row[wrap], widths[wrap], break_on_hyphens=False) or [""]
+        parts = [
+            (textwrap.wrap(cell, w, break_on_hyphens=False) or [""]) if span(cell) > w else [cell]
+            for cell, w in zip(row, widths, strict=True)
+        ]
         lines = []
         for n in range(max(len(p) for p in parts)):
             texts = (p[n] if n < len(p) else "" for p in parts)

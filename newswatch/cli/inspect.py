@@ -57,18 +57,45 @@ def feed(ctx: CliContext, as_json: bool, source: str) -> None:
 @click.command()
 @click.option("--watchlist", type=click.Path(path_type=Path), required=True, help="A watches YAML file.")
 @click.option("--json", "as_json", is_flag=True, required=True, help="Print a JSON array of hits.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Each hit also says which spelling matched, where it comes from and what allowed it.",
+)
 @click.argument("text_file", default="-", type=click.File("r", encoding="utf-8"))
-def match(watchlist: Path, as_json: bool, text_file) -> None:
-    """Find the watches of WATCHLIST in the text of a file (or stdin)."""
+def match(watchlist: Path, as_json: bool, explain: bool, text_file) -> None:
+    """Find the watches of WATCHLIST in the text of a file (or stdin).
+
+    Each hit is {"watch", "matched", "start", "end"}; with --explain also "spelling" (the spelling it is, as
+    listed by `watch explain`), "source" (where that spelling comes from), "reason" (what allowed it: no
+    condition, its case, a context word, a rule) and "derived" (how the form found derives from the
+    spelling: a joined clitic, a one-word form...; "" when written so)."""
     from alerts.matching.compile import compile_watches
+    from alerts.matching.explain import explain_spans
     from newswatch.core.config import validate_file
     from newswatch.core.config.watches import WatchList
 
     watches = validate_file(watchlist, WatchList).watches
     if not watches:  # a valid list that matches nothing: no hits, and a word saying why
         click.echo(f"warning: {watchlist}: no watches in it, so no hits", err=True)
-    spans = compile_watches(watches).find(text_file.read())
-    hits = [{"watch": s.watch, "matched": s.matched, "start": s.start, "end": s.end} for s in spans]
+    text = text_file.read()
+    if explain:
+        hits = [
+            {
+                "watch": e.watch,
+                "matched": e.matched,
+                "start": e.start,
+                "end": e.end,
+                "spelling": e.spelling,
+                "source": e.source,
+                "reason": e.reason,
+                "derived": e.derived,
+            }
+            for e in explain_spans(watches, text)
+        ]
+    else:
+        spans = compile_watches(watches).find(text)
+        hits = [{"watch": s.watch, "matched": s.matched, "start": s.start, "end": s.end} for s in spans]
     click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
 
 
@@ -81,11 +108,13 @@ def watch() -> None:
 @click.argument("name")
 @pass_context
 def watch_explain(ctx: CliContext, name: str) -> None:
-    """List every spelling watch NAME matches, and where each comes from."""
+    """List every spelling watch NAME matches, and where each comes from; then the forms generated from
+    them that it matches too (normalized, as the matcher compares them), marked "generated"."""
     from alerts.matching.compile import explain
+    from alerts.matching.explain import derived_forms
 
     found = [w for w in ctx.config.watches if w.name.casefold() == name.casefold()]
     if not found:
         raise NewswatchError(f"no watch named {name!r} in {ctx.config.config_dir / 'watches.yaml'}")
-    for spelling, origin in explain(found[0]):
+    for spelling, origin in [*explain(found[0]), *derived_forms(found[0])]:
         click.echo(f"{spelling}\t{origin}")

@@ -6,10 +6,11 @@ source-health section read it. The store keeps it as the JSON of :meth:`FeedStat
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from newswatch.core.times import iso, parse_utc
 
@@ -110,3 +111,46 @@ def feed_health(state: FeedState | None, enabled: bool = True) -> Health:
         return Health.UNHEALTHY
     # Failing but not yet for UNHEALTHY_AFTER polls in a row (a new feed may never have worked).
     return Health.FAILING if state.consecutive_failures else Health.OK
+
+
+class ConfiguredFeed(Protocol):
+    """What the status rows need of a configured feed (core.config.feeds.Feed, which this floor cannot import)."""
+
+    id: str
+    name: str
+    enabled: bool
+
+
+def status_rows(feeds: Iterable[ConfiguredFeed], states: Mapping[str, FeedState], now: datetime) -> list[dict]:
+    """One JSON-ready row per configured feed, as `feeds status` and the web page's sources show them: health
+    (feed_health), last success and error, items seen, next due (times in ISO 8601, UTC)."""
+    rows = []
+    for feed in feeds:
+        state = states.get(feed.id)
+        known = state or FeedState()
+        rows.append(
+            {
+                "id": feed.id,
+                "name": feed.name,
+                "health": feed_health(state, feed.enabled).value,
+                "last_success": iso(known.last_success),
+                "last_error": known.last_error,
+                "last_error_at": iso(known.last_error_at),
+                "consecutive_failures": known.consecutive_failures,
+                "unhealthy_after": UNHEALTHY_AFTER,
+                "items_seen": known.items_seen,
+                "next_due": iso(known.next_due),
+                "due_now": feed.enabled and (known.next_due is None or known.next_due <= now),
+            }
+        )
+    return rows
+
+
+# The order of "unhealthy first": what needs a look, then what has not run yet, then the rest.
+_HEALTH_ORDER = {Health.UNHEALTHY: 0, Health.FAILING: 1, Health.NEVER_POLLED: 2, Health.OK: 3, Health.DISABLED: 4}
+
+
+def unhealthy_first(rows: Iterable[dict]) -> list[dict]:
+    """Status rows with the unhealthy feeds first, then failing, never polled, ok and disabled ones; the most
+    failures first within each, then by id."""
+    return sorted(rows, key=lambda r: (_HEALTH_ORDER.get(Health(r["health"]), 5), -r["consecutive_failures"], r["id"]))
