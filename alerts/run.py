@@ -15,7 +15,7 @@ from alerts.delivery.transports import Transport
 from alerts.digests import cadence
 from alerts.digests.build import Digest, build_digest
 from alerts.digests.health import source_health
-from alerts.digests.render import build_message, message_id_for, render_digest
+from alerts.digests.render import build_message, headline, message_id_for, render_digest
 from alerts.digests.trends import watch_trends
 from alerts.matching.compile import compile_watches
 from newswatch.core.config import Config
@@ -36,7 +36,7 @@ class AlertsReport:
 
     trigger: str = "manual"
     articles: int = 0
-    new_hits: int = 0
+    new_hits: int = 0  # mentions (matched spans) found in them
     queued: int = 0
     sent: int = 0
     failed: int = 0
@@ -45,7 +45,7 @@ class AlertsReport:
 
     def __str__(self) -> str:
         return (
-            f"articles={self.articles} new_hits={self.new_hits} queued={self.queued} sent={self.sent} "
+            f"articles={self.articles} new_mentions={self.new_hits} queued={self.queued} sent={self.sent} "
             f"failed={self.failed}" + (f" dead={self.dead}" if self.dead else "")
         )
 
@@ -106,6 +106,7 @@ def digest_for(config: Config, store: Store, recipient: Recipient, *, now: datet
         trends=watch_trends(store, watched, now=now, zone=recipient.zone),
         timezone=recipient.timezone,
         limit_per_watch=delivery.max_entries_per_watch,
+        layout=recipient.digest_layout,
     )
 
 
@@ -121,6 +122,7 @@ def compose(config: Config, recipient: Recipient, digest: Digest) -> QueuedDiges
         to_email=recipient.email,
         message_id=message_id,
         date=digest.generated,
+        counts=digest.counts,
     )
     return QueuedDigest(
         id=message_id.strip("<>"),
@@ -152,16 +154,19 @@ def queue_due_digests(config: Config, store: Store, *, now: datetime, trigger: s
             continue
         store.set_cursor(cadence.cursor_name(recipient.name), iso(now))
         queued += 1
+        counts = digest.counts
         log.info(
-            "digest_queued recipient=%s digest=%s hits=%d stories=%d",
+            "digest_queued recipient=%s digest=%s stories=%d articles=%d mentions=%d watches=%d",
             recipient.name,
             entry.id,
-            len(entry.hit_keys),
-            digest.story_count,
+            counts.stories,
+            counts.articles,
+            counts.mentions,
+            counts.watches,
         )
         if recipient.notify_urls and recipient.cadence == "immediate" and not digest.is_empty:
             AppriseNotifier(recipient.notify_urls).notify(
-                title=message_subject(entry), body=f"{digest.story_count} new stories; digest {entry.id}"
+                title=message_subject(entry), body=f"{headline(counts)}; digest {entry.id}"
             )
     return queued
 
@@ -200,6 +205,11 @@ def run_alerts(
             delivered = deliver_pending(config, store, now=now, force=trigger == "manual", transport=transport)
             report.sent, report.failed, report.written = delivered.sent, delivered.failed, delivered.written
             report.dead = delivered.dead
+        # Running totals for the web page's /metrics (a pass may run in a process of its own, as the crawl does).
+        store.record_metrics(
+            counts={"alerts_passes": 1, "hits": report.new_hits, "digests_queued": report.queued},
+            latest={"last_alerts_pass": now.timestamp()},
+        )
     return report
 
 

@@ -515,8 +515,8 @@ def timing_run(backend: str, meta: dict, url: str | None, smtp: Mailbox, newsroo
             tail = (result["stderr"].strip().splitlines() or ["(no output)"])[-1]
             notes.append(f"{name}: exit {result['rc']}: {tail[:200]}")
         if name == "alerts" and ok:
-            queued = re.search(r"digest_queued .*?hits=(\d+)", result["stderr"])
-            figures["alerts hits queued"] = int(queued.group(1)) if queued else 0
+            queued = re.search(r"digest_queued .*?mentions=(\d+)", result["stderr"])
+            figures["alerts mentions queued"] = int(queued.group(1)) if queued else 0
             figures["alerts digests sent"] = len(smtp.messages) - sent
         if name.startswith("store stats") and ok:
             figures["store stats output"] = result["stdout"].strip()

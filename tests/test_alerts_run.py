@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.delivery.queue import format_queue, list_queue, retry_queue
+from alerts.delivery.queue import eml_folder, format_queue, list_queue, retry_queue
 from alerts.digests import cadence
 from alerts.run import preview_digests, run_alerts, send_now
 from newswatch.core.config import load_config
@@ -21,7 +22,7 @@ from newswatch.core.config.recipients import Recipient
 from newswatch.core.errors import ConfigError
 from newswatch.core.models import Article
 from newswatch.core.store.sqlite import SqliteStore
-from tests.conftest import ROOT, write_config
+from tests.conftest import ROOT, run_cli, write_config
 from tests.plugins.smtp import SAMPLE_WATCHES, RecordingHandler, sample_articles
 
 NOW = datetime(2017, 11, 5, 9, 0, tzinfo=UTC)
@@ -57,7 +58,7 @@ def test_digest_goes_end_to_end_over_starttls_with_auth(config_dir, smtp_server)
     assert smtp_server.handler.envelopes == [("newswatch@example.org", ["analyst@example.org"])]
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
-    assert message["Subject"].startswith("Deir Ezzor 2 · Abu Kamal 2 · Daesh 2 · SDF 1 — newswatch")
+    assert message["Subject"] == "Deir Ezzor, Abu Kamal, Daesh, SDF: 2 new stories — 5 Nov"
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
     for group in ("Deir Ezzor", "Daesh"):
@@ -92,6 +93,96 @@ def test_outbox_delivery_writes_an_eml_file_and_reports_it(config_dir):
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp")]
 
 
+def test_the_same_numbers_everywhere(config_dir, caplog):
+    """Subject, header, sections, message headers, `outbox list` and the log lines give the same stories,
+    articles and mentions; `outbox list` has a header row, the state, the attempts and the .eml path."""
+    config, store = make_project(config_dir)
+    with caplog.at_level(logging.INFO, logger="alerts"):
+        (path,) = run_alerts(config, store, now=NOW).written
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    (sent,) = store.sent_digests()
+    stories, articles, mentions = 2, 3, len(sent.hit_keys)  # the Deir Ezzor cluster (2 copies) and the Arabic one
+    assert message["Subject"].endswith(f": {stories} new stories — 5 Nov")
+    assert f"{stories} new stories for 4 watches" in text
+    assert f"{stories} stories · {articles} articles · {mentions} mentions" in text
+    section_mentions = [int(n) for n in re.findall(r"^[A-Z ]+ — .* · (\d+) mentions?$", text, re.M)]
+    assert len(section_mentions) == 4 and sum(section_mentions) == mentions
+    assert (message["X-Newswatch-Stories"], message["X-Newswatch-Mentions"]) == (str(stories), str(mentions))
+    logged = " ".join(
+        r.getMessage() for r in caplog.records if r.getMessage().startswith(("digest_queued", "digest_sent"))
+    )
+    assert logged.count(f"stories={stories} articles={articles} mentions={mentions}") == 2
+    (row,) = list_queue(store, eml_dir=eml_folder(config))
+    assert (row.state, row.stories, row.articles, row.mentions, row.attempts, row.eml) == (
+        "sent",
+        stories,
+        articles,
+        mentions,
+        1,
+        path,
+    )
+    listed = run_cli("outbox", "list", config_dir=config_dir)
+    assert listed.returncode == 0, listed.stderr
+    head, first = listed.stdout.splitlines()[:2]
+    assert head.split() == ["STATE", "CREATED", "RECIPIENT", "STORIES", "ARTICLES", "MENTIONS", "ATTEMPTS", "WHEN"]
+    assert first.split()[:8] == ["sent", "2017-11-05", "09:00", "analyst", "2", "3", str(mentions), "1"]
+    assert f"eml {path}" in listed.stdout and message["Subject"] in listed.stdout
+
+
+def test_queued_then_waiting_then_dead_states(config_dir):
+    """A digest not tried yet is queued; after a failure it is waiting; a dead one says so."""
+    config, store = make_project(config_dir)
+    run_alerts(config, store, now=NOW, send=False)
+    (row,) = list_queue(store)
+    assert row.state == "queued" and row.attempts == 0 and "next pass" in format_queue([row])[0]
+    (pending,) = store.pending_digests()
+    store.note_digest_failure(pending.id, "SMTP x: 451 try later", NOW + timedelta(minutes=1))
+    assert list_queue(store)[0].state == "waiting"
+    store.note_digest_failure(pending.id, "SMTP x: 554 refused", NOW, permanent=True, dead=True)
+    (row,) = list_queue(store)
+    assert row.state == "dead" and format_queue([row], header=True)[1].startswith("dead ")
+
+
+def test_recipient_chooses_the_watches_layout(config_dir):
+    """digest_layout: watches groups the stories under each watch; the default lists each story once."""
+    people = [
+        {"name": "desk", "email": "d@example.org", "digest_layout": "watches"},
+        {"name": "analyst", "email": "a@example.org"},
+    ]
+    config, store = make_project(config_dir, recipients=people)
+    run_alerts(config, store, now=NOW)
+    texts = {
+        d.recipient: message_from_bytes(d.message, policy=policy.default).get_body(("plain",)).get_content()
+        for d in store.sent_digests()
+    }
+    title = "Daesh loses last towns in face of twin Syria, Iraq assaults"
+    assert texts["analyst"].count(f". {title}") == 5  # once in the stories, then listed under its 4 watches
+    assert "STORIES" in texts["analyst"] and "STORIES" not in texts["desk"]
+    assert texts["desk"].count(f"* {title}") == 4
+
+
+def test_a_first_digest_says_first_mention_on_record_never_an_average_of_nothing(config_dir):
+    """With no mention before, the trend says so; the chart's last day holds the articles first stored today."""
+    config, store = make_project(config_dir)
+    (path,) = run_alerts(config, store, now=NOW).written
+    text = message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    assert (
+        "2 articles in the last 24 hours · first mention on record" in text
+    )  # Abu Kamal: the Levant and Arabic copies
+    assert "average 0.0" not in text and "Today 0" not in text
+    assert "0 0 0 0 0 0 0 0 0 0 0 0 0 3" in text  # Deir Ezzor: three copies first stored on 5 Nov
+
+
+def test_digest_layout_is_validated(config_dir):
+    """An unknown layout is a config error naming the recipient and the key."""
+    people = [{"name": "Samira", "email": "s@example.org", "digest_layout": "tiles"}]
+    write_config(config_dir, watches=SAMPLE_WATCHES, recipients=people)
+    with pytest.raises(ConfigError) as error:
+        load_config(config_dir, env={})
+    assert "recipients[0].digest_layout" in str(error.value) and "recipient 'Samira'" in str(error.value)
+
+
 def test_new_or_edited_watch_backfills_over_stored_articles(config_dir):
     """A watch added after articles were matched still finds them: its cursor starts from the beginning."""
     config, store = make_project(config_dir, watches=[SAMPLE_WATCHES[0]])
@@ -118,8 +209,8 @@ def test_recipient_gets_only_the_watches_they_chose(config_dir):
         for store_digest in store.sent_digests()
     }
     assert report.queued == 2
-    assert subjects["groups"].startswith("Daesh 2 · SDF 1 —")
-    assert subjects["everyone"].startswith("Deir Ezzor 2 · Abu Kamal 2 · Daesh 2 · SDF 1 —")
+    assert subjects["groups"] == "Daesh, SDF: 2 new stories — 5 Nov"
+    assert subjects["everyone"] == "Deir Ezzor, Abu Kamal, Daesh, SDF: 2 new stories — 5 Nov"
 
 
 def test_smtp_down_keeps_the_digest_queued_and_hits_accumulate(config_dir, smtp_server_factory, caplog):
@@ -245,7 +336,7 @@ def test_empty_period_sends_nothing_unless_asked(config_dir):
     report = run_alerts(config, store, now=NOW + timedelta(hours=1), trigger="tick")
     assert report.queued == 1 and store.sent_digests()[0].recipient == "wants-news"
     empty = message_from_bytes(store.sent_digests()[0].message, policy=policy.default)
-    assert empty["Subject"].startswith("Nothing new — newswatch")
+    assert empty["Subject"] == "Nothing new for your watches — 5 Nov"
     assert "Nothing new for your watches" in empty.get_body(("plain",)).get_content()
 
 
@@ -319,8 +410,9 @@ def test_outbox_list_and_retry(config_dir, smtp_server):
     run_alerts(config, store, now=NOW, trigger="tick")
     (row,) = list_queue(store)
     assert row.sent is None and row.attempts == 1 and "Connection refused" in row.last_error
-    assert row.subject.startswith("Deir Ezzor 2") and row.hits > 0
-    assert "waiting (retry 2017-11-05 09:01)" in format_queue([row])[0]
+    assert row.subject.startswith("Deir Ezzor, Abu Kamal") and (row.stories, row.mentions) == (2, row.hits)
+    assert row.state == "waiting" and row.eml is None
+    assert format_queue([row])[0].startswith("waiting ") and "retry 2017-11-05 09:01" in format_queue([row])[0]
     config = with_env(
         load_config(
             write_config(config_dir, watches=SAMPLE_WATCHES, settings={"delivery": smtp_server.settings()}), env={}
@@ -330,7 +422,7 @@ def test_outbox_list_and_retry(config_dir, smtp_server):
     result = retry_queue(config, store, now=NOW + timedelta(seconds=1))
     assert result.sent == 1 and len(smtp_server.handler.messages) == 1
     (row,) = list_queue(store)
-    assert row.sent == NOW + timedelta(seconds=1)
+    assert row.sent == NOW + timedelta(seconds=1) and row.state == "sent" and row.attempts == 2
     assert format_queue([]) == ["outbox empty: no digest queued or sent yet"]
 
 
@@ -431,4 +523,4 @@ def test_immediate_alert_also_goes_to_apprise_urls(config_dir):
         server.shutdown()
         server.server_close()
     (post,) = posts
-    assert post["title"].startswith("Deir Ezzor 2 · Abu Kamal 2") and "7 new stories" in post["message"]
+    assert post["title"].startswith("Deir Ezzor, Abu Kamal") and "2 new stories for 4 watches" in post["message"]

@@ -1,14 +1,23 @@
-"""Tests of alerts.digests.render: the multipart message, its escaping, links, headers and stable Message-ID."""
+"""Tests of alerts.digests.render: subject, header counts, both parts alike, anchors, the 14-day chart without
+<style>, the multipart message, its escaping, links, headers and stable Message-ID."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from html import unescape
 from html.parser import HTMLParser
 
-from alerts.digests.build import FeedHealth, Trend, build_digest
-from alerts.digests.render import build_message, header_safe, message_id_for, render_digest
+from alerts.digests.build import DayCount, FeedHealth, Trend, build_digest
+from alerts.digests.render import (
+    COUNT_HEADERS,
+    SUBJECT_LIMIT,
+    build_message,
+    header_safe,
+    message_id_for,
+    render_digest,
+)
 from newswatch.core.models import Article, Hit, OwedHit
 from tests.plugins.smtp import sample_articles
 
@@ -62,6 +71,7 @@ def message_of(digest, to_name="Analyst Team"):
         to_email="analyst@example.org",
         message_id="<nw.abc@example.org>",
         date=NOW,
+        counts=digest.counts,
     )
     return rendered, message_from_bytes(message.as_bytes(policy=policy.SMTP), policy=policy.default)
 
@@ -69,17 +79,38 @@ def message_of(digest, to_name="Analyst Team"):
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.hrefs, self.tags = [], []
+        self.hrefs, self.tags, self.ids, self.text = [], [], [], []
+        self.cells: list[tuple[dict, str]] = []  # each <td>: its attributes and the text right inside it
+        self._skip = 0
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
+        if tag == "td":
+            self.cells.append((dict(attrs), ""))
         self.hrefs += [value for name, value in attrs if name == "href"]
+        self.ids += [value for name, value in attrs if name == "id"]
+        self._skip += tag in ("style", "title")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("style", "title")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+        if self.cells and self.tags[-1] == "td":
+            attrs, text = self.cells[-1]
+            self.cells[-1] = (attrs, text + data.strip())
 
 
 def parse_html(html: str) -> _Links:
     parser = _Links()
     parser.feed(html)
     return parser
+
+
+def visible_text(html: str) -> str:
+    """What a reader sees of the HTML: its text, tags gone, entities decoded, whitespace collapsed."""
+    return " ".join("".join(parse_html(html).text).split())
 
 
 def test_message_is_multipart_alternative_with_text_then_html():
@@ -92,19 +123,44 @@ def test_message_is_multipart_alternative_with_text_then_html():
     assert message["Auto-Submitted"] == "auto-generated"
 
 
-def test_subject_counts_stories_per_watch():
-    """The subject names each watch with its story count, and the day."""
+def test_subject_names_the_most_hit_watches_the_story_count_and_the_day():
+    """The subject says which watches, how many stories (each once) and the day."""
     rendered = render_digest(sample_digest())
-    assert rendered.subject == "Deir Ezzor 2 · Daesh 1 — newswatch, 5 Nov 2017"
+    assert rendered.subject == "Deir Ezzor, Daesh: 2 new stories — 5 Nov"
+
+
+def test_subject_stays_short_with_many_long_watch_names():
+    """Twelve watches with long names: the subject keeps at most 70 characters, the most-hit watches first,
+    then "+N more"; a single name too long for it is cut with an ellipsis."""
+    article = {x.id: x for x in sample_articles(NOW)}["levant-1"]
+    names = [f"Deir Ezzor Governorate {n:02d}" for n in range(11)] + ["Daesh"]
+    items = [owed(article, name, "Daesh", "Daesh on Friday lost control.") for name in names]
+    other = Article("o", "https://example.org/o", "Daesh again", "Daesh again.", "f", "Other", published=NOW)
+    items.append(owed(other, "Daesh", "Daesh", "Daesh again."))
+    subject = render_digest(build_digest("r", items, generated=NOW, watch_order=names)).subject
+    assert len(subject) <= SUBJECT_LIMIT
+    assert subject == "Daesh, Deir Ezzor Governorate 00 +10 more: 2 new stories — 5 Nov"
+    one = [owed(article, "A" * 120, "Daesh", "Daesh on Friday lost control.")]
+    lone = render_digest(build_digest("r", one, generated=NOW)).subject
+    assert len(lone) <= SUBJECT_LIMIT and lone.endswith("…: 1 new story — 5 Nov")
+
+
+def test_header_counts_new_stories_for_watches_in_both_parts():
+    """The top of each part says how many new stories for how many watches, then articles and mentions."""
+    rendered = render_digest(sample_digest())
+    for body in (rendered.text, visible_text(rendered.html)):
+        assert "2 new stories for 2 watches" in body
+        assert "2 stories · 3 articles · 4 mentions" in body
 
 
 def test_html_has_highlighted_snippets_links_trend_and_source_health():
     """The HTML shows marked words, article links, 'also reported by', trend lines and failing feeds."""
     health = [FeedHealth("down", "Broken Wire", "failing", None, "HTTP 503", 6)]
+    week = tuple(DayCount(NOW.date() - timedelta(days=13 - n), n % 3) for n in range(14))
     digest = sample_digest(
         trends={
-            "Deir Ezzor": Trend(today=3, average_7d=0.0, days_since_previous=12),
-            "Daesh": Trend(today=1, average_7d=0.4),
+            "Deir Ezzor": Trend(last_24h=3, average_7d=0.0, history=True, days_since_previous=12, days=week),
+            "Daesh": Trend(last_24h=4, average_7d=1.0, history=True, days=week),
         },
         source_health=health,
     )
@@ -113,16 +169,49 @@ def test_html_has_highlighted_snippets_links_trend_and_source_health():
     assert re.search(r"<mark[^>]*>دير الزور</mark>", html)
     assert 'href="http://127.0.0.1:8000/2017/11/04/daesh-loses-last-towns.html"' in html
     assert re.search(r"Also reported by <a[^>]*>Gulf Wire</a>", html)
-    assert "Today 3 articles · <span" in html and "first mention in 12 days" in html
-    assert re.search(r'Today <span class="up"[^>]*>1 article ▲</span> against a 7-day average of 0.4 a day', html)
+    assert re.search(r"3 articles in the last 24 hours · <span[^>]*>first mention in 12 days</span>", html)
+    assert re.search(r"7-day average 1.0 a day · <span[^>]*>▲ 4\N{MULTIPLICATION SIGN} its 7-day average</span>", html)
     assert "Broken Wire" in html and "HTTP 503" in html
 
 
-def test_css_is_inlined_for_mail_clients():
-    """Styles are inlined on the elements (no <style> block for Gmail & co. to strip)."""
+def test_chips_link_to_the_watch_sections_and_sections_to_the_stories():
+    """Every watch chip (top and on each story) links to an anchor of the HTML; every section lists its stories
+    by links to theirs; each id appears once."""
     html = render_digest(sample_digest()).html
-    assert "<style" not in html
+    parsed = parse_html(html)
+    assert len(parsed.ids) == len(set(parsed.ids))
+    fragments = [h[1:] for h in parsed.hrefs if h.startswith("#")]
+    assert set(fragments) <= set(parsed.ids)
+    assert {"watch-deir-ezzor", "watch-daesh", "story-1", "story-2"} <= set(fragments)
+    assert re.search(r'<a class="chip" href="#watch-daesh"[^>]*>Daesh · 1</a>', html)
+    assert len(re.findall(r'href="#watch-deir-ezzor"', html)) == 3  # the top, and the two stories
+
+
+def test_css_is_inlined_for_mail_clients():
+    """Styles are inlined on the elements; the only <style> left holds the dark-mode @media rules."""
+    html = render_digest(sample_digest()).html
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.S)
+    assert len(styles) == 1 and styles[0].strip().startswith("@media (prefers-color-scheme: dark)")
     assert re.search(r'<mark style="[^"]*background', html)
+    assert '<meta name="color-scheme" content="light dark">' in html
+
+
+def test_chart_survives_a_client_that_strips_style_blocks():
+    """With every <style> removed (what Gmail does with some accounts), each section still has its 14-day chart:
+    table cells whose bars are bgcolor/height attributes and inline styles, and the day counts as text."""
+    days = tuple(DayCount(NOW.date() - timedelta(days=13 - n), [0, 1, 4][n % 3]) for n in range(14))
+    trends = {watch: Trend(last_24h=1, average_7d=1.0, history=True, days=days) for watch in ("Deir Ezzor", "Daesh")}
+    html = re.sub(r"<style[^>]*>.*?</style>", "", render_digest(sample_digest(trends=trends)).html, flags=re.S)
+    cells = parse_html(html).cells
+    bars = [(int(attrs["height"]), attrs["bgcolor"], attrs["style"]) for attrs, _ in cells if "bgcolor" in attrs]
+    assert len(bars) == 2 * 14
+    full = [(height, style) for height, colour, style in bars if colour == "#3b6fd4"]
+    assert {height for height, _ in full} == {8, 32}
+    assert all(f"height: {height}px" in style and "background-color: #3b6fd4" in style for height, style in full)
+    counts = [text for attrs, text in cells if attrs.get("align") == "center" and text.isdigit()]
+    assert counts == [str(d.articles) for d in days] * 2
+    assert "Articles first seen per day, 23 Oct – 5 Nov" in visible_text(html)
+    assert 'title="5 Nov: 1 article"' in html and 'title="25 Oct: 4 articles"' in html
 
 
 def test_arabic_snippets_and_titles_are_right_to_left():
@@ -130,20 +219,56 @@ def test_arabic_snippets_and_titles_are_right_to_left():
     html = render_digest(sample_digest()).html
     snippet = re.search(r"<p ([^>]*)>[^<]*<mark[^>]*>دير الزور", html).group(1)
     assert 'dir="rtl"' in snippet and 'lang="ar"' in snippet
-    title = re.search(r"<p ([^>]*)><a [^>]*>الجيش السوري", html).group(1)
+    title = re.search(r"<p ([^>]*)><span[^>]*>\d+\.</span><a [^>]*>الجيش السوري", html).group(1)
     assert 'dir="rtl"' in title
 
 
-def test_plain_text_has_the_same_content():
-    """The text part has each title, outlet, snippet (matched words starred), 'also reported by' and link."""
-    text = render_digest(sample_digest(trends={"Daesh": Trend(today=1, average_7d=2.0)})).text
-    assert "DEIR EZZOR — 2 stories, 3 mentions" in text
-    assert "* Daesh loses last towns in face of twin Syria, Iraq assaults" in text
+def test_plain_text_has_the_same_content_and_footer():
+    """The text part has the same stories (title, watches, outlet, snippets with matched words starred,
+    'also reported by', link), the same sections, trend lines and chart counts, and the same footer."""
+    days = tuple(DayCount(NOW.date() - timedelta(days=13 - n), 1 if n == 13 else 0) for n in range(14))
+    trends = {"Daesh": Trend(last_24h=1, average_7d=2.0, history=True, days=days)}
+    rendered = render_digest(sample_digest(trends=trends))
+    text, html = rendered.text, visible_text(rendered.html)
+    assert "DEIR EZZOR — 2 stories · 3 articles · 3 mentions" in text
+    assert "Deir Ezzor 2 stories · 3 articles · 3 mentions" in html
+    assert "1. الجيش السوري يعلن السيطرة الكاملة على مدينة دير الزور" in text
+    assert "2. Daesh loses last towns in face of twin Syria, Iraq assaults" in text
+    assert "Watches: Deir Ezzor · Daesh" in text
     assert "> “*Deir Ezzor* represents the final phase" in text
     assert "*دير الزور*" in text
-    assert "Also reported by Gulf Wire" in text
     assert "http://127.0.0.1:8000/2017/11/05/deir-ezzor-ar.html" in text
-    assert "Today 1 article against a 7-day average of 2.0 a day" in text
+    assert "0 0 0 0 0 0 0 0 0 0 0 0 0 1" in text and "▁▁▁▁▁▁▁▁▁▁▁▁▁█" in text
+    for both in (
+        "1 article in the last 24 hours · 7-day average 2.0 a day",
+        "Also reported by Gulf Wire",
+        "The Levant Monitor",
+        "first seen 5 Nov 2017 09:00",
+        "Articles first seen per day, 23 Oct – 5 Nov",
+    ):
+        assert both in text and both in html, both
+    footer = re.search(r'<div class="footer"[^>]*>(.*?)</div>', rendered.html, re.S).group(1)
+    sentences = [unescape(re.sub(r"<[^>]+>", "", p)).strip() for p in re.findall(r"<p[^>]*>(.*?)</p>", footer, re.S)]
+    assert len(sentences) == 2 and text.rstrip().endswith("\n".join(sentences))
+
+
+def test_watches_layout_groups_the_stories_under_each_watch():
+    """digest_layout: watches shows each watch's stories under it (a story of two watches under both), with no
+    separate list of stories; the counts stay those of the stories layout."""
+    digest = sample_digest(layout="watches")
+    rendered = render_digest(digest)
+    assert rendered.text.count("Daesh loses last towns in face of twin Syria, Iraq assaults") == 2
+    assert "STORIES" not in rendered.text and "BY WATCH" not in rendered.text
+    assert "2 new stories for 2 watches" in rendered.text and rendered.subject.endswith("2 new stories — 5 Nov")
+    assert 'id="story-' not in rendered.html and 'id="watch-daesh"' in rendered.html
+
+
+def test_message_carries_the_counts_for_outbox_list():
+    """The X-Newswatch-* headers hold the digest's stories, articles, mentions and watches."""
+    digest = sample_digest()
+    _, message = message_of(digest)
+    assert [message[h] for h in COUNT_HEADERS.values()] == ["2", "3", "4", "2"]
+    assert int(message["X-Newswatch-Mentions"]) == len(digest.hit_keys)
 
 
 def test_hostile_titles_and_snippets_are_escaped_in_html():
@@ -156,19 +281,30 @@ def test_hostile_titles_and_snippets_are_escaped_in_html():
 
 
 def test_only_http_and_https_links_are_emitted():
-    """A javascript: article link produces no href at all; every href in the digest is http(s)."""
+    """A javascript: article link produces no href at all; every link out of the digest is http(s)."""
     rendered = render_digest(hostile_digest())
-    hrefs = parse_html(rendered.html).hrefs
+    hrefs = [h for h in parse_html(rendered.html).hrefs if not h.startswith("#")]  # in-message anchors aside
     assert hrefs == []
     assert "javascript" not in rendered.html and "javascript" not in rendered.text
-    assert all(h.startswith(("http://", "https://")) for h in parse_html(render_digest(sample_digest()).html).hrefs)
+    links = [h for h in parse_html(render_digest(sample_digest()).html).hrefs if not h.startswith("#")]
+    assert links and all(h.startswith(("http://", "https://")) for h in links)
 
 
 def test_cr_lf_in_untrusted_text_never_reaches_a_header():
     """CR/LF in a title, outlet or recipient name cannot add a header: the header set stays fixed."""
     _, message = message_of(hostile_digest(), to_name="Eve\r\nBcc: victim@example.org")
     assert sorted(message.keys()) == sorted(
-        ["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version", "Content-Type"]
+        [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "Auto-Submitted",
+            "MIME-Version",
+            "Content-Type",
+            *COUNT_HEADERS.values(),
+        ]
     )
     assert message["Bcc"] is None and message["X-Injected"] is None
     assert "\n" not in message["To"] and "\r" not in message["Subject"]

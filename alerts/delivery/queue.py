@@ -6,10 +6,12 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy
+from email import policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from alerts.delivery.transports import Transport, make_transport
+from alerts.delivery.transports import Transport, eml_name, make_transport
+from alerts.digests.render import COUNT_HEADERS
 from newswatch.core.config import Config
 from newswatch.core.config.settings import DeliverySettings
 from newswatch.core.errors import DeliveryFailed, NewswatchError
@@ -85,10 +87,11 @@ def deliver_pending(
                 if path:
                     result.written.append(path)
                 log.info(
-                    "digest_sent recipient=%s digest=%s attempts=%d%s",
+                    "digest_sent recipient=%s digest=%s attempts=%d%s%s",
                     digest.recipient,
                     digest.id,
                     digest.attempts + 1,
+                    "".join(f" {name}={n}" for name, n in message_counts(digest.message).items()),
                     f" path={path}" if path else "",
                 )
     except DeliveryFailed as exc:
@@ -99,6 +102,11 @@ def deliver_pending(
             if store.claim_digest(digest.id, holder, CLAIM_SECONDS):
                 _note_failure(config, store, digest, exc, now, quiet=True)
         result.failed += len(waiting)
+    # Running totals for the web page's /metrics.
+    store.record_metrics(
+        counts={"digests_sent": result.sent, "digests_failed": result.failed, "digests_dead": result.dead},
+        latest={"last_digest_sent": now.timestamp()} if result.sent else None,
+    )
     return result
 
 
@@ -144,66 +152,134 @@ def _note_failure(
     return int(dead)
 
 
+STATES = ("queued", "waiting", "sent", "dead")  # not tried yet / failed, retried later / accepted / given up
+
+
 @dataclass(frozen=True)
 class QueueRow:
-    """One line of `newswatch outbox list`."""
+    """One digest of `newswatch outbox list`, with its counts in the digest's own words."""
 
     id: str
     recipient: str
     subject: str
-    hits: int
     created: datetime
-    attempts: int
+    attempts: int  # sends tried: the failed ones, and the one that worked for a sent digest
     last_error: str | None
     next_attempt: datetime | None
     sent: datetime | None
     dead: datetime | None = None
+    stories: int | None = None  # None: a digest queued before messages carried their counts
+    articles: int | None = None
+    mentions: int = 0
+    eml: Path | None = None  # the .eml file the outbox method wrote for it, if it is there
+
+    @property
+    def state(self) -> str:
+        """queued, waiting, sent or dead (STATES)."""
+        if self.sent:
+            return "sent"
+        if self.dead:
+            return "dead"
+        return "waiting" if self.attempts else "queued"
+
+    @property
+    def hits(self) -> int:
+        """The mentions it carries (its hits), by their older name."""
+        return self.mentions
 
 
-def list_queue(store: Store, *, sent_limit: int = 10) -> list[QueueRow]:
-    """Digests waiting to be sent (oldest first), the dead ones, then the most recently sent ones."""
+def message_counts(message: bytes) -> dict[str, int]:
+    """The X-Newswatch-* counts a queued message carries (alerts.digests.render.COUNT_HEADERS), by name."""
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(message)
+    counts = {}
+    for name, header in COUNT_HEADERS.items():
+        value = str(headers.get(header, "")).strip()
+        if value.isdigit():
+            counts[name] = int(value)
+    return counts
+
+
+def eml_folder(config: Config) -> Path:
+    """Where the outbox delivery method writes .eml files (delivery.outbox_dir, against the project)."""
+    folder = Path(config.settings.delivery.outbox_dir)
+    return folder if folder.is_absolute() else config.root / folder
+
+
+def list_queue(store: Store, *, sent_limit: int = 10, eml_dir: Path | None = None) -> list[QueueRow]:
+    """Digests waiting to be sent (oldest first), the dead ones, then the most recently sent ones; with
+    ``eml_dir`` (eml_folder), each row names the .eml file written for it when there is one."""
     rows = []
     for digest in [*store.pending_digests(), *store.dead_digests(), *store.sent_digests(sent_limit)]:
-        headers = message_from_bytes(digest.message, policy=policy.default)
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(digest.message)
+        counts = message_counts(digest.message)
+        eml = eml_dir / eml_name(digest) if eml_dir else None
         rows.append(
             QueueRow(
                 id=digest.id,
                 recipient=digest.recipient,
                 subject=str(headers.get("Subject", "")),
-                hits=len(digest.hit_keys),
                 created=digest.created,
-                attempts=digest.attempts,
+                # The store counts failed attempts; a sent digest also had the one that worked.
+                attempts=digest.attempts + (1 if digest.sent else 0),
                 last_error=digest.last_error,
                 next_attempt=digest.next_attempt,
                 sent=digest.sent,
                 dead=digest.dead,
+                stories=counts.get("stories"),
+                articles=counts.get("articles"),
+                mentions=counts.get("mentions", len(digest.hit_keys)),
+                eml=eml if eml and eml.is_file() else None,
             )
         )
     return rows
 
 
-def format_queue(rows: list[QueueRow]) -> list[str]:
-    """Lines for the terminal: state, created, recipient, hits, attempts, subject, id, and the last error."""
+_COLUMNS = ("state", "created", "recipient", "stories", "articles", "mentions", "attempts", "when")
+_NUMERIC = {"stories", "articles", "mentions", "attempts"}
+
+
+def _cells(row: QueueRow) -> dict[str, str]:
+    if row.state == "sent":  # when: sent at, dead since, or when it is tried (again)
+        when = f"{row.sent:%Y-%m-%d %H:%M}"
+    elif row.state == "dead":
+        when = f"{row.dead:%Y-%m-%d %H:%M}"
+    elif row.next_attempt:
+        when = f"retry {row.next_attempt:%Y-%m-%d %H:%M}"
+    else:
+        when = "next pass"
+    return {
+        "state": row.state,
+        "created": f"{row.created:%Y-%m-%d %H:%M}",
+        "recipient": row.recipient,
+        "stories": "-" if row.stories is None else str(row.stories),
+        "articles": "-" if row.articles is None else str(row.articles),
+        "mentions": str(row.mentions),
+        "attempts": str(row.attempts),
+        "when": when,
+    }
+
+
+def format_queue(rows: list[QueueRow], *, header: bool = False) -> list[str]:
+    """One entry per digest for the terminal: a line of columns (state, created, recipient, stories,
+    articles, mentions, attempts, and when it was sent, given up, or is tried next), then its subject, id,
+    .eml file and last error, indented: about 100 columns. With ``header``, the first entry is the header."""
     if not rows:
         return ["outbox empty: no digest queued or sent yet"]
-    lines = []
-    for row in rows:
-        state = f"sent {row.sent:%Y-%m-%d %H:%M}" if row.sent else "waiting"
-        if row.dead and not row.sent:
-            state = f"dead {row.dead:%Y-%m-%d %H:%M}"
-        elif not row.sent and row.next_attempt:
-            state += f" (retry {row.next_attempt:%Y-%m-%d %H:%M})"
-        fields = [
-            state,
-            f"{row.created:%Y-%m-%d %H:%M}",
-            row.recipient,
-            f"{row.hits} hits",
-            f"{row.attempts} attempts",
-            row.subject,
-            f"id {row.id}",
-        ]
-        line = "\t".join(fields)
-        lines.append(line + (f"\n\tlast error: {row.last_error}" if row.last_error and not row.sent else ""))
+    cells = [_cells(row) for row in rows]
+    width = {c: max(len(c), *(len(cell[c]) for cell in cells)) for c in _COLUMNS}
+
+    def line(values: dict[str, str]) -> str:
+        parts = [values[c].rjust(width[c]) if c in _NUMERIC else values[c].ljust(width[c]) for c in _COLUMNS]
+        return "  ".join(parts).rstrip()
+
+    lines = [line({c: c.upper() for c in _COLUMNS})] if header else []
+    for row, values in zip(rows, cells, strict=True):
+        entry = [line(values), f"    {row.subject}", f"    id {row.id}"]
+        if row.eml:
+            entry.append(f"    eml {row.eml}")
+        if row.last_error and not row.sent:
+            entry.append(f"    last error: {row.last_error}")
+        lines.append("\n".join(entry))
     return lines
 
 

@@ -1,19 +1,29 @@
-"""Owed hits → a Digest value: hits grouped by watch, one Story per cluster (pure, no I/O)."""
+"""Owed hits → a Digest value: one Story per cluster with every watch it matched, and a section per watch.
+
+The vocabulary, the same in every part of a digest, `outbox list` and the log lines: a *story* is a
+cluster (one event, however many outlets ran it), an *article* is one outlet's copy of it, a *mention* is
+one matched span (a stored hit). Pure: no I/O here.
+"""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from newswatch.core.models import Article, OwedHit
 
 # Languages written right to left; used when an article says its language, else the script decides.
 RTL_LANGUAGES = {"ar", "arc", "ckb", "dv", "fa", "he", "ku", "ps", "sd", "ug", "ur", "yi"}
-SNIPPETS_PER_ENTRY = 2
+SNIPPETS_PER_STORY = 3  # at most; the first ones cover as many of the story's watches as they can
+SNIPPETS_AT_LEAST = 2  # when the story has that many matched sentences
 _CONTEXT = 120  # characters either side of a hit when the matcher gave no sentence
+LAYOUTS = ("stories", "watches")  # Recipient.digest_layout: each story once, or grouped under each watch
+SPIKE_AT_LEAST = 3  # a spike needs at least this many articles in the last 24 hours…
+SPIKE_RATIO = 3.0  # …and at least this many times the 7-day daily average
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,7 @@ class Snippet:
 
 @dataclass(frozen=True)
 class Story:
-    """One story in a watch section: the first article of its cluster and who else reported it."""
+    """One story (a cluster): its first article, who else reported it, and every watch it matched."""
 
     title: str
     url: str | None
@@ -43,32 +53,82 @@ class Story:
     title_direction: str = "ltr"
     also_reported_by: tuple[tuple[str, str | None], ...] = ()
     hit_keys: tuple[str, ...] = ()
+    watches: tuple[str, ...] = ()  # in config order
+    article_count: int = 1  # copies of the story with a mention in this digest
+    number: int = 0  # its place in the digest, from 1
+
+    @property
+    def anchor(self) -> str:
+        """The id of its block in the HTML part."""
+        return f"story-{self.number}"
+
+    @property
+    def mention_count(self) -> int:
+        """Matched spans of every watch in every copy."""
+        return len(self.hit_keys)
+
+
+@dataclass(frozen=True)
+class DayCount:
+    """Articles mentioning a watch first seen on one local day (one bar of the 14-day chart)."""
+
+    day: date
+    articles: int
 
 
 @dataclass(frozen=True)
 class Trend:
-    """Today's hit count of a watch against its 7-day daily average."""
+    """A watch's articles of the last 24 hours against the 7 days before, and its 14-day chart.
 
-    today: int
-    average_7d: float
-    days_since_previous: int | None = None  # set when today's hits are the first in that many days
-    first_ever: bool = False
+    Counted by when newswatch first saw each article (Store.mention_counts), never by its published date.
+    """
+
+    last_24h: int
+    average_7d: float  # articles a day over the 7 days before the last 24 hours
+    history: bool  # a mention older than the last 24 hours is on record
+    days_since_previous: int | None = None  # set when the last 24 hours end a silence of more than a week
+    days: tuple[DayCount, ...] = ()
+
+    @property
+    def first_ever(self) -> bool:
+        """Mentions in the last 24 hours, none ever before."""
+        return bool(self.last_24h and not self.history)
+
+    @property
+    def spike(self) -> int | None:
+        """How many times its 7-day average the last 24 hours are, when that is a spike (SPIKE_*), else None."""
+        if self.last_24h < SPIKE_AT_LEAST or self.average_7d <= 0 or self.days_since_previous:
+            return None
+        ratio = self.last_24h / self.average_7d
+        return int(ratio) if ratio >= SPIKE_RATIO else None
+
+    @property
+    def says_something(self) -> bool:
+        """False when there is nothing true to say in a trend line (no article in the last 24 hours)."""
+        return self.last_24h > 0
+
+    @property
+    def peak(self) -> int:
+        """The highest day of the chart (the bars' scale)."""
+        return max((d.articles for d in self.days), default=0)
 
 
 @dataclass(frozen=True)
 class WatchSection:
-    """The stories of one watch, with how many hits and stories it holds."""
+    """One watch: the stories of this digest that matched it, their articles and mentions, and its trend."""
 
     watch: str
     stories: tuple[Story, ...]
-    hit_count: int  # hits over all stories of the period, shown or held back
-    story_count: int
+    article_count: int = 0  # articles of those stories with a mention of this watch
+    mention_count: int = 0  # mentions of this watch in them
+    held_back: int = 0  # stories of this watch left for the next digest by the per-watch limit
     trend: Trend | None = None
+    anchor: str = ""
 
     @property
-    def hidden_count(self) -> int:
-        """Stories held back for the next digest by the per-watch limit."""
-        return self.story_count - len(self.stories)
+    def story_count(self) -> int:
+        """Stories of this watch in this digest."""
+        return len(self.stories)
 
 
 @dataclass(frozen=True)
@@ -84,15 +144,29 @@ class FeedHealth:
 
 
 @dataclass(frozen=True)
+class DigestCounts:
+    """What a digest holds, in the shared vocabulary: the numbers its subject, header, message headers,
+    `outbox list` and log lines all show."""
+
+    stories: int
+    articles: int
+    mentions: int
+    watches: int
+
+
+@dataclass(frozen=True)
 class Digest:
     """Everything one message to one recipient says; rendered by alerts.digests.render."""
 
     recipient: str
     generated: datetime
-    sections: tuple[WatchSection, ...]
+    stories: tuple[Story, ...]  # each story once, newest first
+    sections: tuple[WatchSection, ...]  # watches with a story here, in config order
     hit_keys: tuple[str, ...]
     source_health: tuple[FeedHealth, ...] = ()
     timezone: str = "UTC"
+    layout: str = "stories"
+    held_back: int = 0  # stories left for the next digest by the per-watch limit
 
     @property
     def is_empty(self) -> bool:
@@ -100,9 +174,19 @@ class Digest:
         return not self.hit_keys
 
     @property
+    def counts(self) -> DigestCounts:
+        """Stories, articles, mentions and watches of this digest (each story counted once)."""
+        return DigestCounts(
+            stories=len(self.stories),
+            articles=sum(s.article_count for s in self.stories),
+            mentions=len(self.hit_keys),
+            watches=len(self.sections),
+        )
+
+    @property
     def story_count(self) -> int:
-        """Stories over all watches (a story under two watches counts twice)."""
-        return sum(section.story_count for section in self.sections)
+        """Stories in this digest, each counted once whatever the watches it matched."""
+        return len(self.stories)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -148,20 +232,48 @@ def highlight(sentence: str, words: Iterable[str]) -> tuple[tuple[str, bool], ..
     return tuple(parts)
 
 
-def _snippets(group: Sequence[OwedHit]) -> tuple[Snippet, ...]:
-    words = [owed.hit.matched for owed in group]
-    sentences: list[str] = []
-    title = " ".join(group[0].article.title.split())
-    for owed in sorted(group, key=lambda o: (o.hit.field == "title", o.hit.start)):
+def anchor_for(prefix: str, name: str, taken: set[str]) -> str:
+    """An HTML id for ``name``: ``prefix-ascii-slug``, numbered when empty or already taken."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40]
+    candidate, n = f"{prefix}-{slug}" if slug else f"{prefix}-{len(taken) + 1}", 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{prefix}-{slug or 'x'}-{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def _snippets(hits: Sequence[OwedHit], lead: Article) -> tuple[Snippet, ...]:
+    """Up to SNIPPETS_PER_STORY matched sentences, chosen to show as many of the story's watches as they can:
+    the lead article's first, then another copy's for a watch the lead does not mention; in text order."""
+    watches_of: dict[str, set[str]] = {}  # sentence -> the watches it mentions
+    place: dict[str, tuple] = {}  # sentence -> where it first appears (lead article first), and its language
+    for owed in hits:
         sentence = " ".join(owed.hit.sentence.split()) or _context(owed)
-        if sentence and sentence not in sentences:
-            sentences.append(sentence)
+        if not sentence:
+            continue
+        where = (owed.article.id != lead.id, owed.article.id, owed.hit.field == "title", owed.hit.start)
+        watches_of.setdefault(sentence, set()).add(owed.hit.watch)
+        place[sentence] = min(place.get(sentence, (*where, owed.article.language)), (*where, owed.article.language))
+    title = " ".join(lead.title.split())
     # A sentence that is the title only repeats the story's heading, unless it is all there is.
-    sentences = [s for s in sentences if s != title] or sentences
-    language = group[0].article.language
+    if any(s != title for s in watches_of):
+        watches_of.pop(title, None)
+    pool = sorted(watches_of, key=lambda s: place[s][:4])
+    chosen: list[str] = []
+    covered: set[str] = set()
+    while pool and len(chosen) < SNIPPETS_PER_STORY:
+        best = max(pool, key=lambda s: len(watches_of[s] - covered))  # max() keeps the first of equals
+        if not watches_of[best] - covered and len(chosen) >= SNIPPETS_AT_LEAST:
+            break
+        chosen.append(best)
+        covered |= watches_of[best]
+        pool.remove(best)
+    words = [owed.hit.matched for owed in hits]
     return tuple(
-        Snippet(parts=highlight(s, words), direction=text_direction(s, language))
-        for s in sentences[:SNIPPETS_PER_ENTRY]
+        Snippet(parts=highlight(s, words), direction=text_direction(s, place[s][4]))
+        for s in sorted(chosen, key=lambda s: place[s][:4])
     )
 
 
@@ -182,41 +294,34 @@ def _sort_key(article: Article) -> tuple:
     return (moment is None, moment.timestamp() if moment else 0.0, article.id)
 
 
-def build_section(watch: str, owed: Sequence[OwedHit], *, limit: int = 25, trend: Trend | None = None) -> WatchSection:
-    """One watch's section: hits grouped by story cluster, newest story first, the oldest report leading."""
-    clusters: dict[str, dict[str, list[OwedHit]]] = {}
-    for item in owed:
-        cluster = item.article.cluster_id or f"article:{item.article.id}"
-        clusters.setdefault(cluster, {}).setdefault(item.article.id, []).append(item)
-    stories = []
-    for by_article in clusters.values():
-        articles = sorted((hits[0].article for hits in by_article.values()), key=_sort_key)
-        lead = articles[0]
-        seen_outlets = {lead.outlet}
-        others = []
-        for other in articles[1:]:
-            if other.outlet not in seen_outlets:
-                seen_outlets.add(other.outlet)
-                others.append((other.outlet, safe_url(other.url)))
-        lead_hits = by_article[lead.id]
-        first_seen = min((h.found for hits in by_article.values() for h in hits if h.found), default=lead.fetched)
-        stories.append(
-            Story(
-                title=" ".join(lead.title.split()) or lead.url,
-                url=safe_url(lead.url),
-                outlet=lead.outlet,
-                language=lead.language,
-                published=lead.published,
-                first_seen=first_seen,
-                snippets=_snippets(lead_hits),
-                title_direction=text_direction(lead.title, lead.language),
-                also_reported_by=tuple(others),
-                hit_keys=tuple(h.hit.key for hits in by_article.values() for h in hits),
-            )
-        )
-    stories.sort(key=_story_time, reverse=True)
-    return WatchSection(
-        watch=watch, stories=tuple(stories[:limit]), hit_count=len(owed), story_count=len(stories), trend=trend
+def _story(hits: Sequence[OwedHit], rank: Mapping[str, int]) -> Story:
+    """The story of one cluster's owed hits, led by its earliest report."""
+    by_article: dict[str, list[OwedHit]] = {}
+    for item in hits:
+        by_article.setdefault(item.article.id, []).append(item)
+    articles = sorted((group[0].article for group in by_article.values()), key=_sort_key)
+    lead = articles[0]
+    seen_outlets = {lead.outlet}
+    others = []
+    for other in articles[1:]:
+        if other.outlet not in seen_outlets:
+            seen_outlets.add(other.outlet)
+            others.append((other.outlet, safe_url(other.url)))
+    first_seen = min((h.found for h in hits if h.found), default=lead.fetched)
+    watches = sorted({h.hit.watch for h in hits}, key=lambda name: (rank.get(name, len(rank)), name))
+    return Story(
+        title=" ".join(lead.title.split()) or lead.url,
+        url=safe_url(lead.url),
+        outlet=lead.outlet,
+        language=lead.language,
+        published=lead.published,
+        first_seen=first_seen,
+        snippets=_snippets(hits, lead),
+        title_direction=text_direction(lead.title, lead.language),
+        also_reported_by=tuple(others),
+        hit_keys=tuple(dict.fromkeys(h.hit.key for h in hits)),
+        watches=tuple(watches),
+        article_count=len(by_article),
     )
 
 
@@ -235,22 +340,53 @@ def build_digest(
     source_health: Sequence[FeedHealth] = (),
     timezone: str = "UTC",
     limit_per_watch: int = 25,
+    layout: str = "stories",
 ) -> Digest:
-    """Build the digest of ``owed`` hits for ``recipient``; sections follow ``watch_order`` (config order)."""
-    by_watch: dict[str, list[OwedHit]] = {}
-    for item in owed:
-        by_watch.setdefault(item.hit.watch, []).append(item)
+    """Build the digest of ``owed`` hits for ``recipient``: one story per cluster, newest first, and one
+    section per watch in ``watch_order`` (config order).
+
+    Each watch shows its ``limit_per_watch`` newest stories; a story shown for one of its watches is shown
+    once with all of them, and all its hits are delivered with it. A story none of whose watches has room
+    is held back: its hits stay owed and lead the next digest.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"digest layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     rank = {name: i for i, name in enumerate(watch_order)}
-    names = sorted(by_watch, key=lambda name: (rank.get(name, len(rank)), name))
-    sections = tuple(
-        build_section(name, by_watch[name], limit=limit_per_watch, trend=(trends or {}).get(name)) for name in names
-    )
+    clusters: dict[str, list[OwedHit]] = {}
+    for item in owed:
+        clusters.setdefault(item.article.cluster_id or f"article:{item.article.id}", []).append(item)
+    every = sorted((_story(hits, rank) for hits in clusters.values()), key=_story_time, reverse=True)
+    names = sorted({w for story in every for w in story.watches}, key=lambda name: (rank.get(name, len(rank)), name))
+    room: set[int] = set()  # indices in ``every`` of the stories some watch has room for
+    for name in names:
+        room.update([i for i, story in enumerate(every) if name in story.watches][:limit_per_watch])
+    shown = tuple(replace(every[i], number=n) for n, i in enumerate(sorted(room), 1))
+    watch_of = {h.hit.key: (h.hit.watch, h.article.id) for h in owed}
+    anchors: set[str] = set()
+    sections = []
+    for name in names:
+        mine = tuple(s for s in shown if name in s.watches)
+        spans = [watch_of[k][1] for s in mine for k in s.hit_keys if watch_of[k][0] == name]
+        sections.append(
+            WatchSection(
+                watch=name,
+                stories=mine,
+                article_count=len(set(spans)),
+                mention_count=len(spans),
+                held_back=sum(1 for s in every if name in s.watches) - len(mine),
+                trend=(trends or {}).get(name),
+                anchor=anchor_for("watch", name, anchors),
+            )
+        )
     return Digest(
         recipient=recipient,
         generated=generated,
-        sections=sections,
-        # Only shown stories count as delivered: hits beyond the per-watch limit stay owed for the next digest.
-        hit_keys=tuple(dict.fromkeys(k for s in sections for story in s.stories for k in story.hit_keys)),
+        stories=shown,
+        sections=tuple(sections),
+        # Only shown stories count as delivered: a story held back by the limit stays owed for the next digest.
+        hit_keys=tuple(k for story in shown for k in story.hit_keys),
         source_health=tuple(source_health),
         timezone=timezone,
+        layout=layout,
+        held_back=len(every) - len(shown),
     )

@@ -16,10 +16,20 @@ from zoneinfo import ZoneInfo
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from alerts.digests.build import Digest
+from alerts.digests.build import Digest, DigestCounts, Trend
 from newswatch.core.times import aware
 
 TEMPLATES = Path(__file__).with_name("templates")
+SUBJECT_LIMIT = 70  # characters: what an inbox list or a phone shows before it cuts the line
+# The counts a queued message carries, read back by `outbox list` (alerts.delivery.queue) and the logs.
+COUNT_HEADERS = {
+    "stories": "X-Newswatch-Stories",
+    "articles": "X-Newswatch-Articles",
+    "mentions": "X-Newswatch-Mentions",
+    "watches": "X-Newswatch-Watches",
+}
+BAR_MAX_PX = 32  # the tallest bar of a 14-day chart; an empty day is a 2 px baseline
+SPARKS = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True)
@@ -38,11 +48,70 @@ def header_safe(value: str, limit: int = 200) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
+def plural(count: int, one: str, many: str) -> str:
+    """``1 story``, ``3 stories``."""
+    return f"{count} {one if count == 1 else many}"
+
+
+def headline(counts: DigestCounts) -> str:
+    """'4 new stories for 9 watches': the top of both parts, and the Apprise note of an immediate alert."""
+    return f"{plural(counts.stories, 'new story', 'new stories')} for {plural(counts.watches, 'watch', 'watches')}"
+
+
 def subject_for(digest: Digest) -> str:
-    """What is inside, e.g. 'Deir Ezzor 3 · Daesh 2 — newswatch, 4 Nov 2017'."""
-    day = _local(digest.generated, digest.timezone).strftime("%-d %b %Y")
-    counts = " · ".join(f"{s.watch} {s.story_count}" for s in digest.sections)
-    return header_safe(f"{counts or 'Nothing new'} — newswatch, {day}")
+    """At most SUBJECT_LIMIT characters: the watches with the most stories first, as many as fit, then
+    "+N more", the story count and the day, e.g. 'Deir Ezzor, Daesh +3 more: 4 new stories — 2 Dec'."""
+    day = _local(digest.generated, digest.timezone).strftime("%-d %b")
+    if not digest.stories:
+        return f"Nothing new for your watches — {day}"
+    tail = f": {plural(digest.story_count, 'new story', 'new stories')} — {day}"
+    # sorted() is stable: among watches with as many stories, config order stays.
+    names = [header_safe(s.watch) for s in sorted(digest.sections, key=lambda s: -s.story_count)]
+    for shown in range(len(names), 0, -1):
+        more = f" +{len(names) - shown} more" if shown < len(names) else ""
+        subject = ", ".join(names[:shown]) + more + tail
+        if len(subject) <= SUBJECT_LIMIT:
+            return subject
+    more = f" +{len(names) - 1} more" if len(names) > 1 else ""
+    room = max(8, SUBJECT_LIMIT - len(more) - len(tail))
+    return header_safe(names[0], limit=room) + more + tail
+
+
+def trend_parts(trend: Trend | None) -> list[tuple[str, str | None]]:
+    """A watch's trend line as (text, mark) parts joined by " · " (mark: "new", "up" or None); empty when
+    there is nothing true to say. The HTML and the text part render the same parts."""
+    if trend is None or not trend.says_something:
+        return []
+    parts: list[tuple[str, str | None]] = [
+        (f"{plural(trend.last_24h, 'article', 'articles')} in the last 24 hours", None)
+    ]
+    if trend.first_ever:
+        parts.append(("first mention on record", "new"))
+    elif trend.days_since_previous:
+        parts.append((f"first mention in {trend.days_since_previous} days", "new"))
+    else:
+        parts.append((f"7-day average {trend.average_7d:.1f} a day", None))
+        if trend.spike:
+            parts.append((f"▲ {trend.spike}\N{MULTIPLICATION SIGN} its 7-day average", "up"))
+    return parts
+
+
+def bar_height(articles: int, peak: int) -> int:
+    """Pixels of one chart bar: proportional to the day's articles, at least 4 px for a day with one."""
+    if not articles or not peak:
+        return 2
+    return max(4, round(BAR_MAX_PX * articles / peak))
+
+
+def sparkline(trend: Trend) -> str:
+    """The 14 days as block characters (the text part's chart); an empty day is the lowest block."""
+    peak = trend.peak
+    return "".join(SPARKS[0] if not d.articles else SPARKS[max(1, round(7 * d.articles / peak))] for d in trend.days)
+
+
+def count_headers(counts: DigestCounts) -> dict[str, str]:
+    """The X-Newswatch-* headers of a digest message."""
+    return {header: str(getattr(counts, name)) for name, header in COUNT_HEADERS.items()}
 
 
 @lru_cache(maxsize=1)
@@ -57,6 +126,10 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["localtime"] = _format_time
+    env.filters["day"] = lambda moment: moment.strftime("%-d %b")
+    env.globals.update(
+        plural=plural, headline=headline, trend_parts=trend_parts, bar_height=bar_height, sparkline=sparkline
+    )
     return env
 
 
@@ -68,14 +141,24 @@ def _format_time(moment: datetime | None, zone: str = "UTC") -> str:
     return _local(moment, zone).strftime("%-d %b %Y %H:%M") if moment else "unknown"
 
 
-_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False)
+# keep_at_rules: the dark-mode @media block cannot be inlined; it stays in a <style> for the clients that read
+# one (Apple Mail, iOS, Outlook.com). Everything else is inlined, so a client that strips <style> (Gmail)
+# shows the light layout, chart included.
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
 
 def render_digest(digest: Digest, *, preview_note: str = "") -> RenderedEmail:
     """Render both alternatives from the template files; CSS is inlined so mail clients keep the styling."""
     subject = subject_for(digest)
     env = _environment()
-    values = {"digest": digest, "subject": subject, "zone": digest.timezone, "preview_note": preview_note}
+    values = {
+        "digest": digest,
+        "counts": digest.counts,
+        "anchors": {section.watch: section.anchor for section in digest.sections},
+        "subject": subject,
+        "zone": digest.timezone,
+        "preview_note": preview_note,
+    }
     html = _INLINER.inline(env.get_template("digest.html.j2").render(values))
     text = env.get_template("digest.txt.j2").render(values)
     return RenderedEmail(subject=subject, text=text, html=html)
@@ -90,9 +173,17 @@ def message_id_for(recipient: str, hit_keys: tuple[str, ...], sender: str, gener
 
 
 def build_message(
-    rendered: RenderedEmail, *, sender: str, to_name: str, to_email: str, message_id: str, date: datetime
+    rendered: RenderedEmail,
+    *,
+    sender: str,
+    to_name: str,
+    to_email: str,
+    message_id: str,
+    date: datetime,
+    counts: DigestCounts | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative message (text first, HTML preferred) whose headers come from trusted values."""
+    """A multipart/alternative message (text first, HTML preferred) whose headers come from trusted values;
+    with ``counts``, the X-Newswatch-* headers `outbox list` reads back."""
     message = EmailMessage()
     name, address = parseaddr(sender)
     message["From"] = Address(display_name=header_safe(name), addr_spec=address)
@@ -102,6 +193,8 @@ def build_message(
     message["Message-ID"] = message_id
     # RFC 3834: tells auto-responders not to answer a machine-generated digest.
     message["Auto-Submitted"] = "auto-generated"
+    for header, value in (count_headers(counts) if counts else {}).items():
+        message[header] = value
     # Quoted-printable keeps the message 7-bit clean: servers without 8BITMIME relay it unchanged.
     message.set_content(rendered.text, cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")

@@ -78,12 +78,12 @@ def outbox() -> None:
 @click.option("--sent", "sent_limit", default=10, show_default=True, help="How many sent digests to show.")
 @pass_context
 def outbox_list(ctx: CliContext, sent_limit: int) -> None:
-    """List waiting digests (with their last error) and the latest sent ones."""
-    from alerts.delivery.queue import format_queue, list_queue
+    """List waiting digests (with their last error) and the latest sent ones: state, attempts, counts, .eml."""
+    from alerts.delivery.queue import eml_folder, format_queue, list_queue
 
     with ctx.open_store() as store:
-        rows = list_queue(store, sent_limit=sent_limit)
-    for line in format_queue(rows):
+        rows = list_queue(store, sent_limit=sent_limit, eml_dir=eml_folder(ctx.config))
+    for line in format_queue(rows, header=True):
         click.echo(line)
 
 

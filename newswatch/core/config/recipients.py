@@ -30,6 +30,13 @@ class Recipient(Strict):
     weekday: Literal[WEEKDAYS] = Field("monday", description="Day of weekly digests.")  # type: ignore[valid-type]
     timezone: TimeZoneName = Field("UTC", description="IANA time zone of `at` and of times shown in the digest.")
     send_empty: bool = Field(False, description="Send a digest saying 'nothing new' when a period had no hits.")
+    digest_layout: Literal["stories", "watches"] = Field(
+        "stories",
+        description=(
+            "stories: each story once, with every watch it matched, then a short section per watch; "
+            "watches: the stories grouped under each watch (a story of two watches is shown under both)."
+        ),
+    )
     notify_urls: list[str] = Field(
         default_factory=list,
         description="Apprise notification URLs (slack://, tgram://, matrix://...) also told of immediate alerts.",
