@@ -1,6 +1,7 @@
 """The crawl's Scrapy components beside the spider and the pipelines.
 
-CrawlReport: one summary line per crawl, from the crawl's stats; Scrapy's duplicate refusal lines muted.
+CrawlReport: one summary line per crawl, from the crawl's stats, which it adds to the store's metrics (the web
+page's /metrics); Scrapy's duplicate refusal lines muted.
 SiteTurnQueue: the scheduler's queue, which takes the sites with requests waiting in turn, at a cost per
 request that does not grow with the number of sites.
 PrivateAddressGuard and ConnectedAddressGuard: the downloader middlewares that keep the crawler off private
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable
 
@@ -23,6 +25,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.failures import REFUSAL_META, AddressPolicy, IPAddress, ip_literal
+from newswatch.core.errors import NewswatchError
+from newswatch.core.store import Store
 
 log = logging.getLogger(__name__)
 # Scrapy settings (set by crawler.spiders.feeds.user_settings): the hosts of the configured feed URLs, and
@@ -63,6 +67,34 @@ class CrawlReport:
             stats.get_value("newswatch/articles/from_feed", 0),
             stats.get_value("response_received_count", 0),
         )
+        session = getattr(spider, "session", None)
+        if session is not None:
+            record_crawl_metrics(session.store, stats.get_stats(), reason, time.time())
+
+
+def record_crawl_metrics(store: Store, stats: dict, reason: str, now: float) -> None:
+    """Add one crawl's counts to the store's running totals, which the web page's /metrics reads: the crawl
+    is a child process, and the store is what it shares with the service. A store that refuses is one warning
+    (the crawl's articles are what matters)."""
+    statuses = "downloader/response_status_count/"
+    failed_responses = sum(
+        value for key, value in stats.items() if key.startswith(statuses) and key[len(statuses) :][:1] in ("4", "5")
+    )
+    finished = reason == "finished"
+    try:
+        store.record_metrics(
+            counts={
+                "crawls": 1,
+                "crawls_failed": 0 if finished else 1,
+                "feeds_failed": stats.get("newswatch/feeds/failed", 0),
+                "pages_fetched": stats.get("response_received_count", 0),
+                "pages_failed": stats.get("downloader/exception_count", 0) + failed_responses,
+                "articles_stored": stats.get("newswatch/articles/stored", 0),
+            },
+            latest={"last_crawl": now, **({"last_crawl_success": now} if finished else {})},
+        )
+    except NewswatchError as exc:
+        log.warning("crawl_metrics_not_recorded reason=%s", exc)
 
 
 class SiteTurnQueue:

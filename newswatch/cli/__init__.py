@@ -6,7 +6,7 @@ process never loads the alerts side. User errors are one line on stderr and exit
 
 from __future__ import annotations
 
-from newswatch.cli import digests, feeds, inspect, search, service, spool, store
+from newswatch.cli import digests, feeds, inspect, search, service, spool, store, web, why
 from newswatch.cli.group import cli
 
 for _command in (
@@ -25,6 +25,8 @@ for _command in (
     feeds.feeds,
     spool.spool,
     store.store,
+    web.web,
+    why.why,
 ):
     cli.add_command(_command)
 

@@ -226,6 +226,7 @@ def run_service(config: Config) -> None:
     with open_store(config) as store, hold(store, "service", "newswatch run", seconds) as lease:
         service = Service(config, store)
         scheduler = build_scheduler(config, service)
+        web = _start_web(config, store)
         threading.Thread(target=_stop_when_lost, args=(lease, service, scheduler), daemon=True).start()
 
         def on_signal(signum, _frame):
@@ -255,9 +256,23 @@ def run_service(config: Config) -> None:
             scheduler.start()
         finally:
             service.wait()  # the jobs in progress end before the store closes
+            if web is not None:
+                web.stop()
     if lease.lost.is_set():
         raise StoreBusy("newswatch run: another service took over this store (this one stalled past its lease)")
     log.info("service_stopped")
+
+
+def _start_web(config: Config, store: Store):
+    """With web.enabled, the web page on the service's store, serving until the service stops; None otherwise.
+    Refused (NewswatchError, before the scheduler starts) on a network address without credentials."""
+    if not config.settings.web.enabled:
+        return None
+    from newswatch.web.server import WebServer  # only when enabled: uvicorn, Starlette and Jinja2 stay unloaded
+
+    web = WebServer(config, store=store)
+    web.start()
+    return web
 
 
 def _stop_when_lost(lease: Held, service: Service, scheduler: BlockingScheduler) -> None:

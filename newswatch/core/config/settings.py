@@ -180,6 +180,48 @@ class DeliverySettings(Strict):
         return value
 
 
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class HealthzSettings(Strict):
+    max_crawl_age_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="/healthz answers 503 when the last successful crawl ended longer ago than this, or none "
+        "is recorded (null: three times schedule.crawl_every_minutes, at least 30).",
+    )
+    max_outbox_depth: int = Field(
+        20, ge=0, description="/healthz answers 503 when more digests than this wait to be sent."
+    )
+
+
+class WebSettings(Strict):
+    enabled: bool = Field(False, description="`newswatch run` serves the web page too (`newswatch web` always does).")
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address to listen on. Any other than a loopback address (127.0.0.1, ::1, localhost) needs "
+        "credentials in the environment: the variable named by `token_env`, or those of `user_env` and "
+        "`password_env` (docs/web.md).",
+    )
+    port: int = Field(8080, ge=0, le=65535, description="Port to listen on (0: any free port; the log says which).")
+    token_env: str = Field(
+        "NEWSWATCH_WEB_TOKEN",
+        pattern=_ENV_NAME,
+        description="Environment variable holding a token: sent as `Authorization: Bearer TOKEN`, or as the "
+        "password of HTTP basic auth (any user name).",
+    )
+    user_env: str = Field(
+        "NEWSWATCH_WEB_USER", pattern=_ENV_NAME, description="Environment variable holding the basic-auth user."
+    )
+    password_env: str = Field(
+        "NEWSWATCH_WEB_PASSWORD",
+        pattern=_ENV_NAME,
+        description="Environment variable holding the basic-auth password.",
+    )
+    healthz: HealthzSettings = Field(default_factory=HealthzSettings, description="When /healthz says unhealthy.")
+
+
 class Settings(Strict):
     var_dir: str = Field("var", description="Folder for the store, outbox and logs, relative to the project.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
@@ -187,6 +229,7 @@ class Settings(Strict):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings, description="When jobs run.")
     crawler: CrawlerSettings = Field(default_factory=CrawlerSettings, description="Crawler politeness/limits.")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="How digests leave.")
+    web: WebSettings = Field(default_factory=WebSettings, description="The read-only web page (docs/web.md).")
 
     @model_validator(mode="after")
     def _retention_keeps_what_is_owed(self) -> Settings:
