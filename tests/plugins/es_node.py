@@ -1,8 +1,10 @@
 """Pytest fixtures for a real single-node Elasticsearch, driven through scripts/es-node."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -93,3 +95,69 @@ def es_client(es_node):
 def es_index_prefix():
     """A unique index/template name prefix for one test, e.g. 'test-1a2b3c4d-'."""
     return f"test-{uuid.uuid4().hex[:8]}-"
+
+
+CLUSTER = "cluster"
+CLUSTER_SIZE = 3
+
+
+class EsCluster:
+    """The test cluster of three nodes on loopback (scripts/es-node start --nodes 3): their URLs, and
+    stop(i)/start(i) of one member to take a node away and bring it back (same port, same data)."""
+
+    def __init__(self, urls):
+        self.urls = urls
+
+    def member(self, index):
+        return f"{CLUSTER}-{index + 1}"
+
+    def stop(self, index):
+        result = run_script_for(self.member(index), "stop")
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.strip() or f"es-node stop exited {result.returncode}")
+
+    def kill(self, index):
+        """SIGKILL one member at once (a crash, not a shutdown); start(index) brings it back."""
+        pid = int((SCRIPT.parents[1] / ".cache" / "es" / "nodes" / self.member(index) / "run" / "es.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        while Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid):
+            time.sleep(0.1)
+
+    def start(self, index):
+        result = run_script_for(self.member(index), "start")
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.strip() or f"es-node start exited {result.returncode}")
+        return result.stdout.strip().splitlines()[-1]
+
+
+def _state(pid):
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def run_script_for(name, *args):
+    """scripts/es-node for the node or cluster ``name``."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--name", name],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def es_cluster():
+    """A real three-node Elasticsearch cluster, started for the session (stopped at the end unless it was
+    running already); the members are started together and the fixture returns once all have joined."""
+    already_running = run_script_for(CLUSTER, "status").returncode == 0
+    result = run_script_for(CLUSTER, "start", "--nodes", str(CLUSTER_SIZE))
+    if result.returncode == EXIT_MISSING_TOOL:
+        pytest.skip(result.stderr.strip())
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip() or f"es-node start --nodes exited {result.returncode}")
+    cluster = EsCluster(result.stdout.strip().splitlines()[-CLUSTER_SIZE:])
+    yield cluster
+    if not already_running:
+        run_script_for(CLUSTER, "stop")
