@@ -5,7 +5,9 @@ A query naming a watch (or one of its spellings: "Deir ez-Zor", "دير الزو
 too (alerts.matching.explain.search_phrases), and the articles the watch itself matched are added, for the
 spellings an index cannot look up (IS, SDF: matched only with a context word). A watch's hits are listed
 newest found first. One story per cluster (``Article.cluster_id``), with every copy and the watches its
-copies matched; fragments are plain text with the offsets of the highlighted words.
+copies matched; fragments are plain text with the offsets of the highlighted words, one per sentence (two hits
+in one sentence are one fragment with both marked). A watch asked for by name (``--watch``, ``?watch=``) is
+resolved as a query naming it is: its name in any case, or any of its spellings (resolve_watch).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import TYPE_CHECKING
 
 from alerts.matching.explain import search_phrases
 from newswatch.core.config.watches import Watch
+from newswatch.core.errors import NewswatchError
 from newswatch.core.models import Article, Fragment, OwedHit, SearchResult
+from newswatch.core.store.query import merge_marks
 
 if TYPE_CHECKING:
     from newswatch.core.store import Store
@@ -26,6 +30,27 @@ ARTICLES_PER_STORY = 3  # articles read per story asked for: copies of one story
 HITS_PER_STORY = 10  # hits read per story asked for when listing a watch's hits
 FRAGMENTS_PER_STORY = 3
 _CONTEXT = 120  # characters either side of a hit stored without its sentence
+
+
+class UnknownWatch(NewswatchError):
+    """A watch asked for by a name that is neither a configured watch's name nor one of its spellings."""
+
+
+def find_watch(watches: Sequence[Watch], name: str) -> Watch | None:
+    """The watch ``name`` names: the one called so (exactly, else in any case), else the one a search query
+    of ``name`` names (any of its spellings, however written: "Deir ez-Zor", "دير الزور"); None otherwise."""
+    name = name.strip()
+    exact = next((w for w in watches if w.name == name), None)
+    found = exact or next((w for w in watches if w.name.casefold() == name.casefold()), None)
+    return found or search_phrases(watches, name)[0]
+
+
+def resolve_watch(watches: Sequence[Watch], name: str, where: str = "watches.yaml") -> Watch:
+    """find_watch, or UnknownWatch (one line naming ``name`` and ``where`` the watches are configured)."""
+    found = find_watch(watches, name)
+    if found is None:
+        raise UnknownWatch(f"no watch named {name!r} in {where}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -126,12 +151,21 @@ def _stories(
                 copies=tuple(copies),
                 in_results=frozenset(a.id for a in articles),
                 watches=tuple(dict.fromkeys(name for a in copies for name in watches.get(a.id, ()))),
-                fragments=tuple(dict.fromkeys(fragments))[:FRAGMENTS_PER_STORY],
+                fragments=merge_fragments(fragments)[:FRAGMENTS_PER_STORY],
                 score=score,
                 found=found,
             )
         )
     return stories
+
+
+def merge_fragments(fragments: Sequence[Fragment]) -> tuple[Fragment, ...]:
+    """One fragment per text, in the order each text first came, with the marks of all of them (sorted,
+    overlapping ones joined): a sentence holding two hits ("groupe État islamique (EI)") is shown once."""
+    marks: dict[str, list[tuple[int, int]]] = {}
+    for fragment in fragments:
+        marks.setdefault(fragment.text, []).extend(fragment.marks)
+    return tuple(Fragment(text, merge_marks(text, found)) for text, found in marks.items())
 
 
 def hit_fragment(owed: OwedHit) -> Fragment:

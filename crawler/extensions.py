@@ -76,10 +76,6 @@ def record_crawl_metrics(store: Store, stats: dict, reason: str, now: float) -> 
     """Add one crawl's counts to the store's running totals, which the web page's /metrics reads: the crawl
     is a child process, and the store is what it shares with the service. A store that refuses is one warning
     (the crawl's articles are what matters)."""
-    statuses = "downloader/response_status_count/"
-    failed_responses = sum(
-        value for key, value in stats.items() if key.startswith(statuses) and key[len(statuses) :][:1] in ("4", "5")
-    )
     finished = reason == "finished"
     try:
         store.record_metrics(
@@ -88,13 +84,33 @@ def record_crawl_metrics(store: Store, stats: dict, reason: str, now: float) -> 
                 "crawls_failed": 0 if finished else 1,
                 "feeds_failed": stats.get("newswatch/feeds/failed", 0),
                 "pages_fetched": stats.get("response_received_count", 0),
-                "pages_failed": stats.get("downloader/exception_count", 0) + failed_responses,
+                "pages_failed": failed_downloads(stats),
                 "articles_stored": stats.get("newswatch/articles/stored", 0),
             },
             latest={"last_crawl": now, **({"last_crawl_success": now} if finished else {})},
         )
     except NewswatchError as exc:
         log.warning("crawl_metrics_not_recorded reason=%s", exc)
+
+
+def failed_downloads(stats: dict) -> int:
+    """The downloads of a crawl that failed, from Scrapy's downloader stats (DOWNLOADER_STATS): responses with
+    a 4xx or 5xx status and download exceptions (a retried download counts once per attempt). Left out:
+    robots.txt's own (a site without one answers 404, no failure) and the requests refused on purpose
+    (IgnoreRequest: robots.txt forbids, a private address, a page another crawler fetches)."""
+
+    def total(prefix: str, counted=lambda rest: True) -> int:
+        return sum(v for k, v in stats.items() if k.startswith(prefix) and counted(k[len(prefix) :]))
+
+    def error_status(code: str) -> bool:
+        return code[:1] in ("4", "5")
+
+    statuses = total("downloader/response_status_count/", error_status)
+    statuses -= total("robotstxt/response_status_count/", error_status)
+    exceptions = stats.get("downloader/exception_count", 0)
+    exceptions -= total("downloader/exception_type_count/", lambda name: name.endswith(".IgnoreRequest"))
+    exceptions -= total("robotstxt/exception_count/")
+    return max(statuses, 0) + max(exceptions, 0)
 
 
 class SiteTurnQueue:

@@ -51,9 +51,9 @@ CONCURRENT_ITEMS = 1
 # whenever its cache (keyed by bound methods, which die with their requests) has lost it: ~1.4 ms each
 # time, ~150 times in the 500-page benchmark. The check is a test instead (tests/test_crawl_cost.py).
 WARN_ON_GENERATOR_RETURN_VALUE = False
-# Byte and count stats per request and response that nothing here reads (the crawl's own counters are
-# newswatch/*, and the CrawlReport line).
-DOWNLOADER_STATS = False
+# Count stats per request, response status and download exception: the failed pages of /metrics
+# (crawler.extensions.failed_downloads).
+DOWNLOADER_STATS = True
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 LOG_VERSIONS: list[str] = []  # no version banner in every crawl log

@@ -5,6 +5,7 @@ offsets, and a query the store cannot parse is one line and exit 2."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import uuid
 from collections.abc import Iterator
@@ -82,6 +83,15 @@ ARTICLES = [
         9,
     ),
     _article("daesh-4", "هجوم في الموصل", "تبنى تنظيم داعش الهجوم على نقطة تفتيش.", "ar", 10, outlet="مرصد المشرق"),
+    # Two names of Daesh in one sentence: two hits, one sentence.
+    _article(
+        "daesh-5",
+        "Attentat revendiqué",
+        "Le groupe État islamique, ou Daech, a revendiqué l'attentat. La police enquête.",
+        "fr",
+        3,
+        outlet="Journal du Levant",
+    ),
     # Nothing of either watch.
     _article("sport-1", "Al-Wehdat win the Amman derby", "Al-Wehdat beat Al-Faisaly 2-1 in Amman.", "en", 11),
 ]
@@ -141,7 +151,7 @@ def test_a_watch_name_finds_every_story_the_watch_matched(project: Path):
     """`search Daesh` finds all four Daesh stories, including the one only a context word made a hit."""
     with open_store(load_config(project)) as store:
         matched = {h.article_id for h in store.hits_for_articles([a.id for a in ARTICLES]) if h.watch == "Daesh"}
-    assert matched == {"daesh-1", "daesh-2", "daesh-3", "daesh-4"}
+    assert matched == {"daesh-1", "daesh-2", "daesh-3", "daesh-4", "daesh-5"}
     assert article_ids(search_json(project, "Daesh")) == matched
     # Plain words stay plain words: nothing of a watch is added to them.
     assert article_ids(search_json(project, "checkpoint")) == {"daesh-3"}
@@ -180,7 +190,7 @@ def test_watch_without_a_query_lists_its_hits_newest_first_with_the_sentence(pro
     """`search --watch Daesh` lists the watch's stories, newest first (the hits were found together, so by
     date), each with the sentence it was found in and the matched words marked."""
     stories = search_json(project, "--watch", "daesh")  # the name as typed, any case
-    assert [s["id"] for s in stories] == ["daesh-4", "daesh-3", "daesh-2", "daesh-1"]
+    assert [s["id"] for s in stories] == ["daesh-4", "daesh-3", "daesh-2", "daesh-1", "daesh-5"]
     by_id = {s["id"]: s for s in stories}
     fragment = by_id["daesh-3"]["fragments"][0]
     assert fragment["text"].startswith("IS fighters attacked a checkpoint")
@@ -237,11 +247,34 @@ def test_search_phrases_resolve_a_watch_from_any_spelling_and_leave_out_the_ambi
         assert search_phrases(watches, query) == (None, []), query
 
 
-def test_watch_unknown_to_the_config_is_a_warning_not_an_error(project: Path):
-    """`--watch` of a name no longer configured still lists its stored hits (none here), with a warning."""
-    result = run_cli("search", "--watch", "Atlantis", config_dir=project)
-    assert result.returncode == 0
-    assert result.stderr.splitlines() == [
-        "warning: no watch named 'Atlantis' in watches.yaml; looking for stored hits of it"
-    ]
-    assert result.stdout.strip() == "no stories found"
+def test_a_sentence_with_two_hits_is_one_fragment_with_both_marked(project: Path):
+    """The French story holds two names of Daesh in one sentence: that sentence once, both names marked (in
+    order, not overlapping), with --watch as with a query; the table prints it once."""
+    for args in (["--watch", "Daesh"], ["Daesh"]):
+        (story,) = [s for s in search_json(project, *args) if s["id"] == "daesh-5"]
+        texts = [f["text"] for f in story["fragments"]]
+        assert len(texts) == len(set(texts)), texts
+        (fragment,) = [f for f in story["fragments"] if "État islamique" in f["text"]]
+        marks = fragment["marks"]
+        assert marks == sorted(marks) and all(a[1] <= b[0] for a, b in itertools.pairwise(marks))
+        words = [fragment["text"][a:b] for a, b in marks]
+        assert len(words) == 2 and words[0].endswith("État islamique") and words[1] == "Daech", (args, words)
+    table = run_cli("search", "--watch", "Daesh", config_dir=project, env={"COLUMNS": "200"})
+    assert table.returncode == 0 and table.stdout.count("ou Daech, a revendiqué") == 1, table.stdout
+
+
+@pytest.mark.parametrize("name", ["Deir ez-Zor", "deir ezzor", "دير الزور", "DEIR-EZ-ZOR"])
+def test_watch_is_resolved_like_a_query_from_its_name_or_any_spelling(project: Path, name: str):
+    """`--watch` takes the watch's name in any case or any of its spellings, as a query naming it does."""
+    stories = search_json(project, "--watch", name)
+    assert article_ids(stories) == DEIR and all("Deir Ezzor" in s["watches"] for s in stories)
+    assert article_ids(search_json(project, "army", "--watch", name)) == {"afp-en"}
+
+
+@pytest.mark.parametrize("args", [["--watch", "Nope"], ["army", "--watch", "Atlantis"]])
+def test_an_unknown_watch_is_one_line_naming_watches_yaml_and_exit_2(project: Path, args: list[str]):
+    """A watch that is neither a configured name nor a spelling of one is refused, as `why` refuses it."""
+    result = run_cli("search", *args, config_dir=project)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: no watch named {args[-1]!r} in {project / 'watches.yaml'}"], result.stderr

@@ -18,7 +18,7 @@ from newswatch.core.errors import QuerySyntaxError, StoreConflict
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, QueuedDigest, band_keys
 from newswatch.core.store import open_store
-from newswatch.core.store.query import MAX_PHRASES
+from newswatch.core.store.query import MAX_PHRASES, merge_marks
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.timeout(600)
@@ -208,6 +208,36 @@ def test_phrases_are_alternatives_quoted_as_data_and_highlighted(store):
     assert {r.article.id for r in store.search("nothing", phrases=())} == {"art004"}
     assert store.search("", phrases=["Timbuktu", "Deir ez-Zor province"]) == []
     assert store.search("", phrases=["…", "-"]) == []  # spellings without a word match nothing
+
+
+def test_marks_join_one_space_or_hyphen_apart_never_across_a_line_or_a_sentence(store):
+    """A name at the end of the title and again at the start of the text, or at the end of one line and the
+    start of the next, or of one sentence and the next, is two marks, each reading as the name; the words of
+    one name ("Deir ez-Zor", "Abu Kamal") stay one mark."""
+    store.add_articles(
+        [
+            story(1, "دير الزور: اشتباكات في الأحياء الشرقية.", title="الجيش يدخل دير الزور", language="ar"),
+            story(2, "Troops reached Deir ez-Zor\nDeir ez-Zor residents came back to Abu Kamal."),
+            story(3, "Shelling hit Deir ez-Zor. Deir ez-Zor is quiet again, near Abu Kamal."),
+        ]
+    )
+    found = {r.article.id: r for r in store.search("", phrases=["دير الزور", "Deir ez-Zor", "Abu Kamal"])}
+    assert set(found) == {"art001", "art002", "art003"}
+    for result in found.values():
+        assert all("\n" not in word and ". " not in word for word in marked(result)), marked(result)
+    assert set(marked(found["art002"])) == set(marked(found["art003"])) == {"Deir ez-Zor", "Abu Kamal"}
+    assert set(marked(found["art001"])) == {"دير الزور"}
+    assert marked(found["art002"]).count("Deir ez-Zor") == 2
+
+
+def test_merge_marks_joins_only_across_one_space_or_one_hyphen():
+    """The pure part both backends share (store.query.merge_marks): overlapping and touching marks join, and
+    those one space or one hyphen apart; a newline, two spaces, a comma, a dash or a full stop never."""
+    assert merge_marks("Abu Kamal", [(4, 9), (0, 3)]) == ((0, 9),)
+    assert merge_marks("Deir ez-Zor", [(0, 4), (5, 7), (8, 11)]) == ((0, 11),)
+    assert merge_marks("Deirezzor", [(0, 4), (2, 6), (6, 9), (3, 3)]) == ((0, 9),)
+    for text in ("Zor\nDeir", "Zor  Deir", "Zor, Deir", "Zor – Deir", "Zor. Deir", "Zor\t Deir", "Zor\u00a0Deir"):
+        assert merge_marks(text, [(0, 3), (len(text) - 4, len(text))]) == ((0, 3), (len(text) - 4, len(text))), text
 
 
 def test_hundreds_of_phrases_work_and_too_many_are_refused(store):

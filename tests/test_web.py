@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import itertools
 import json
 import re
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.run import run_alerts
@@ -34,7 +36,7 @@ from newswatch.core.times import utc_now
 from newswatch.web.access import Access, is_loopback
 from newswatch.web.guard import SECURITY_HEADERS
 from newswatch.web.server import WebServer
-from tests.conftest import run_cli, spawn, start_service, stop_service, wait_for, write_config
+from tests.conftest import ROOT, newswatch, run_cli, spawn, start_service, stop_service, wait_for, write_config
 from tests.plugins.smtp import sample_articles
 
 SEED_TITLE = "Daesh loses last towns in face of twin Syria, Iraq assaults"
@@ -86,11 +88,15 @@ def fill_store(config: Config) -> None:
                 last_error_at=now - timedelta(minutes=10),
             ),
         )
-        stats = {
+        stats = {  # as Scrapy's stats name them: the robots.txt 404 and the refusal are no failed page
             "response_received_count": 7,
-            "downloader/exception_count": 1,
-            "downloader/response_status_count/200": 6,
+            "downloader/exception_count": 2,
+            "downloader/exception_type_count/twisted.internet.error.ConnectionRefusedError": 1,
+            "downloader/exception_type_count/scrapy.exceptions.IgnoreRequest": 1,
+            "downloader/response_status_count/200": 5,
+            "downloader/response_status_count/404": 1,
             "downloader/response_status_count/503": 1,
+            "robotstxt/response_status_count/404": 1,
             "newswatch/feeds/failed": 1,
             "newswatch/articles/stored": 5,
         }
@@ -263,6 +269,50 @@ def test_the_page_finds_the_stories_the_search_command_finds(web_config: Config,
     assert page["stories"] or query == "border"
 
 
+@pytest.mark.parametrize("watch", ["Daesh", "Deir Ezzor", "deir ez-zor", "دير الزور"])
+def test_a_watch_without_a_query_lists_its_hits_as_the_search_command_does(web_config: Config, site: str, watch: str):
+    """/search?watch=NAME (its name in any case, or a spelling) with no q: the watch's stories, newest found
+    first, the same as `newswatch search --watch NAME`; with q, the stories among its hits."""
+    command = run_cli("search", "--watch", watch, "--json", config_dir=web_config.config_dir)
+    assert command.returncode == 0, command.stderr
+    expected = [s["id"] for s in json.loads(command.stdout)]
+    data = get(site + "/api/search?watch=" + quote(watch)).json()
+    assert expected and [s["id"] for s in data["stories"]] == expected
+    assert data["watch"] in {"Daesh", "Deir Ezzor"} and all(data["watch"] in s["watches"] for s in data["stories"])
+    assert all(s["found"] for s in data["stories"])
+    page = get(site + "/search?watch=" + quote(watch))
+    assert page.status == 200
+    for story_id in expected:
+        assert f'href="/story/{quote(story_id, safe="")}"' in page.text
+    assert f'the hits of <a href="/watch/{quote(data["watch"], safe="")}"' in page.text
+    assert 'type="hidden" name="watch"' in page.text  # a search within the watch's hits keeps it
+    within = get(site + "/api/search?q=army&watch=" + quote(watch)).json()
+    command = run_cli("search", "army", "--watch", watch, "--json", config_dir=web_config.config_dir)
+    assert [s["id"] for s in within["stories"]] == [s["id"] for s in json.loads(command.stdout)]
+
+
+def test_an_unknown_watch_is_a_404_naming_it(site: str):
+    """?watch= of no configured watch (by name or spelling) is refused, as the command refuses it."""
+    answer = get(site + "/api/search?watch=Nope")
+    assert answer.status == 404 and answer.json()["error"] == "no watch named 'Nope' in watches.yaml"
+    page = get(site + "/search?q=army&watch=Nope")
+    assert page.status == 404 and "no watch named" in page.text and "Traceback" not in page.text
+    assert get(site + "/api/watch/deir%20ez-zor").json()["watch"]["name"] == "Deir Ezzor"  # a spelling, as search
+    assert get(site + "/watch/Nope").status == 404
+
+
+def test_a_sentence_with_two_hits_is_one_fragment(web_config: Config, site: str):
+    """A story's fragments on the search page are one per sentence, every hit in it marked."""
+    for path in ["/api/search?watch=Daesh", "/api/search?q=Daesh", "/api/search?q=" + quote("Deir ez-Zor")]:
+        for story in get(site + path).json()["stories"]:
+            texts = [f["text"] for f in story["fragments"]]
+            assert len(texts) == len(set(texts)), (path, story["id"], texts)
+            for fragment in story["fragments"]:
+                marks = fragment["marks"]
+                assert marks == sorted(marks) and all(a[1] <= b[0] for a, b in itertools.pairwise(marks))
+                assert all("\n" not in fragment["text"][a:b] for a, b in marks), fragment
+
+
 def test_a_query_the_store_cannot_parse_is_a_400_page(site: str):
     answer = get(site + "/search?q=" + quote('"unbalanced AND ('))
     if answer.status == 200:  # the store may take it as words
@@ -389,6 +439,56 @@ def test_metrics_are_prometheus_text_with_the_crawl_and_alerts_counts(site: str)
     assert samples["newswatch_last_digest_sent_timestamp_seconds"] > 0
 
 
+def test_failed_pages_are_error_statuses_and_download_errors_not_robots_txt_or_refusals():
+    """crawler.extensions.failed_downloads over Scrapy's stats as a crawl of the demo site writes them (two of
+    its five pages missing, no robots.txt), then with download errors and a refusal of the crawler's own."""
+    from crawler.extensions import failed_downloads
+
+    demo = {
+        "downloader/request_count": 7,
+        "downloader/response_count": 7,
+        "downloader/response_status_count/200": 4,
+        "downloader/response_status_count/404": 3,
+        "robotstxt/response_count": 1,
+        "robotstxt/response_status_count/404": 1,
+        "robotstxt/request_count": 1,
+        "response_received_count": 7,
+        "newswatch/articles/from_feed": 2,
+    }
+    assert failed_downloads(demo) == 2
+    errors = {
+        **demo,
+        "downloader/response_status_count/503": 2,  # a 503, retried once
+        "downloader/exception_count": 4,
+        "downloader/exception_type_count/twisted.internet.error.ConnectionRefusedError": 2,
+        "downloader/exception_type_count/scrapy.exceptions.IgnoreRequest": 1,  # a private address refused
+        "downloader/exception_type_count/twisted.internet.error.TimeoutError": 1,  # robots.txt timed out
+        "robotstxt/exception_count/<class 'twisted.internet.error.TimeoutError'>": 1,
+    }
+    assert failed_downloads(errors) == 2 + 2 + 2
+    assert failed_downloads({}) == 0 and failed_downloads({"response_received_count": 3}) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_metrics_count_the_pages_a_real_crawl_could_not_fetch(config_dir: Path, demo_site: str, tmp_path: Path):
+    """A real crawl (`newswatch crawl`, Scrapy's own stats) of the demo site with two pages missing and no
+    robots.txt: /metrics says 2 pages failed (the pages that fell back to the feed's text), not 0, not 3."""
+    site = tmp_path / "site"  # what demo_site serves
+    (site / "2017/11/06/al-wehdat-win-amman-derby.html").unlink()  # the demo's own missing page makes two
+    (site / "robots.txt").unlink()  # a 404 too, and no failure
+    write_config(config_dir, feeds=[{"name": "Demo Wire", "url": f"{demo_site}/feed.xml", "language": "en"}])
+    crawl = newswatch("crawl", config_dir=config_dir)
+    assert crawl.returncode == 0, crawl.stderr
+    assert crawl.stderr.count("article_fallback") == crawl.stderr.count("reason=HTTP 404") == 2, crawl.stderr
+    with serving(load_config(config_dir, env={})) as url:
+        samples = {
+            s.name: s.value for f in text_string_to_metric_families(get(url + "/metrics").text) for s in f.samples
+        }
+    assert samples["newswatch_crawls_total"] == 1 and samples["newswatch_pages_fetched_total"] == 7
+    assert samples["newswatch_pages_failed_total"] == 2
+
+
 def test_access_rules():
     """Loopback needs nothing; a token works as a bearer or as a basic-auth password; a pair as basic auth."""
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("[::1]") and is_loopback("localhost")
@@ -414,6 +514,50 @@ def test_a_network_address_without_credentials_is_refused_at_start(config_dir: P
     assert half.returncode == 2 and "go together" in half.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"NEWSWATCH_WEB_TOKEN": "short"},
+            "error: web: NEWSWATCH_WEB_TOKEN is 5 characters long; a token needs at least 16",
+        ),
+        ({"NEWSWATCH_WEB_TOKEN": "fifteen-chars.."}, "error: web: NEWSWATCH_WEB_TOKEN is 15 characters long"),
+        (
+            {"NEWSWATCH_WEB_USER": "ana", "NEWSWATCH_WEB_PASSWORD": ""},
+            "error: web: NEWSWATCH_WEB_USER and NEWSWATCH_WEB_PASSWORD go together, and NEWSWATCH_WEB_PASSWORD is "
+            "empty or unset",
+        ),
+    ],
+)
+def test_a_short_token_or_an_empty_password_is_refused_at_start(config_dir: Path, env: dict, message: str):
+    """A token anyone may guess (under 16 characters) or basic auth without a password: one line, exit 2,
+    the secret never printed; with `newswatch run` and web.enabled too."""
+    write_config(config_dir, feeds=FEEDS)
+    result = run_cli("web", "--host", "0.0.0.0", "--port", "0", config_dir=config_dir, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert "short" not in lines[0] and "fifteen" not in lines[0]
+    write_config(config_dir, feeds=FEEDS, settings={"web": {"enabled": True, "host": "0.0.0.0", "port": 0}})
+    service = run_cli("run", config_dir=config_dir, env=env)
+    assert service.returncode == 2 and message in service.stderr and "service_started" not in service.stderr
+
+
+def test_a_token_of_16_characters_is_enough(web_config: Config):
+    config = dataclasses.replace(web_config, env={"NEWSWATCH_WEB_TOKEN": "sixteen-chars-ok"})
+    with serving(config, host="0.0.0.0") as url:
+        assert get(url + "/", headers={"Authorization": "Bearer sixteen-chars-ok"}).status == 200
+
+
+def test_the_shipped_settings_list_the_web_defaults():
+    """config/settings.yaml says its values are the defaults: its web section is WebSettings' own."""
+    from newswatch.core.config.settings import WebSettings
+
+    shipped = yaml.safe_load((ROOT / "config" / "settings.yaml").read_text(encoding="utf-8"))
+    assert WebSettings.model_validate(shipped["web"]) == WebSettings()
+    assert shipped["web"] == WebSettings().model_dump(), "every web key, with its default"
+
+
 def test_newswatch_run_refuses_to_serve_a_network_address_without_credentials(config_dir: Path):
     """web.enabled on 0.0.0.0 without a token: the service does not start (one line, exit 2)."""
     write_config(config_dir, feeds=FEEDS, settings={"web": {"enabled": True, "host": "0.0.0.0", "port": 0}})
@@ -424,18 +568,21 @@ def test_newswatch_run_refuses_to_serve_a_network_address_without_credentials(co
 
 
 def test_with_a_token_a_request_without_it_is_401(web_config: Config):
-    config = dataclasses.replace(web_config, env={"NEWSWATCH_WEB_TOKEN": "s3cret-token"})
+    config = dataclasses.replace(web_config, env={"NEWSWATCH_WEB_TOKEN": "s3cret-token-of-24-chars"})
     with serving(config, host="0.0.0.0") as url:
         refused = get(url + "/")
         assert refused.status == 401 and refused.headers["www-authenticate"].startswith("Basic")
         assert get(url + "/api/watches").status == 401 and get(url + "/metrics").status == 401
         assert get(url + "/", headers={"Authorization": "Bearer wrong"}).status == 401
-        assert get(url + "/", headers={"Authorization": "Bearer s3cret-token"}).status == 200
-        basic = base64.b64encode(b"analyst:s3cret-token").decode()
+        assert get(url + "/", headers={"Authorization": "Bearer s3cret-token-of-24-chars"}).status == 200
+        basic = base64.b64encode(b"analyst:s3cret-token-of-24-chars").decode()
         assert get(url + "/metrics", headers={"Authorization": f"Basic {basic}"}).status == 200
         assert get(url + "/healthz").status == 200  # for a monitor without credentials
         assert (
-            get(url + "/", headers={"Host": "newswatch.example:8080", "Authorization": "Bearer s3cret-token"}).status
+            get(
+                url + "/",
+                headers={"Host": "newswatch.example:8080", "Authorization": "Bearer s3cret-token-of-24-chars"},
+            ).status
             == 200
         )
 

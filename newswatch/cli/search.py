@@ -1,7 +1,7 @@
 """`newswatch search`: the stored articles that hold some words, or that a watch matched, one row per story
 (alerts.search finds them, as it does for the web page); ``--watch NAME`` with no query lists that watch's
-hits, newest found first; ``--json`` prints the stories as plain text with the offsets of the highlighted
-words."""
+hits, newest found first (NAME as a query names a watch: its name in any case or any spelling; another is
+an error); ``--json`` prints the stories as plain text with the offsets of the highlighted words."""
 
 from __future__ import annotations
 
@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("query", required=False)
 @click.option("--since", help="Only articles published since, e.g. 24h, 7d, 2026-11-01.")
-@click.option("--watch", help="Only articles with a hit of this watch; without QUERY: its hits, newest first.")
+@click.option(
+    "--watch",
+    help="Only articles with a hit of this watch (its name or a spelling); without QUERY: its hits, newest first.",
+)
 @click.option("--limit", default=20, show_default=True, help="Most stories to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of stories instead of a table.")
 @pass_context
@@ -44,11 +47,9 @@ def search(ctx: CliContext, query: str | None, since: str | None, watch: str | N
         raise NewswatchError("search: give a QUERY, or --watch NAME to list a watch's hits")
     cutoff = parse_since(since)
     watches = ctx.config.watches
-    name = watch and configured_name(watches, watch)
-    if watch and name is None:
-        click.echo(f"warning: no watch named {watch!r} in watches.yaml; looking for stored hits of it", err=True)
-        name = watch
-    from alerts.search import search_stories, watch_stories
+    from alerts.search import resolve_watch, search_stories, watch_stories
+
+    name = resolve_watch(watches, watch, str(ctx.config.config_dir / "watches.yaml")).name if watch else None
 
     with ctx.open_store() as store:
         if query:

@@ -3,7 +3,9 @@
 The page shows what digests show (every hit, every recipient's outbox), so it is never open to a network by
 mistake: listening on any address but a loopback one needs a token or basic-auth credentials, read from the
 environment variables the settings name (web.token_env, web.user_env, web.password_env), or it is refused
-before anything listens. Credentials set are asked for on loopback too. docs/web.md, "Access".
+before anything listens. A token must be at least MIN_TOKEN_LENGTH characters and a basic-auth user needs a
+password that is not empty, wherever the page listens. Credentials set are asked for on loopback too.
+docs/web.md, "Access".
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from newswatch.core.config.settings import WebSettings
 from newswatch.core.errors import NewswatchError
 
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
+# A token anyone on the network may try to guess: 16 characters at least (`openssl rand -hex 24` gives 48).
+MIN_TOKEN_LENGTH = 16
 
 
 class WebAccessRefused(NewswatchError):
@@ -83,13 +87,22 @@ def _same(given: str, expected: str | None) -> bool:
 
 
 def access_for(settings: WebSettings, host: str, env: Mapping[str, str]) -> Access:
-    """The credentials the environment gives for listening on ``host``; WebAccessRefused when ``host`` is not
-    a loopback address and there are none, or when only one of the user and password is set."""
+    """The credentials the environment gives for listening on ``host``; WebAccessRefused (one line, naming the
+    variable, never its value) when ``host`` is not a loopback address and there are none, when the token is
+    shorter than MIN_TOKEN_LENGTH, or when only one of the user and password is set (an empty password is
+    not set)."""
     token = env.get(settings.token_env) or None
     user, password = env.get(settings.user_env) or None, env.get(settings.password_env) or None
-    if bool(user) != bool(password):
+    if token is not None and len(token.strip()) < MIN_TOKEN_LENGTH:
         raise WebAccessRefused(
-            f"web: {settings.user_env} and {settings.password_env} go together: set both, or neither"
+            f"web: {settings.token_env} is {len(token.strip())} characters long; a token needs at least "
+            f"{MIN_TOKEN_LENGTH} (e.g. the output of `openssl rand -hex 24`)"
+        )
+    if bool(user) != bool(password):
+        missing = settings.password_env if user else settings.user_env
+        raise WebAccessRefused(
+            f"web: {settings.user_env} and {settings.password_env} go together, and {missing} is empty or "
+            "unset: set both (basic auth needs a password), or neither"
         )
     access = Access(token=token, user=user, password=password)
     if not access.required and not is_loopback(host):

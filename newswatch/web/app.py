@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from alerts.search import UnknownWatch
 from newswatch.core.config import Config
 from newswatch.core.errors import NewswatchError, QuerySyntaxError
 from newswatch.core.models import Fragment
@@ -205,6 +206,9 @@ def create_app(
     def bad_query(request: Request, exc: Exception) -> Response:
         return error(request, 400, str(exc))
 
+    def unknown_watch(request: Request, exc: Exception) -> Response:
+        return error(request, 404, str(exc))
+
     def store_error(request: Request, exc: Exception) -> Response:
         log.warning("web_store_error path=%s reason=%s", request.url.path, exc)
         return error(request, 503, f"the store cannot answer now: {exc}")
@@ -234,6 +238,11 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, QuerySyntaxError: bad_query, NewswatchError: store_error},
+        exception_handlers={
+            HTTPException: http_error,
+            QuerySyntaxError: bad_query,
+            UnknownWatch: unknown_watch,
+            NewswatchError: store_error,
+        },
     )
     return Guard(app, access or Access())

@@ -18,7 +18,7 @@ from typing import Any
 from alerts.delivery.queue import QueueRow, eml_folder, list_queue
 from alerts.digests.build import safe_url, text_direction
 from alerts.matching.explain import Verdict, search_phrases, why
-from alerts.search import Story, search_stories, story_key
+from alerts.search import Story, find_watch, resolve_watch, search_stories, story_key, watch_stories
 from newswatch.core.config import Config
 from newswatch.core.config.watches import Watch
 from newswatch.core.feedstate import Health, status_rows, unhealthy_first
@@ -212,15 +212,10 @@ def dashboard(config: Config, store: Store, now: datetime) -> dict[str, Any]:
     return {"generated": iso(now), "watches": [watch_summary(store, watch, now) for watch in config.watches]}
 
 
-def find_watch(config: Config, name: str) -> Watch | None:
-    """The watch called ``name`` (exactly, else ignoring case)."""
-    exact = next((w for w in config.watches if w.name == name), None)
-    return exact or next((w for w in config.watches if w.name.casefold() == name.casefold()), None)
-
-
 def watch_page(config: Config, store: Store, name: str, now: datetime) -> dict[str, Any] | None:
-    """A watch's stories (its newest WATCH_PAGE_HITS hits, grouped), with its summary; None: no such watch."""
-    watch = find_watch(config, name)
+    """A watch's stories (its newest WATCH_PAGE_HITS hits, grouped), with its summary; None: no such watch
+    (``name`` is its name, in any case, or one of its spellings, as for search)."""
+    watch = find_watch(config.watches, name)
     if watch is None:
         return None
     hits = store.watch_hits(watch.name, limit=WATCH_PAGE_HITS)
@@ -327,14 +322,20 @@ def search_page(
 ) -> dict[str, Any]:
     """Search results grouped by story, best first, found as `newswatch search` finds them (alerts.search: a
     query naming a watch, or one of its spellings, also finds every spelling of it and the articles the watch
-    matched). QuerySyntaxError for a query the store cannot parse."""
+    matched). ``watch`` (its name in any case, or a spelling) keeps the articles with a hit of it; without a
+    query, the page lists that watch's hits, newest found first, as `search --watch` does. QuerySyntaxError
+    for a query the store cannot parse, alerts.search.UnknownWatch for a watch that is not configured."""
     query = query.strip()
-    page: dict[str, Any] = {"query": query, "watch": watch, "expanded": None, "phrases": 0, "stories": []}
-    if not query:
+    name = resolve_watch(config.watches, watch).name if watch and watch.strip() else None
+    page: dict[str, Any] = {"query": query, "watch": name, "expanded": None, "phrases": 0, "stories": []}
+    if query:
+        named, phrases = search_phrases(config.watches, query)
+        page["expanded"], page["phrases"] = (named.name if named else None), len(phrases)
+        found = search_stories(store, config.watches, query, since=since, watch=name, limit=SEARCH_STORIES)
+    elif name is not None:
+        found = watch_stories(store, name, since=since, limit=SEARCH_STORIES)
+    else:
         return page
-    named, phrases = search_phrases(config.watches, query)
-    page["expanded"], page["phrases"] = (named.name if named else None), len(phrases)
-    found = search_stories(store, config.watches, query, since=since, watch=watch, limit=SEARCH_STORIES)
     page["stories"] = [story_record(story) for story in found]
     return page
 
@@ -346,6 +347,7 @@ def story_record(story: Story) -> dict[str, Any]:
         **article_json(story.lead),
         "id": story.key,
         "score": story.score,
+        "found": iso(story.found),
         "outlets": _unique(a.outlet for a in story.copies),
         "languages": _unique(a.language for a in story.copies),
         "copies": [article_json(a) for a in found],

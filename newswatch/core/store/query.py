@@ -19,8 +19,12 @@ from newswatch.core.models import Fragment
 # Different spellings searched for at once (Store.search's phrases; see reduce_phrases): each is a lookup
 # in the index, and a query has to stay a bounded size.
 MAX_PHRASES = 1000
-# Between two highlighted words, what still reads as one highlighted name ("Abu Kamal", "Deir ez-Zor").
-_JOINER = re.compile(r"[\s\-'\u2019\u2010-\u2015]*")
+# Between two highlighted words, what still reads as one highlighted name ("Abu Kamal", "Deir ez-Zor"): one
+# space or one hyphen, nothing else (a newline ends the title a fragment starts with, so does ". ").
+_JOINERS = (" ", "-")
+# What ends a name inside one mark a backend gave (Elasticsearch marks two phrase matches in a row, "Deir
+# ez-Zor\nDeir ez-Zor", as one): a line break, a sentence's or a clause's end, a spaced dash, two spaces.
+_BREAK = re.compile(r"\s*[\n\r]\s*|[.!?;,\u060c\u061b]\s+|\s+[\u2013\u2014]\s+|\s{2,}")
 
 
 @dataclass(frozen=True)
@@ -179,12 +183,25 @@ def marked_fragment(marked: str, open_tag: str, close_tag: str) -> Fragment:
 
 
 def merge_marks(text: str, marks: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    """The marks in order, overlapping ones and those only a space or a hyphen apart joined ("Abu Kamal" is
-    one mark whether the backend marked it as a phrase or word by word), empty ones dropped."""
+    """The marks in order, overlapping ones and those only one space or one hyphen apart joined ("Abu Kamal"
+    is one mark whether the backend marked it as a phrase or word by word), empty ones dropped. Never across
+    a newline or any other separator: the end of a title and the start of the text are two marks."""
     merged: list[tuple[int, int]] = []
     for start, end in sorted(m for m in marks if m[0] < m[1]):
-        if merged and (start <= merged[-1][1] or _JOINER.fullmatch(text, merged[-1][1], start)):
+        if merged and (start <= merged[-1][1] or text[merged[-1][1] : start] in _JOINERS):
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
-    return tuple(merged)
+    return tuple(piece for start, end in merged for piece in _split_mark(text, start, end))
+
+
+def _split_mark(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """One mark, or its pieces when a break (_BREAK) runs through it."""
+    pieces, at = [], start
+    for found in _BREAK.finditer(text, start, end):
+        if found.start() > at:
+            pieces.append((at, found.start()))
+        at = found.end()
+    if end > at:
+        pieces.append((at, end))
+    return pieces
