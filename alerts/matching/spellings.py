@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from alerts.matching import gazetteer
-from alerts.matching.scan import is_arabic, letters
+from alerts.matching.scan import is_arabic, is_hebrew, letters
 from newswatch.core.config.watches import Alias, Watch
 from newswatch.core.textnorm import normalize
 
@@ -27,6 +27,7 @@ class Spelling:
     source: str
     case_sensitive: bool = False
     needs_context: bool = False
+    lang: str = ""  # the language whose press writes it so, when the data says (kmr, ckb, de ...)
 
 
 @dataclass
@@ -38,16 +39,23 @@ class Expansion:
     ambiguous_exclude: list[str] = field(default_factory=list)
 
 
+def _cased(core: str) -> bool:
+    """True when every letter of ``core`` has a case (Latin, Cyrillic, Greek: not Arabic or Hebrew)."""
+    return all(c.isupper() or c.islower() for c in core)
+
+
 def _is_acronym(text: str) -> bool:
-    """All-capital Latin words of up to five letters (IS, SDF, HTS) are acronyms: matched case-sensitively."""
+    """All-capital words of up to five letters in a cased script (IS, SDF, HTS, ИГИЛ, IŞİD) are acronyms:
+    matched case-sensitively."""
     core = "".join(c for c in text if c.isalpha())
-    return 0 < len(core) <= 5 and core.isascii() and core.isupper()
+    return 0 < len(core) <= 5 and core.isupper() and _cased(core)
 
 
 def _is_short_latin(text: str) -> bool:
-    """Place names of four letters or fewer ('Hit', 'Ana') are words too: matched capitalized only."""
+    """Place names of four letters or fewer in a cased script ('Hit', 'Ana', 'Хит') are words too: matched
+    capitalized only. (Arabic and Hebrew have no capitals: their short names that are words need context.)"""
     core = "".join(c for c in text if c.isalpha())
-    return 0 < len(core) <= 4 and not any(is_arabic(c) for c in core)
+    return 0 < len(core) <= 4 and _cased(core)
 
 
 def _article_options(token: str, first: bool) -> list[str]:
@@ -61,11 +69,48 @@ def _article_options(token: str, first: bool) -> list[str]:
     return opts
 
 
+# Russian case endings of a name's last word, by how it ends (after folding, й is и): a name in -а
+# (Ракка: Ракки, Ракке, Ракку, Раккой), in -я, in a consonant (Мосул: Мосула, Мосуле, Мосулом), in -ь
+# (Абу-Кемаль: Абу-Кемаля), in a vowel + й (Дубай: Дубая). Foreign names in -о, -е, -и, -у stay as they are.
+_RUSSIAN_ENDINGS = {
+    "а": ("ы", "и", "е", "у", "ой", "ою"),
+    "я": ("и", "ю", "е", "ей", "ею"),
+    "ь": ("я", "ю", "е", "ем", "и", "ью"),
+    "": ("а", "у", "е", "ом", "ым"),
+}
+_CYRILLIC_VOWELS = "аеиоуыэюяё"
+
+
+def _is_cyrillic(word: str) -> bool:
+    return bool(word) and all("\u0400" <= c <= "\u04ff" for c in word)
+
+
+def russian_forms(word: str, min_letters: int = 4) -> list[str]:
+    """``word`` (normalized Cyrillic) and its case forms, for a name of at least ``min_letters`` letters."""
+    if not _is_cyrillic(word) or len(word) < min_letters:
+        return [word]
+    last = word[-1]
+    if last in "ая":
+        stem, endings = word[:-1], _RUSSIAN_ENDINGS[last]
+    elif last == "ь":
+        stem, endings = word[:-1], _RUSSIAN_ENDINGS["ь"]
+    elif last == "и" and len(word) > 1 and word[-2] in _CYRILLIC_VOWELS:  # -ай, -ей: written -аи, -еи
+        stem, endings = word[:-1], ("я", "ю", "е", "ем")
+    elif last in _CYRILLIC_VOWELS:
+        return [word]
+    else:
+        stem, endings = word, _RUSSIAN_ENDINGS[""]
+    return [word] + [stem + e for e in endings]
+
+
 def variants(norm: str, morph: bool = True) -> set[tuple[str, bool]]:
-    """Keys a normalized spelling is matched under, each flagged "needs a joined Arabic article".
+    """Keys a normalized spelling is matched under, each flagged "needs a joined article" (Arabic al,
+    Hebrew ha).
 
     With ``morph`` (places and groups), Latin article and sun-letter forms, taa marbuta -a/-ah and the
-    joined two/three-word form are added; an Arabic name starting with ال also matches after لل/بال.
+    joined two/three-word form are added; an Arabic name starting with ال also matches after لل/بال, a
+    Hebrew one starting with ה after ב ל כ (which swallow it); a Cyrillic name's last word takes the
+    Russian case endings (Ракка: Ракки, Ракке ...; Дейр-эз-Зор: Дейр-эз-Зора).
     """
     if not norm:
         return set()
@@ -87,7 +132,9 @@ def variants(norm: str, morph: bool = True) -> set[tuple[str, bool]]:
                 choices.append([tokens[i]])
                 i += 1
         last = choices[-1]
-        if not is_arabic(last[0][-1]):
+        if _is_cyrillic(last[0]):
+            choices[-1] = russian_forms(last[0], 3 if len(choices) > 1 else 4)
+        elif not is_arabic(last[0][-1]):
             choices[-1] = (
                 last + [w[:-1] for w in last if w.endswith("ah")] + [w + "h" for w in last if re.search(r"[^a]a$", w)]
             )
@@ -100,6 +147,9 @@ def variants(norm: str, morph: bool = True) -> set[tuple[str, bool]]:
         # li + al is written لل: "للرقة" holds "رقه", not "الرقه"; the stripped key needs that prefix.
         if key.startswith("ال") and len(key.split(" ")[0]) > 4:
             keys.add((key[2:], True))
+        # be-/le-/ke- + ha is written ב ל כ: "במדינה האסלאמית"; the stripped key needs one of them.
+        if morph and key.startswith("ה") and is_hebrew(key[1:2]) and len(key.split(" ")[0]) > 3:
+            keys.add((key[1:], True))
     return {(k, a) for k, a in keys if len(k.replace(" ", "")) >= 2}
 
 
@@ -141,7 +191,13 @@ def expand(watch: Watch) -> Expansion:
             log.warning("watch_not_in_group_table watch=%r", watch.name)
             return out
         table = [
-            Spelling(a.text, "groups.yaml", a.case_sensitive or _is_acronym(a.text), a.needs_context)
+            Spelling(
+                a.text,
+                f"groups.yaml ({a.source})" if a.source else "groups.yaml",
+                a.case_sensitive or _is_acronym(a.text),
+                a.needs_context,
+                a.lang,
+            )
             for a in (gazetteer.GroupAlias(group.name), *group.aliases)
         ]
         # A name that is also one of the table's ambiguous names (SDF, IS) is just as ambiguous, unless the
@@ -157,6 +213,7 @@ def expand(watch: Watch) -> Expansion:
         ]
         out.context += group.context
         out.ambiguous_exclude += group.exclude
+        out.spellings += inflections(out.spellings, "group")
         return out
     place = gazetteer.find_place(keys)
     if place is None:
@@ -176,12 +233,93 @@ def expand(watch: Watch) -> Expansion:
             log.warning("watch_include_towns_ignored watch=%r reason=not_a_governorate", watch.name)
         for town in gazetteer.towns_of(place):
             _add_place(out, town, f"town of {place.name}: ")
+    out.spellings += inflections(out.spellings, "place")
     return out
 
 
 def _add_place(out: Expansion, place: gazetteer.Place, prefix: str) -> None:
+    langs = dict(place.languages)
     for text, source in place.names:
         ambiguous = normalize(text).strip() in place.ambiguous
-        out.spellings.append(Spelling(text, prefix + source, _is_short_latin(text), ambiguous))
+        out.spellings.append(Spelling(text, prefix + source, _is_short_latin(text), ambiguous, langs.get(text, "")))
     out.context += place.context
     out.ambiguous_exclude += place.exclude
+
+
+# -- grammatical forms the press of a language writes a name in, which no shared rule of normalization
+# or variants gives: generated from the spellings the data tags with that language (Russian's case
+# endings need no tag: variants() gives them to every Cyrillic name).
+
+_SORANI_LETTERS = frozenset("\u06d5\u06c6\u06ce\u0695\u06b5\u06be")  # ە ۆ ێ ڕ ڵ ھ: Sorani, not Arabic
+_SORANI_VOWEL_END = frozenset("\u06d5\u0627\u0648\u06c6\u06ce\u06cc\u064a")
+_KURMANJI_VOWELS = frozenset("aeiouêîûAEIOUÊÎÛ")
+_GERMAN_ADJECTIVE = re.compile(r"^(\w*isch)(e|er|en|es|em)?$", re.IGNORECASE)
+_GERMAN_ADJECTIVE_ENDINGS = ("e", "er", "en", "es", "em")
+
+
+def _language_of(s: Spelling) -> str:
+    if s.lang:
+        return s.lang
+    return "ckb" if any(c in _SORANI_LETTERS for c in s.text) else ""
+
+
+def _kurmanji(text: str, kind: str) -> list[tuple[str, str]]:
+    """Kurmanji's oblique case, written on the name: li Reqayê, li Mûsilê, çekdarên DAIŞê."""
+    if len([c for c in text if c.isalpha()]) < 3 or not text[-1].isalpha():
+        return []
+    glue = "y" if text[-1] in _KURMANJI_VOWELS else ""
+    return [(f"{text}{glue}ê", "Kurmanji oblique case"), (f"{text}{glue}î", "Kurmanji oblique case")]
+
+
+def _sorani(text: str, kind: str) -> list[tuple[str, str]]:
+    """Sorani's joined postpositions and particles: لە موسڵدا (in), لە ڕەققەوە (from), داعشیش (also)."""
+    if len(text) < 3 or not is_arabic(text[-1]):
+        return []
+    from_ = "وە" if text[-1] in _SORANI_VOWEL_END else "ەوە"
+    return [
+        (text + "دا", "Sorani postposition -da"),
+        (text + from_, "Sorani postposition -ewe"),
+        (text + "یش", "Sorani -ish"),
+    ]
+
+
+def _german(text: str, kind: str) -> list[tuple[str, str]]:
+    """German declension: the -isch adjective's endings (der Islamische Staat, des Islamischen Staates) and
+    the genitive -s of a place or one-word name (Mossuls Altstadt, Rakkas Einnahme)."""
+    words = text.split(" ")
+    out = []
+    choices = [
+        [m.group(1) + e for e in _GERMAN_ADJECTIVE_ENDINGS] if (m := _GERMAN_ADJECTIVE.match(w)) else [w] for w in words
+    ]
+    for combo in itertools.islice(itertools.product(*choices), _MAX_VARIANTS):
+        form = " ".join(combo)
+        if form != text:
+            out.append((form, "German adjective ending"))
+    last = words[-1]
+    if (
+        (kind == "place" or len(words) == 1)
+        and len(last) >= 4
+        and last[-1].isalpha()
+        and last[-1].lower() not in "sxzß"
+    ):
+        out.append((f"{text}s", "German genitive -s"))
+    return out
+
+
+_INFLECT = {"kmr": _kurmanji, "ckb": _sorani, "de": _german}
+
+
+def inflections(spellings: list[Spelling], kind: str) -> list[Spelling]:
+    """The grammatical forms of the language-tagged ``spellings`` (a place's or a group's) as spellings of
+    their own, each saying it is generated and from what; forms already listed are left out."""
+    listed = {s.text for s in spellings}
+    out = []
+    for s in spellings:
+        rule = _INFLECT.get(_language_of(s))
+        if rule is None:
+            continue
+        for form, how in rule(s.text, kind):
+            if form not in listed:
+                listed.add(form)
+                out.append(Spelling(form, f"generated: {how} of {s.text!r}", s.case_sensitive, s.needs_context, s.lang))
+    return out

@@ -10,11 +10,12 @@ import numpy as np
 APOSTROPHE = "'"
 HYPHEN = "-"
 
-# Everything that news copy and GeoNames use for an apostrophe, an ayn or a hamza in Latin script.
-_APOSTROPHES = frozenset("'\u2018\u2019\u201b\u02bc\u02bb\u02be\u02bf\u0060\u00b4\u2032\ua78c")
+# Everything that news copy and GeoNames use for an apostrophe, an ayn or a hamza in Latin script, and
+# Hebrew's geresh and gershayim (ג׳, דאע״ש), which likewise vanish inside a word.
+_APOSTROPHES = frozenset("'\u2018\u2019\u201b\u02bc\u02bb\u02be\u02bf\u0060\u00b4\u2032\ua78c\u05f3\u05f4")
 _HYPHENS = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63\uff0d")
-# Arabic letters that spell the same word in practice: alef forms, alef maqsura/yaa, taa marbuta/haa,
-# Persian/Kurdish letter shapes, tatweel (decoration only) and Eastern digits.
+# Letters that spell the same word in practice: Arabic alef forms, alef maqsura/yaa, taa marbuta/haa,
+# Persian/Kurdish letter shapes, tatweel (decoration only) and Eastern digits; Hebrew final forms.
 _ARABIC = {
     "\u0671": "\u0627",
     "\u0672": "\u0627",
@@ -33,7 +34,25 @@ _ARABIC = {
     "\u0640": "",
     **{chr(0x0660 + d): str(d) for d in range(10)},
     **{chr(0x06F0 + d): str(d) for d in range(10)},
+    # Kurdish (Sorani) letters that Arabic and Persian copy write without their marks: ۆ ێ ڕ ڵ ھ ڤ
+    "\u06c6": "\u0648",
+    "\u06ce": "\u064a",
+    "\u0695": "\u0631",
+    "\u06b5": "\u0644",
+    "\u06be": "\u0647",
+    "\u06a4": "\u0641",
+    # Hebrew final letters are the same letters: ך ם ן ף ץ
+    "\u05da": "\u05db",
+    "\u05dd": "\u05de",
+    "\u05df": "\u05e0",
+    "\u05e3": "\u05e4",
+    "\u05e5": "\u05e6",
+    # Turkish dotless ı is the i of every other language's spelling (IŞİD = ISID, Irak = irak)
+    "\u0131": "i",
 }
+_ZWNJ = 0x200C  # Persian half-space: between two Arabic-script letters it ends a word (داعش‌ها)
+# ASCII quotes stand for gershayim in Hebrew copy (דאע"ש, צה"ל): inside a Hebrew word they vanish too
+_HEBREW_QUOTE = re.compile('"(?<=[\u05d0-\u05ea]")(?=[\u05d0-\u05ea])')
 # Blocks folded up front (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, combining marks, punctuation,
 # presentation forms, fullwidth): everything news in English, French and Arabic uses.
 _PREBUILT_RANGES = [
@@ -78,25 +97,53 @@ def _fold_char(ch: str) -> str:
 
 _IRREGULAR_FLAG = 1 << 30  # the fold deletes or expands the character: see _IRREGULAR
 _UNKNOWN_FLAG = 1 << 29  # not folded yet: done on first sight by _learn
+_JOIN_FLAG = 1 << 28  # a capital letter or a digit: may start a glued word (see _glued_joins)
+# Character classes, for the few characters that carry _JOIN_FLAG and the ones before them.
+_LOWER, _LETTER, _CAPITAL, _DIGIT = 1, 2, 4, 8
 
 
-def _build_tables() -> tuple[np.ndarray, dict[str, str]]:
+def _char_class(ch: str) -> int:
+    cat = unicodedata.category(ch)
+    if cat == "Nd":
+        return _DIGIT
+    if cat[0] != "L":
+        return 0
+    return _LETTER | (_LOWER if cat == "Ll" else _CAPITAL if cat in ("Lu", "Lt") else 0)
+
+
+def _build_tables() -> tuple[np.ndarray, dict[str, str], np.ndarray]:
     """Folded code point of every character whose fold is one character, flags for the others, and
-    the folds that delete or expand a character (marks, tatweel, ligatures, ß)."""
+    the folds that delete or expand a character (marks, tatweel, ligatures, ß); the class of each."""
     table = np.arange(0x110000, dtype=np.uint32) | _UNKNOWN_FLAG
+    classes = np.zeros(0x110000, dtype=np.uint8)
     irregular: dict[str, str] = {}
     for lo, hi in _PREBUILT_RANGES:
         for code in range(lo, hi):
-            folded = _fold_char(chr(code))
-            if len(folded) == 1:
-                table[code] = ord(folded)
-            else:
-                irregular[chr(code)] = folded
-                table[code] = code | _IRREGULAR_FLAG
-    return table, irregular
+            _set(table, classes, irregular, code)
+    return table, irregular, classes
 
 
-_TABLE, _IRREGULAR = _build_tables()
+def _set(table: np.ndarray, classes: np.ndarray, irregular: dict[str, str], code: int) -> None:
+    """Enter one character in the tables. A rare character (not prebuilt) that would expand is kept as
+    it is: only the prebuilt blocks hold the expansions news needs (ligatures, ß)."""
+    ch = chr(code)
+    folded = _fold_char(ch)
+    classes[code] = _char_class(ch)
+    join = _JOIN_FLAG if classes[code] & (_CAPITAL | _DIGIT) else 0
+    if len(folded) == 1:
+        table[code] = ord(folded) | join
+    elif folded and not _prebuilt(code):
+        table[code] = code | join
+    else:
+        irregular[ch] = folded
+        table[code] = code | _IRREGULAR_FLAG | join
+
+
+def _prebuilt(code: int) -> bool:
+    return any(lo <= code < hi for lo, hi in _PREBUILT_RANGES)
+
+
+_TABLE, _IRREGULAR, _CLASSES = _build_tables()
 
 _SPACE, _HYPHEN_CP = ord(" "), ord(HYPHEN)
 
@@ -104,36 +151,70 @@ _SPACE, _HYPHEN_CP = ord(" "), ord(HYPHEN)
 def _learn(raw: np.ndarray, codes: np.ndarray) -> None:
     """Fold characters not seen before into the table (rare scripts, emoji), then into ``codes``."""
     for code in np.unique(raw[(codes & _UNKNOWN_FLAG) != 0]).tolist():
-        folded = _fold_char(chr(code))
-        if len(folded) == 1:
-            _TABLE[code] = ord(folded)
-        elif folded:
-            _TABLE[code] = code  # a rare character that would expand is kept as it is
-        else:
-            _IRREGULAR[chr(code)] = ""
-            _TABLE[code] = code | _IRREGULAR_FLAG
+        _set(_TABLE, _CLASSES, _IRREGULAR, code)
     np.take(_TABLE, raw, out=codes)
+
+
+def _glued_joins(raw: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    """Of ``marked`` (original indexes of capitals and digits), those that glue a word to the one
+    before: a capital right after a small letter ("MosulReuters", "al-QaimJohn", as extraction joins a
+    caption and its credit) or a digit right after a letter ("Mosul2017")."""
+    marked = marked[marked > 0]
+    here = _CLASSES.take(raw[marked].astype(np.intp))
+    before = _CLASSES.take(raw[marked - 1].astype(np.intp))
+    glued = ((here & _CAPITAL) != 0) & ((before & _LOWER) != 0) | ((here & _DIGIT) != 0) & ((before & _LETTER) != 0)
+    return marked[glued]
 
 
 def _as_text(codes: np.ndarray) -> str:
     return codes.astype("<u4", copy=False).tobytes().decode("utf-32-le")
 
 
-def _fold(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+def _script_separators(text: str, raw: np.ndarray, codes: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """``drop`` (characters that fold to nothing) adjusted for two script rules: a Persian half-space
+    (ZWNJ) between Arabic-script letters becomes a space (it ends the word: داعش‌ها is داعش ها), and a
+    quote inside a Hebrew word (דאע"ש) is dropped like gershayim. Both are looked for only when present."""
+    if "\u200c" in text:
+        zwnj = drop[raw[drop] == _ZWNJ]
+        zwnj = zwnj[(zwnj > 0) & (zwnj < len(raw) - 1)]
+        if len(zwnj):
+            before, after = raw[zwnj - 1], raw[zwnj + 1]
+            between = zwnj[(before >= 0x0620) & (before <= 0x06FF) & (after >= 0x0620) & (after <= 0x06FF)]
+            codes[between] = _SPACE
+            drop = np.setdiff1d(drop, between)
+    if '"' in text:
+        quotes = [m.start() for m in _HEBREW_QUOTE.finditer(text)]
+        if quotes:
+            drop = np.union1d(drop, np.array(quotes, dtype=drop.dtype))
+    return drop
+
+
+def _fold(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
     """The code points of ``text`` (``raw``), folded character by character (vectorized); the original
     index of each folded code point, or None when that is its own index (no character expanded, the
-    usual case); and the indexes of characters that fold to nothing (marks, tatweel, zero-width)."""
+    usual case); the indexes of characters that fold to nothing (marks, tatweel, zero-width); and the
+    original indexes of glued words' starts (see :func:`_glued_joins`)."""
     raw = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
     codes = _TABLE.take(raw.astype(np.intp))  # intp indexes: numpy's fast path
-    flagged = np.flatnonzero(codes >= _UNKNOWN_FLAG)
+    flagged = np.flatnonzero(codes >= _JOIN_FLAG)
     if not len(flagged):
-        return raw, codes, None, flagged
+        return raw, codes, None, _script_separators(text, raw, codes, flagged), flagged
     if (codes[flagged] & _UNKNOWN_FLAG).any():
         _learn(raw, codes)
-        flagged = np.flatnonzero(codes >= _UNKNOWN_FLAG)
+        flagged = np.flatnonzero(codes >= _JOIN_FLAG)
+    # Capitals and digits are flagged only to be found in the same pass as the irregular characters.
+    marks = codes[flagged]
+    capital = (marks & _JOIN_FLAG) != 0
+    joins = _glued_joins(raw, flagged[capital])
+    if capital.any():
+        codes[flagged[capital]] = marks[capital] & ~np.uint32(_JOIN_FLAG)
+        flagged = flagged[marks >= _IRREGULAR_FLAG]
+    if not len(flagged):
+        return raw, codes, None, _script_separators(text, raw, codes, flagged), joins
     outputs = [_IRREGULAR[chr(c)] for c in raw[flagged].tolist()]
     drop = flagged[[not o for o in outputs]]
     codes[drop] = raw[drop]  # kept as is (a mark counts as part of its word) until dropped
+    drop = _script_separators(text, raw, codes, drop)
     grow = [(i, o) for i, o in zip(flagged.tolist(), outputs, strict=True) if o]
     src = None
     if grow:  # ligatures, ß, ellipsis-like expansions: rebuild with repeats (rare)
@@ -145,7 +226,7 @@ def _fold(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndar
         for i, out in grow:
             codes[ends[i] - len(out) : ends[i]] = [ord(c) for c in out]
         drop = ends[drop] - 1
-    return raw, codes, src, drop
+    return raw, codes, src, drop, joins
 
 
 # The context rules, as regexes over the folded text (hyphens and apostrophes not yet spaces). After
@@ -160,8 +241,19 @@ _HYPHEN_ARTICLE = re.compile(
     f"-(?:(?<={_NOT_AFTER_WORD}[aeiu]l-)(?={_L})|(?<={_NOT_AFTER_WORD}[ae]([tdrzsn])-)(?=\\1)"
     f"|(?<={_NOT_AFTER_WORD}[ae]([std])h-)(?=\\2h))"
 )
-# An apostrophe between letters, except French elision (l', d', qu' ...) and the English possessive.
-_INNER_APOSTROPHE = re.compile(f"'(?<={_L}')(?<!{_NOT_AFTER_WORD}[ldjmnstc]')(?<!qu')(?={_L})(?!s(?!{_L}))")
+# Turkish writes a proper noun's case ending after an apostrophe (Rakka'da, Musul'un, IŞİD'in, PKK'lı): the
+# endings, folded (ı = i, ü = u), that may follow any letter, and those that only follow a consonant (a
+# vowel ending follows a consonant in Turkish; after a vowel it is y-, n- or s-led). An ayn written as an
+# apostrophe is mostly after a vowel and before a longer rest (Shi'a, Ma'arrat, Qa'im, Ba'ath), so
+# these do not catch it.
+_TURKISH_ENDINGS = "(?:[dt][ae](?:n|ki)?|n[iu]n|n[iuae]|nd[ae]n?|y[aeiu]|yl[ae]|l[ae](?:r|ri)?|l[iu]|[dt][iu]r)"
+_TURKISH_VOWEL_ENDINGS = "(?:[iuae]|[iu]n)"
+# An apostrophe between letters, except French elision (l', d', qu' ...), the English possessive and a
+# Turkish case ending.
+_INNER_APOSTROPHE = re.compile(
+    f"'(?<={_L}')(?<!{_NOT_AFTER_WORD}[ldjmnstc]')(?<!qu')(?={_L})(?!s(?!{_L}))"
+    f"(?!{_TURKISH_ENDINGS}(?!{_L}))(?!(?<=[b-df-hj-np-tv-z]'){_TURKISH_VOWEL_ENDINGS}(?!{_L}))"
+)
 # After a space: the spaced article forms that are not English or French words (el Kaim, ez Zor, ed Dair,
 # esh Sham; az Zawr, ar Raqqah, ash/ath/adh; group 2: over 4 characters). Only the space and the first
 # letter are consumed, so "el el Kaim" is seen twice; one literal-led regex per first letter is fastest.
@@ -202,11 +294,11 @@ class NormalizedText:
     (binary search) when a span needs it, without an index array as long as the text.
     """
 
-    __slots__ = ("_gaps", "_masks", "_raw", "_spaces", "codes", "original", "text")  # _gaps: see _deleted
+    __slots__ = ("_gaps", "_joins", "_masks", "_raw", "_spaces", "codes", "original", "text")  # _gaps: _deleted
 
     def __init__(self, original: str) -> None:
         self.original = original
-        self._raw, codes, src, drop = _fold(original)
+        self._raw, codes, src, drop, self._joins = _fold(original)
         keep = np.ones(len(codes), dtype=bool)
         _context_edits(codes, keep)
         first = None
@@ -232,6 +324,17 @@ class NormalizedText:
         if self._spaces is None:
             self._spaces = np.flatnonzero(self.codes == _SPACE)
         return self._spaces
+
+    def glued(self) -> np.ndarray:
+        """Normalized positions where a word goes on, unspaced, with a capital after a small letter or a
+        digit after a letter ("MosulReuters", "Mosul2017"): a name may end there (scan.glued)."""
+        if not len(self._joins):
+            return self._joins
+        at = self.normalized_before(self._joins)
+        codes = self.codes
+        inside = (at > 0) & (at < len(codes))
+        at = at[inside]
+        return at[(codes[at] != _SPACE) & (codes[at - 1] != _SPACE)]
 
     def _deleted(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per step, last to first: the indexes it deleted, and how many kept characters precede each."""
@@ -261,7 +364,9 @@ class NormalizedText:
         """Original ``(start, end)`` of normalized ``[start, end)``, taking in marks that trail the last char."""
         o_start, o_last = self._to_original(np.array([start, end - 1])).tolist()
         o_end = o_last + 1
-        while o_end < len(self.original) and _IRREGULAR.get(self.original[o_end]) == "":
+        # (a Persian half-space there may have ended the word: it is a separator, not a mark)
+        original = self.original
+        while o_end < len(original) and original[o_end] != "\u200c" and _IRREGULAR.get(original[o_end]) == "":
             o_end += 1
         return o_start, o_end
 
