@@ -14,6 +14,7 @@ from alerts.delivery.queue import deliver_pending
 from alerts.delivery.transports import Transport
 from alerts.digests import cadence
 from alerts.digests.build import Digest, build_digest
+from alerts.digests.followups import delivered_clusters
 from alerts.digests.health import source_health
 from alerts.digests.render import build_message, headline, message_id_for, render_digest
 from alerts.digests.trends import watch_trends
@@ -91,7 +92,8 @@ def digest_for(config: Config, store: Store, recipient: Recipient, *, now: datet
     """The digest of everything owed to ``recipient`` now, with trends and source health."""
     names = watch_names(config, recipient)
     delivery = config.settings.delivery
-    owed = store.owed_hits(recipient.name, names, since=now - timedelta(days=delivery.owed_days))
+    since = now - timedelta(days=delivery.owed_days)
+    owed = store.owed_hits(recipient.name, names, since=since)
     feeds = {feed.id: feed.name for feed in config.feeds if feed.enabled}
     health = source_health(
         store.all_feed_states(), feeds, now=now, silent_after=timedelta(hours=delivery.silent_feed_hours)
@@ -107,6 +109,7 @@ def digest_for(config: Config, store: Store, recipient: Recipient, *, now: datet
         timezone=recipient.timezone,
         limit_per_watch=delivery.max_entries_per_watch,
         layout=recipient.digest_layout,
+        delivered=delivered_clusters(store, owed, names, since=since),
     )
 
 
@@ -156,13 +159,14 @@ def queue_due_digests(config: Config, store: Store, *, now: datetime, trigger: s
         queued += 1
         counts = digest.counts
         log.info(
-            "digest_queued recipient=%s digest=%s stories=%d articles=%d mentions=%d watches=%d",
+            "digest_queued recipient=%s digest=%s stories=%d articles=%d mentions=%d watches=%d updates=%d",
             recipient.name,
             entry.id,
             counts.stories,
             counts.articles,
             counts.mentions,
             counts.watches,
+            counts.updates,
         )
         if recipient.notify_urls and recipient.cadence == "immediate" and not digest.is_empty:
             AppriseNotifier(recipient.notify_urls).notify(

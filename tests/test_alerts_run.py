@@ -163,7 +163,8 @@ def test_recipient_chooses_the_watches_layout(config_dir):
 
 
 def test_a_first_digest_says_first_mention_on_record_never_an_average_of_nothing(config_dir):
-    """With no mention before, the trend says so; the chart's last day holds the articles first stored today."""
+    """With no mention before, the trend says so; the chart's last day holds the articles first stored today,
+    and the days before it, before the watch's first mention on record, are no data ("–"), not zeros."""
     config, store = make_project(config_dir)
     (path,) = run_alerts(config, store, now=NOW).written
     text = message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
@@ -171,7 +172,8 @@ def test_a_first_digest_says_first_mention_on_record_never_an_average_of_nothing
         "2 articles in the last 24 hours · first mention on record" in text
     )  # Abu Kamal: the Levant and Arabic copies
     assert "average 0.0" not in text and "Today 0" not in text
-    assert "0 0 0 0 0 0 0 0 0 0 0 0 0 3" in text  # Deir Ezzor: three copies first stored on 5 Nov
+    assert "– – – – – – – – – – – – – 3" in text  # Deir Ezzor: three copies first stored on 5 Nov
+    assert "·············█" in text and " 0 " not in text
 
 
 def test_digest_layout_is_validated(config_dir):
@@ -524,3 +526,38 @@ def test_immediate_alert_also_goes_to_apprise_urls(config_dir):
         server.server_close()
     (post,) = posts
     assert post["title"].startswith("Deir Ezzor, Abu Kamal") and "2 new stories for 4 watches" in post["message"]
+
+
+def test_a_later_copy_of_a_story_already_sent_is_an_update_not_a_new_story(config_dir, caplog):
+    """After a digest with the Deir Ezzor story, a third outlet's copy of it (same cluster) comes in: the next
+    digest shows it as an update, counted apart from new stories in the subject, the headers and the log."""
+    config, store = make_project(config_dir)
+    first = run_alerts(config, store, now=NOW)
+    assert first.queued == 1
+    later = NOW + timedelta(hours=2)
+    store.add_articles(
+        [
+            Article(
+                id="third-1",
+                url="https://third.example/deir-ezzor-retaken",
+                title="Deir Ezzor retaken, army says",
+                text="The army said it had retaken Deir Ezzor from Daesh after weeks of fighting.",
+                feed_id="third",
+                outlet="Third Outlet",
+                language="en",
+                cluster_id="story-deir-ezzor",
+                published=later - timedelta(minutes=20),
+                fetched=later - timedelta(minutes=10),
+            )
+        ]
+    )
+    with caplog.at_level(logging.INFO, logger="alerts"):
+        second = run_alerts(config, store, now=later)
+    assert second.queued == 1
+    message = message_from_bytes(Path(second.written[0]).read_bytes(), policy=policy.default)
+    assert message["Subject"] == "Deir Ezzor, Daesh: 1 update — 5 Nov"
+    assert message["X-Newswatch-Updates"] == "1"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "(update)" in text and "Deir Ezzor retaken, army says" in text
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("digest_queued")]
+    assert " stories=0 " in line and line.endswith(" updates=1")

@@ -345,3 +345,87 @@ def test_snippet_does_not_repeat_the_title():
     assert [s.text for s in entry.snippets] == [article.text]
     (alone,) = build_digest("r", [title_hit], generated=NOW).stories
     assert [s.text for s in alone.snippets] == [article.title]
+
+
+def _stored(store: SqliteStore, article_id: str, fetched: datetime, watch: str = "Deir Ezzor", cluster=None) -> Article:
+    """An article mentioning ``watch``, first stored at ``fetched``, with its hit found then."""
+    article = Article(
+        id=article_id,
+        url=f"https://example.org/{article_id}",
+        title=f"Report {article_id}",
+        text=f"Fighting near {watch} today.",
+        feed_id="f",
+        outlet=f"Outlet {article_id}",
+        fetched=fetched,
+        cluster_id=cluster,
+    )
+    store.add_articles([article])
+    start = article.text.index(watch)
+    store.add_hits([Hit(article.id, watch, watch, start, start + len(watch), "text", article.text)], found=fetched)
+    return article
+
+
+def _digest_of(store: SqliteStore, recipient: str = "analyst", **extra):
+    owed_now = store.owed_hits(recipient, ["Deir Ezzor"])
+    trends = watch_trends(store, ["Deir Ezzor"], now=UTC_NOW, zone=UTC)
+    return build_digest(recipient, owed_now, generated=UTC_NOW, trends=trends, **extra)
+
+
+def test_first_mention_on_record_only_when_the_store_holds_none_before_the_digest(tmp_path):
+    """'First mention on record' is said when the store holds no mention of the watch before the digest's earliest
+    article; an earlier one, even inside the last 24 hours (sent in an earlier digest), rules it out."""
+    from newswatch.core.models import QueuedDigest
+
+    store = SqliteStore(tmp_path / "store.db")
+    _stored(store, "first", UTC_NOW - timedelta(hours=5))
+    (section,) = _digest_of(store).sections
+    assert section.trend.first_ever
+    assert ("first mention on record", "new") in trend_parts(section.trend)
+    # That digest goes out; a new article comes in 3 hours later: the watch was mentioned before it.
+    sent = [h.hit.key for h in store.owed_hits("analyst")]
+    store.queue_digest(QueuedDigest("d1", "analyst", tuple(sent), b"x", UTC_NOW - timedelta(hours=4)))
+    _stored(store, "second", UTC_NOW - timedelta(hours=2))
+    (section,) = _digest_of(store).sections
+    store.close()
+    assert section.story_count == 1 and section.trend.last_24h == 2
+    assert not section.trend.first_ever
+    assert all("first mention on record" not in text for text, _ in trend_parts(section.trend))
+
+
+def test_no_average_nor_spike_for_a_watch_with_less_than_a_week_of_history():
+    """A watch first mentioned yesterday shows no 7-day average and no spike however many articles today; its
+    chart has no data (None, not 0) for the days before its first day on record."""
+    trend = trend_from_hours(hours((0, 9), (30, 1)), now=UTC_NOW, zone=UTC)
+    assert trend.short_history and trend.spike is None and trend.average_7d == 0
+    assert trend_parts(trend) == [("9 articles in the last 24 hours", None), ("on record since 4 Nov", None)]
+    assert [d.articles for d in trend.days] == [None] * 12 + [1, 9]
+    week_old = trend_from_hours(hours((0, 9), (24 * 7, 1)), now=UTC_NOW, zone=UTC)
+    assert not week_old.short_history and week_old.spike == 63
+    older = trend_from_hours(hours((0, 9)), now=UTC_NOW, zone=UTC, before=UTC_NOW - timedelta(days=30))
+    assert not older.short_history and None not in [d.articles for d in older.days]
+
+
+def test_a_new_copy_of_a_story_sent_earlier_is_an_update(tmp_path):
+    """A new article in the cluster of one the recipient got in an earlier digest is shown as an update of that
+    story and counted apart from new stories; another recipient, who got nothing, sees a new story."""
+    from alerts.digests.followups import delivered_clusters
+    from newswatch.core.models import QueuedDigest
+
+    store = SqliteStore(tmp_path / "store.db")
+    _stored(store, "wire", UTC_NOW - timedelta(hours=20), cluster="c1")
+    sent = [h.hit.key for h in store.owed_hits("analyst")]
+    store.queue_digest(QueuedDigest("d1", "analyst", tuple(sent), b"x", UTC_NOW - timedelta(hours=19)))
+    _stored(store, "copy", UTC_NOW - timedelta(hours=2), cluster="c1")
+    _stored(store, "other", UTC_NOW - timedelta(hours=1), cluster="c2")
+    since = UTC_NOW - timedelta(days=14)
+    for recipient, updates in (("analyst", {"c1"}), ("desk", set())):
+        owed_now = store.owed_hits(recipient, ["Deir Ezzor"], since=since)
+        delivered = delivered_clusters(store, owed_now, ["Deir Ezzor"], since=since)
+        assert delivered == updates
+        digest = build_digest(recipient, owed_now, generated=UTC_NOW, delivered=delivered)
+        if recipient == "analyst":
+            assert [(s.title, s.update) for s in digest.stories] == [("Report other", False), ("Report copy", True)]
+            assert (digest.counts.stories, digest.counts.updates) == (1, 1)
+        else:
+            assert (digest.counts.stories, digest.counts.updates) == (2, 0)
+    store.close()

@@ -13,6 +13,7 @@ from alerts.digests.build import DayCount, FeedHealth, Trend, build_digest
 from alerts.digests.render import (
     COUNT_HEADERS,
     SUBJECT_LIMIT,
+    RenderedEmail,
     build_message,
     header_safe,
     message_id_for,
@@ -198,20 +199,120 @@ def test_css_is_inlined_for_mail_clients():
 
 def test_chart_survives_a_client_that_strips_style_blocks():
     """With every <style> removed (what Gmail does with some accounts), each section still has its 14-day chart:
-    table cells whose bars are bgcolor/height attributes and inline styles, and the day counts as text."""
-    days = tuple(DayCount(NOW.date() - timedelta(days=13 - n), [0, 1, 4][n % 3]) for n in range(14))
+    one cell a day whose bar is its bottom border (inline), the day counts as text; a day before the watch's
+    first mention on record has no bar and "–", apart from a day of 0 (a grey 2 px baseline)."""
+    days = tuple(DayCount(NOW.date() - timedelta(days=13 - n), [0, 1, 4][n % 3] if n else None) for n in range(14))
     trends = {watch: Trend(last_24h=1, average_7d=1.0, history=True, days=days) for watch in ("Deir Ezzor", "Daesh")}
     html = re.sub(r"<style[^>]*>.*?</style>", "", render_digest(sample_digest(trends=trends)).html, flags=re.S)
-    cells = parse_html(html).cells
-    bars = [(int(attrs["height"]), attrs["bgcolor"], attrs["style"]) for attrs, _ in cells if "bgcolor" in attrs]
-    assert len(bars) == 2 * 14
-    full = [(height, style) for height, colour, style in bars if colour == "#3b6fd4"]
-    assert {height for height, _ in full} == {8, 32}
-    assert all(f"height: {height}px" in style and "background-color: #3b6fd4" in style for height, style in full)
-    counts = [text for attrs, text in cells if attrs.get("align") == "center" and text.isdigit()]
-    assert counts == [str(d.articles) for d in days] * 2
+    rows = re.findall(r'<tr height="34"[^>]*>(.*?)</tr>', html, re.S)
+    assert len(rows) == 2
+    day_cells = [re.findall(r"<td([^>]*)>", row) for row in rows]
+    assert [len(cells) for cells in day_cells] == [14, 14]
+    bars = [re.search(r'style="border-bottom: ?(\d+)px solid (#\w+);?"', cell) for cells in day_cells for cell in cells]
+    assert [bool(bar) for bar in bars] == ([False] + [True] * 13) * 2  # the day with no data has no bar
+    assert {(int(bar[1]), bar[2]) for bar in bars if bar} == {(2, "#c9d0dc"), (8, "#3b6fd4"), (32, "#3b6fd4")}
+    count_rows = re.findall(r'<tr align="center"[^>]*>(.*?)</tr>', html, re.S)
+    counts = [re.sub(r"<[^>]+>", "", cell) for row in count_rows for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+    assert counts == ["–", *(str(d.articles) for d in days[1:])] * 2
     assert "Articles first seen per day, 23 Oct – 5 Nov" in visible_text(html)
-    assert 'title="5 Nov: 1 article"' in html and 'title="25 Oct: 4 articles"' in html
+
+
+def test_digest_of_12_watches_and_25_stories_stays_under_gmail_clipping():
+    """Gmail clips an HTML part over 102 KB: a digest of 12 watches (each with its 14-day chart) and 25 stories
+    stays under it, as encoded in the message."""
+    base = sample_articles(NOW - timedelta(hours=1))[0]
+    watches = [f"Watch number {n}" for n in range(12)]
+    items = []
+    for n in range(25):
+        text = f"{base.text}\nReport {n} names " + ", ".join(watches[(n + k) % 12] for k in range(3)) + "."
+        article = Article(
+            id=f"a{n}",
+            url=f"https://outlet-{n}.example/news/{n}",
+            title=f"Story {n}: {base.title}",
+            text=text,
+            feed_id=f"f{n}",
+            outlet=f"Outlet {n}",
+            language="en",
+            published=NOW - timedelta(hours=n),
+            fetched=NOW - timedelta(hours=n),
+        )
+        for k in range(3):
+            watch = watches[(n + k) % 12]
+            items.append(owed(article, watch, watch, text.splitlines()[-1]))
+    days = tuple(DayCount(NOW.date() - timedelta(days=13 - n), 3 * n + 1) for n in range(14))
+    trends = {w: Trend(last_24h=14, average_7d=2.0, history=True, days=days) for w in watches}
+    digest = build_digest("analyst", items, generated=NOW, watch_order=watches, trends=trends)
+    assert (digest.counts.stories, digest.counts.watches) == (25, 12)
+    _, message = message_of(digest)
+    html = message.get_body(("html",))
+    assert html["Content-Transfer-Encoding"] == "quoted-printable"
+    encoded = len(html.get_payload().encode())
+    assert encoded < 102_000, encoded  # 95 KB when written
+    assert len(parse_html(html.get_content()).cells) >= 12 * 14 * 2
+
+
+def test_non_ascii_subject_parses_back_exactly():
+    """A long non-ASCII subject, serialized as alerts.run does (email.policy.SMTP) and parsed back with the
+    default policy, is the subject built, to the space: no double space from header folding."""
+    subject = "Mossoul é, Deir Ezzor, Abū Kamāl, Raqqa +3 more: 4 new stories — 2 Dec"
+    assert 65 <= len(subject) <= SUBJECT_LIMIT + 2
+    for title in (subject, "دير الزور, Abū Kamāl, Mossoul, Raqqa +3 more: 14 new stories — 12 Dec"):
+        rendered = render_digest(sample_digest())
+        message = build_message(
+            RenderedEmail(title, rendered.text, rendered.html),
+            sender="newswatch <nw@example.org>",
+            to_name="Analyst",
+            to_email="a@example.org",
+            message_id="<nw.1@example.org>",
+            date=NOW,
+        )
+        for serialize in (policy.SMTP, policy.default):
+            raw = message.as_bytes(policy=serialize)
+            assert message_from_bytes(raw, policy=policy.default)["Subject"] == title
+            lines = [line for line in raw.splitlines() if b"?=" in line]
+            assert lines and all(len(line) <= 78 for line in lines)
+
+
+def test_failing_sources_are_worded_the_same_in_both_parts():
+    """A failing source reads the same in the text and the HTML part, singular and plural right."""
+    health = [
+        FeedHealth("one", "Broken Wire", "failing", None, "HTTP 503", 1),
+        FeedHealth("many", "Dead Wire", "failing", NOW - timedelta(days=2), "timeout", 3),
+        FeedHealth("quiet", "Quiet Wire", "silent", NOW - timedelta(days=3)),
+    ]
+    rendered = render_digest(sample_digest(source_health=health))
+    html = visible_text(rendered.html)
+    for phrase in (
+        "failing (1 failure)",
+        "failing (3 failures)",
+        "last success never",
+        "last success 3 Nov 2017 09:00",
+        "silent",
+        "last success 2 Nov 2017 09:00",
+    ):
+        assert phrase in rendered.text and phrase in html, phrase
+    assert "1 failures" not in rendered.text + html and "\N{MULTIPLICATION SIGN}" not in html
+
+
+def test_an_update_is_shown_as_one_and_counted_apart():
+    """A new copy of a story the recipient got earlier is marked as an update in both parts; the subject and the
+    header count new stories only and say the update apart."""
+    digest = sample_digest(delivered={"story-deir-ezzor"})
+    (update,) = [story for story in digest.stories if story.update]
+    assert update.outlet == "The Levant Monitor"
+    counts = digest.counts
+    assert (counts.stories, counts.updates) == (1, 1)
+    rendered = render_digest(digest)
+    assert rendered.subject.endswith(": 1 new story, 1 update — 5 Nov")
+    html = visible_text(rendered.html)
+    for body in (rendered.text, html):
+        assert "1 new story for 2 watches · 1 update" in body
+        assert "1 story · 1 update · 3 articles · 4 mentions" in body
+        assert "an update of a story sent to you earlier" in body
+    assert "[update] Daesh loses last towns" in rendered.text
+    assert re.search(r'<span class="update"[^>]*>update</span>', rendered.html)
+    _, message = message_of(digest)
+    assert (message["X-Newswatch-Stories"], message["X-Newswatch-Updates"]) == ("1", "1")
 
 
 def test_arabic_snippets_and_titles_are_right_to_left():
@@ -264,10 +365,10 @@ def test_watches_layout_groups_the_stories_under_each_watch():
 
 
 def test_message_carries_the_counts_for_outbox_list():
-    """The X-Newswatch-* headers hold the digest's stories, articles, mentions and watches."""
+    """The X-Newswatch-* headers hold the digest's stories, articles, mentions, watches and updates."""
     digest = sample_digest()
     _, message = message_of(digest)
-    assert [message[h] for h in COUNT_HEADERS.values()] == ["2", "3", "4", "2"]
+    assert [message[h] for h in COUNT_HEADERS.values()] == ["2", "3", "4", "2", "0"]
     assert int(message["X-Newswatch-Mentions"]) == len(digest.hit_keys)
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from newswatch.core.models import Article, OwedHit
+from newswatch.core.times import to_utc
 
 # Languages written right to left; used when an article says its language, else the script decides.
 RTL_LANGUAGES = {"ar", "arc", "ckb", "dv", "fa", "he", "ku", "ps", "sd", "ug", "ur", "yi"}
@@ -56,6 +57,7 @@ class Story:
     watches: tuple[str, ...] = ()  # in config order
     article_count: int = 1  # copies of the story with a mention in this digest
     number: int = 0  # its place in the digest, from 1
+    update: bool = False  # a new copy of a story this recipient got in an earlier digest
 
     @property
     def anchor(self) -> str:
@@ -70,10 +72,11 @@ class Story:
 
 @dataclass(frozen=True)
 class DayCount:
-    """Articles mentioning a watch first seen on one local day (one bar of the 14-day chart)."""
+    """Articles mentioning a watch first seen on one local day (one bar of the 14-day chart); None for a day
+    before the watch's first day on record (no data, not zero)."""
 
     day: date
-    articles: int
+    articles: int | None
 
 
 @dataclass(frozen=True)
@@ -81,23 +84,34 @@ class Trend:
     """A watch's articles of the last 24 hours against the 7 days before, and its 14-day chart.
 
     Counted by when newswatch first saw each article (Store.mention_counts), never by its published date.
+    ``record`` is what the store holds (articles per UTC hour of the chart, and ``before``: the latest hour
+    with one before the chart); a trend read from the store carries it so a digest can bound "first mention
+    on record" by its own earliest article (``seen_before``).
     """
 
     last_24h: int
     average_7d: float  # articles a day over the 7 days before the last 24 hours
-    history: bool  # a mention older than the last 24 hours is on record
+    history: bool  # a mention older than this digest's articles is on record
     days_since_previous: int | None = None  # set when the last 24 hours end a silence of more than a week
     days: tuple[DayCount, ...] = ()
+    first_on_record: datetime | None = None  # the first hour on record, when it is less than a week old
+    record: tuple[tuple[datetime, int], ...] | None = None
+    before: datetime | None = None
 
     @property
     def first_ever(self) -> bool:
-        """Mentions in the last 24 hours, none ever before."""
+        """Mentions in the last 24 hours, none on record before this digest's."""
         return bool(self.last_24h and not self.history)
+
+    @property
+    def short_history(self) -> bool:
+        """The watch's first mention on record is less than a week old: no average, no spike."""
+        return self.first_on_record is not None
 
     @property
     def spike(self) -> int | None:
         """How many times its 7-day average the last 24 hours are, when that is a spike (SPIKE_*), else None."""
-        if self.last_24h < SPIKE_AT_LEAST or self.average_7d <= 0 or self.days_since_previous:
+        if self.last_24h < SPIKE_AT_LEAST or self.average_7d <= 0 or self.days_since_previous or self.short_history:
             return None
         ratio = self.last_24h / self.average_7d
         return int(ratio) if ratio >= SPIKE_RATIO else None
@@ -110,7 +124,18 @@ class Trend:
     @property
     def peak(self) -> int:
         """The highest day of the chart (the bars' scale)."""
-        return max((d.articles for d in self.days), default=0)
+        return max((d.articles or 0 for d in self.days), default=0)
+
+    def seen_before(self, earliest: datetime, own: int) -> Trend:
+        """This trend for a digest whose first article of the watch was first stored at ``earliest``, with
+        ``own`` of its articles in that hour: ``history`` is whether the store holds another mention at or
+        before that hour (one later in the same hour counts too: an hour is all the store tells)."""
+        if self.record is None:
+            return self
+        hour = to_utc(earliest).replace(minute=0, second=0, microsecond=0)
+        earlier = self.before is not None or any(h < hour for h, n in self.record if n)
+        same_hour = sum(n for h, n in self.record if h == hour)
+        return replace(self, history=earlier or same_hour > own)
 
 
 @dataclass(frozen=True)
@@ -148,10 +173,11 @@ class DigestCounts:
     """What a digest holds, in the shared vocabulary: the numbers its subject, header, message headers,
     `outbox list` and log lines all show."""
 
-    stories: int
+    stories: int  # new stories: updates of stories sent earlier are counted apart
     articles: int
     mentions: int
     watches: int
+    updates: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,18 +201,24 @@ class Digest:
 
     @property
     def counts(self) -> DigestCounts:
-        """Stories, articles, mentions and watches of this digest (each story counted once)."""
+        """New stories, updates, articles, mentions and watches of this digest (each story counted once)."""
         return DigestCounts(
-            stories=len(self.stories),
+            stories=self.story_count,
             articles=sum(s.article_count for s in self.stories),
             mentions=len(self.hit_keys),
             watches=len(self.sections),
+            updates=self.update_count,
         )
 
     @property
     def story_count(self) -> int:
-        """Stories in this digest, each counted once whatever the watches it matched."""
-        return len(self.stories)
+        """New stories in this digest, each counted once whatever the watches it matched (updates apart)."""
+        return sum(1 for s in self.stories if not s.update)
+
+    @property
+    def update_count(self) -> int:
+        """Stories of this digest that are updates: new copies of stories the recipient got earlier."""
+        return sum(1 for s in self.stories if s.update)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -294,7 +326,7 @@ def _sort_key(article: Article) -> tuple:
     return (moment is None, moment.timestamp() if moment else 0.0, article.id)
 
 
-def _story(hits: Sequence[OwedHit], rank: Mapping[str, int]) -> Story:
+def _story(hits: Sequence[OwedHit], rank: Mapping[str, int], update: bool = False) -> Story:
     """The story of one cluster's owed hits, led by its earliest report."""
     by_article: dict[str, list[OwedHit]] = {}
     for item in hits:
@@ -322,7 +354,17 @@ def _story(hits: Sequence[OwedHit], rank: Mapping[str, int]) -> Story:
         hit_keys=tuple(dict.fromkeys(h.hit.key for h in hits)),
         watches=tuple(watches),
         article_count=len(by_article),
+        update=update,
     )
+
+
+def _bounded(trend: Trend | None, moments: Sequence[datetime]) -> Trend | None:
+    """The trend of a section whose articles were first stored at ``moments``: "first mention on record" only
+    when the store holds no mention of the watch before the earliest of them."""
+    if trend is None or not moments:
+        return trend
+    hours = sorted(to_utc(m).replace(minute=0, second=0, microsecond=0) for m in moments)
+    return trend.seen_before(min(to_utc(m) for m in moments), hours.count(hours[0]))
 
 
 def _story_time(story: Story) -> float:
@@ -341,13 +383,16 @@ def build_digest(
     timezone: str = "UTC",
     limit_per_watch: int = 25,
     layout: str = "stories",
+    delivered: Collection[str] = (),
 ) -> Digest:
     """Build the digest of ``owed`` hits for ``recipient``: one story per cluster, newest first, and one
     section per watch in ``watch_order`` (config order).
 
     Each watch shows its ``limit_per_watch`` newest stories; a story shown for one of its watches is shown
     once with all of them, and all its hits are delivered with it. A story none of whose watches has room
-    is held back: its hits stay owed and lead the next digest.
+    is held back: its hits stay owed and lead the next digest. A cluster of ``delivered`` (cluster ids the
+    recipient got an article of in an earlier digest; alerts.digests.followups) is an update, not a new story.
+    Each watch's trend is bounded by this digest's earliest article of the watch (Trend.seen_before).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"digest layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
@@ -355,13 +400,16 @@ def build_digest(
     clusters: dict[str, list[OwedHit]] = {}
     for item in owed:
         clusters.setdefault(item.article.cluster_id or f"article:{item.article.id}", []).append(item)
-    every = sorted((_story(hits, rank) for hits in clusters.values()), key=_story_time, reverse=True)
+    every = sorted(
+        (_story(hits, rank, update=key in delivered) for key, hits in clusters.items()), key=_story_time, reverse=True
+    )
     names = sorted({w for story in every for w in story.watches}, key=lambda name: (rank.get(name, len(rank)), name))
     room: set[int] = set()  # indices in ``every`` of the stories some watch has room for
     for name in names:
         room.update([i for i, story in enumerate(every) if name in story.watches][:limit_per_watch])
     shown = tuple(replace(every[i], number=n) for n, i in enumerate(sorted(room), 1))
     watch_of = {h.hit.key: (h.hit.watch, h.article.id) for h in owed}
+    stored = {h.article.id: h.article.fetched or h.found for h in owed}
     anchors: set[str] = set()
     sections = []
     for name in names:
@@ -374,7 +422,7 @@ def build_digest(
                 article_count=len(set(spans)),
                 mention_count=len(spans),
                 held_back=sum(1 for s in every if name in s.watches) - len(mine),
-                trend=(trends or {}).get(name),
+                trend=_bounded((trends or {}).get(name), [stored[a] for a in set(spans) if stored[a]]),
                 anchor=anchor_for("watch", name, anchors),
             )
         )

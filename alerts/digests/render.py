@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import email.policy
 import hashlib
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +19,7 @@ from zoneinfo import ZoneInfo
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from alerts.digests.build import Digest, DigestCounts, Trend
+from alerts.digests.build import Digest, DigestCounts, FeedHealth, Trend
 from newswatch.core.times import aware
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -27,9 +30,11 @@ COUNT_HEADERS = {
     "articles": "X-Newswatch-Articles",
     "mentions": "X-Newswatch-Mentions",
     "watches": "X-Newswatch-Watches",
+    "updates": "X-Newswatch-Updates",
 }
-BAR_MAX_PX = 32  # the tallest bar of a 14-day chart; an empty day is a 2 px baseline
+BAR_MAX_PX = 32  # the tallest bar of a 14-day chart; an empty day is a 2 px baseline, a day with no data none
 SPARKS = "▁▂▃▄▅▆▇█"
+NO_DATA = "–"  # a chart day before the watch's first mention on record (the text part's count and bar)
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,31 @@ def plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+def news_count(stories: int, updates: int) -> str:
+    """'4 new stories', '4 new stories, 1 update', '1 update': updates of stories sent earlier said apart."""
+    parts = [plural(stories, "new story", "new stories")] if stories or not updates else []
+    return ", ".join([*parts, *([plural(updates, "update", "updates")] if updates else [])])
+
+
 def headline(counts: DigestCounts) -> str:
-    """'4 new stories for 9 watches': the top of both parts, and the Apprise note of an immediate alert."""
-    return f"{plural(counts.stories, 'new story', 'new stories')} for {plural(counts.watches, 'watch', 'watches')}"
+    """'4 new stories for 9 watches' (then ' · 1 update'): the top of both parts, and the Apprise note of an
+    immediate alert."""
+    updates = f" · {plural(counts.updates, 'update', 'updates')}" if counts.updates else ""
+    watches = plural(counts.watches, "watch", "watches")
+    return f"{plural(counts.stories, 'new story', 'new stories')} for {watches}{updates}"
+
+
+def source_status(feed: FeedHealth) -> str:
+    """'failing (1 failure)', 'failing (3 failures)', 'silent': the same words in both parts."""
+    if feed.status != "failing":
+        return feed.status
+    failures = f" ({plural(feed.consecutive_failures, 'failure', 'failures')})" if feed.consecutive_failures else ""
+    return "failing" + failures
+
+
+def last_success(feed: FeedHealth, zone: str) -> str:
+    """'last success 2 Dec 2026 10:00' or 'last success never'."""
+    return "last success " + (_format_time(feed.last_success, zone) if feed.last_success else "never")
 
 
 def subject_for(digest: Digest) -> str:
@@ -64,7 +91,7 @@ def subject_for(digest: Digest) -> str:
     day = _local(digest.generated, digest.timezone).strftime("%-d %b")
     if not digest.stories:
         return f"Nothing new for your watches — {day}"
-    tail = f": {plural(digest.story_count, 'new story', 'new stories')} — {day}"
+    tail = f": {news_count(digest.story_count, digest.update_count)} — {day}"
     # sorted() is stable: among watches with as many stories, config order stays.
     names = [header_safe(s.watch) for s in sorted(digest.sections, key=lambda s: -s.story_count)]
     for shown in range(len(names), 0, -1):
@@ -89,6 +116,9 @@ def trend_parts(trend: Trend | None) -> list[tuple[str, str | None]]:
         parts.append(("first mention on record", "new"))
     elif trend.days_since_previous:
         parts.append((f"first mention in {trend.days_since_previous} days", "new"))
+    elif trend.short_history:  # less than a week of history: no average to compare with
+        since = next((d.day for d in trend.days if d.articles is not None), None)
+        parts.append((f"on record since {since:%-d %b}" if since else "on record for less than a week", None))
     else:
         parts.append((f"7-day average {trend.average_7d:.1f} a day", None))
         if trend.spike:
@@ -96,17 +126,29 @@ def trend_parts(trend: Trend | None) -> list[tuple[str, str | None]]:
     return parts
 
 
-def bar_height(articles: int, peak: int) -> int:
-    """Pixels of one chart bar: proportional to the day's articles, at least 4 px for a day with one."""
+def bar_height(articles: int | None, peak: int) -> int:
+    """Pixels of one chart bar: proportional to the day's articles, at least 4 px for a day with one; 2 for
+    a day with none, 0 for a day with no data."""
+    if articles is None:
+        return 0
     if not articles or not peak:
         return 2
     return max(4, round(BAR_MAX_PX * articles / peak))
 
 
 def sparkline(trend: Trend) -> str:
-    """The 14 days as block characters (the text part's chart); an empty day is the lowest block."""
+    """The 14 days as block characters (the text part's chart); an empty day is the lowest block, a day with
+    no data a dot."""
     peak = trend.peak
-    return "".join(SPARKS[0] if not d.articles else SPARKS[max(1, round(7 * d.articles / peak))] for d in trend.days)
+    return "".join(
+        "·" if d.articles is None else SPARKS[max(1, round(7 * d.articles / peak)) if d.articles else 0]
+        for d in trend.days
+    )
+
+
+def day_counts(trend: Trend) -> str:
+    """The 14 days' counts, '–' for a day with no data (the text part's line under the sparkline)."""
+    return " ".join(NO_DATA if d.articles is None else str(d.articles) for d in trend.days)
 
 
 def count_headers(counts: DigestCounts) -> dict[str, str]:
@@ -128,7 +170,15 @@ def _environment() -> Environment:
     env.filters["localtime"] = _format_time
     env.filters["day"] = lambda moment: moment.strftime("%-d %b")
     env.globals.update(
-        plural=plural, headline=headline, trend_parts=trend_parts, bar_height=bar_height, sparkline=sparkline
+        plural=plural,
+        headline=headline,
+        trend_parts=trend_parts,
+        bar_height=bar_height,
+        sparkline=sparkline,
+        day_counts=day_counts,
+        no_data=NO_DATA,
+        source_status=source_status,
+        last_success=last_success,
     )
     return env
 
@@ -172,6 +222,41 @@ def message_id_for(recipient: str, hit_keys: tuple[str, ...], sender: str, gener
     return f"<nw.{hashlib.sha256(basis.encode()).hexdigest()[:32]}@{header_safe(domain)}>"
 
 
+class _SubjectHeader(UnstructuredHeader):
+    """A Subject that parses back exactly as built, whatever policy serializes the message.
+
+    The standard folder can break the line after a space and put an encoded word on the next one, which
+    reads back with two spaces ("4 new stories  — 2 Dec"). This one keeps the subject on one line of at
+    most 998 characters (RFC 5322) when it is ASCII, and otherwise writes it as UTF-8 encoded words of at
+    most 75 characters (RFC 2047), one a line: the folding between encoded words is dropped on reading, so
+    every space is inside one of them.
+    """
+
+    max_count = 1
+
+    def fold(self, *, policy: Policy) -> str:
+        value = str(self)
+        if (value.isascii() or getattr(policy, "utf8", False)) and "=?" not in value and len(value) < 990:
+            return f"{self.name}: {value}{policy.linesep}"
+        words, chunk = [], ""
+        for ch in value:
+            if len((chunk + ch).encode()) > _ENCODED_BYTES:
+                words.append(chunk)
+                chunk = ""
+            chunk += ch
+        words.append(chunk)
+        encoded = [f"=?utf-8?b?{base64.b64encode(word.encode()).decode()}?=" for word in words]
+        return f"{self.name}: " + f"{policy.linesep} ".join(encoded) + policy.linesep
+
+
+_ENCODED_BYTES = 42  # of UTF-8 per encoded word: 56 base64 characters, 68 with =?utf-8?b? ?=; lines under 78
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("subject", _SubjectHeader)
+# The message keeps this policy's header classes; its Subject folds itself (_SubjectHeader) under any policy
+# the caller serializes with (alerts.run uses email.policy.SMTP).
+MESSAGE_POLICY = email.policy.SMTP.clone(header_factory=_HEADERS)
+
+
 def build_message(
     rendered: RenderedEmail,
     *,
@@ -184,7 +269,7 @@ def build_message(
 ) -> EmailMessage:
     """A multipart/alternative message (text first, HTML preferred) whose headers come from trusted values;
     with ``counts``, the X-Newswatch-* headers `outbox list` reads back."""
-    message = EmailMessage()
+    message = EmailMessage(policy=MESSAGE_POLICY)
     name, address = parseaddr(sender)
     message["From"] = Address(display_name=header_safe(name), addr_spec=address)
     message["To"] = Address(display_name=header_safe(to_name), addr_spec=to_email)
