@@ -75,14 +75,16 @@ class _Builder:
             )
         )
         morph = watch.kind in ("place", "group")
-        seen: set[tuple[str, bool, bool, str]] = set()
+        seen: set[tuple[str, bool, bool, str, bool]] = set()
         for s, norm in zip(exp.spellings, normalize_many([s.text for s in exp.spellings]), strict=True):
             for key, after_article in variants(norm, morph):
-                # one entry per key and matching mode; the form only matters when case-sensitive
+                # One entry per key and matching mode; the form only matters when case-sensitive. A key that
+                # needs a joined article (الحويجة stripped to حويجه) does not stand for the same key written
+                # bare (Persian حویجه), which matches without one: that one is kept too.
                 mode = (key, s.case_sensitive, s.needs_context, s.text if s.case_sensitive else "")
-                if mode in seen:
+                if (*mode, False) in seen or (*mode, after_article) in seen:
                     continue
-                seen.add(mode)
+                seen.add((*mode, after_article))
                 self.keys.setdefault(key, []).append(len(self.entries))
                 self.entries.append(CompiledSpelling(term, s.text, s.case_sensitive, s.needs_context, after_article))
         if any(s.needs_context for s in exp.spellings) and not self.terms[term].context:

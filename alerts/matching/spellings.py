@@ -92,6 +92,8 @@ def russian_forms(word: str, min_letters: int = 4) -> list[str]:
     last = word[-1]
     if last in "ая":
         stem, endings = word[:-1], _RUSSIAN_ENDINGS[last]
+        if last == "а" and stem[-1:] in "жшчщц":  # after a hissing letter the instrumental is -ей (Хавиджей)
+            endings += ("ей", "ею")
     elif last == "ь":
         stem, endings = word[:-1], _RUSSIAN_ENDINGS["ь"]
     elif last == "и" and len(word) > 1 and word[-2] in _CYRILLIC_VOWELS:  # -ай, -ей: written -аи, -еи
@@ -100,7 +102,7 @@ def russian_forms(word: str, min_letters: int = 4) -> list[str]:
         return [word]
     else:
         stem, endings = word, _RUSSIAN_ENDINGS[""]
-    return [word] + [stem + e for e in endings]
+    return [word] + [stem + e.replace("й", "и") for e in endings]  # й folds to и, as in the text
 
 
 def variants(norm: str, morph: bool = True) -> set[tuple[str, bool]]:
@@ -272,7 +274,8 @@ def _kurmanji(text: str, kind: str) -> list[tuple[str, str]]:
 
 
 def _sorani(text: str, kind: str) -> list[tuple[str, str]]:
-    """Sorani's joined postpositions and particles: لە موسڵدا (in), لە ڕەققەوە (from), داعشیش (also)."""
+    """Sorani's joined postpositions and particles: لە موسڵدا (in), لە ڕەققەوە (from), داعشیش (also), and
+    the izafe joining a name to what follows (کۆنتڕۆڵی ڕەققەی کرد)."""
     if len(text) < 3 or not is_arabic(text[-1]):
         return []
     from_ = "وە" if text[-1] in _SORANI_VOWEL_END else "ەوە"
@@ -280,6 +283,7 @@ def _sorani(text: str, kind: str) -> list[tuple[str, str]]:
         (text + "دا", "Sorani postposition -da"),
         (text + from_, "Sorani postposition -ewe"),
         (text + "یش", "Sorani -ish"),
+        (text + "ی", "Sorani izafe -î"),
     ]
 
 
