@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test test-fast lint demo es-node chromium clean
+.PHONY: install run test test-fast lint demo es-node chromium redis clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,14 +31,19 @@ es-node:
 chromium:
 	@{ command -v chromium && command -v chromedriver; } >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "chromium: not installed (need root for apt-get)"; }
 
+# Redis, for the shared crawl frontier's tests (tests/plugins/redis_server.py starts redis-server on a free
+# port); Debian's package, installed when missing.
+redis:
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) || echo "redis: not installed (need root for apt-get)"; }
+
 # The linter, the formatter and the import contracts (the floors of README.md, "How it is built").
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-# Everything: the lint, then every test (a real Elasticsearch node, Chromium, child processes).
-test: install es-node chromium lint
+# Everything: the lint, then every test (a real Elasticsearch node, Chromium, Redis, child processes).
+test: install es-node chromium redis lint
 	$(PY) -m pytest
 
 # The unit layer, for the edit-test loop: no Elasticsearch node, no Chromium, no child processes (< 1 min).

@@ -22,11 +22,18 @@ changed on the sites (every feed a 304: wall and CPU seconds of each), then time
 
     .venv/bin/python bench/crawl.py --feeds 10 --articles 50 --runs 5 [--local] [--stages]
     .venv/bin/python bench/crawl.py --feeds 5000 --articles 10 --cycles 2 --no-baseline
+    .venv/bin/python bench/crawl.py --feeds 20 --articles 50 --workers 2 --runs 3 --local
+
+``--workers N`` runs 1, then 2 ... N crawler processes at once, sharing the crawl through a Redis frontier
+(crawler.frontier: redis, a redis-server started for the run) and one SQLite store, and prints pages/s for
+each count (the span from the first spider open to the last close) and its ratio to one crawler; results in
+docs/benchmarks.md ("Several crawlers").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import html as htmllib
 import io
@@ -244,7 +251,7 @@ def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
 
     config = load_config(config_dir)
     setup_logging(config.settings.log_level)
-    crawlers, cpu, thread = [], {}, {}
+    crawlers, cpu, thread, wall = [], {}, {}, {}
     spent = time_stages() if stages else None
     create = CrawlerProcess.create_crawler
 
@@ -259,6 +266,7 @@ def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
                 lambda name=name, **_: (
                     cpu.setdefault(name, time.process_time()),
                     thread.setdefault(name, time.thread_time()),
+                    wall.setdefault(name, time.time()),  # --workers: the span of all the crawlers together
                 ),
                 signal=signal,
                 weak=False,
@@ -271,6 +279,8 @@ def child_crawl(config_dir: str, local: bool, stages: bool = False) -> None:
     stored = stats.get("newswatch/articles/stored", 0)
     figures = {
         "seconds": stats["elapsed_time_seconds"],
+        "opened_at": wall["opened"],
+        "closed_at": wall["closed"],
         "cpu": cpu["closed"] - cpu["opened"],
         "stored": stored,
         "from_feed": stats.get("newswatch/articles/from_feed", 0),
@@ -322,13 +332,14 @@ def best_of_pairs(repeat: int, first, second) -> tuple[float, float]:
     return min(t[0] for t in times), min(t[1] for t in times)
 
 
-def write_config(project: Path, port: int, feeds: int) -> Path:
-    """A fresh project folder (empty store) whose feeds.yaml lists the N local feeds; stock settings."""
+def write_config(project: Path, port: int, feeds: int, *, db: str = "var/newswatch.db", crawler=None) -> Path:
+    """A fresh project folder (empty store) whose feeds.yaml lists the N local feeds; stock settings (but
+    ``crawler``, a crawler: section, and ``db``, the SQLite file, for --workers)."""
     config_dir = project / "config"
     config_dir.mkdir(parents=True)
     urls = [{"name": f"Feed {f}", "url": f"http://{host(f)}:{port}/f{f}/feed.xml"} for f in range(feeds)]
     files = {
-        "settings.yaml": {"storage": {"sqlite": {"path": "var/newswatch.db"}}},
+        "settings.yaml": {"storage": {"sqlite": {"path": db}}, **({"crawler": crawler} if crawler else {})},
         "feeds.yaml": {"feeds": urls},
         "watches.yaml": yaml.safe_load((ROOT / "config" / "watches.yaml").read_text(encoding="utf-8")),
     }
@@ -438,6 +449,110 @@ def time_status(config_dir: Path, feeds: int) -> tuple[float, float]:
     return wall, time.perf_counter() - start
 
 
+def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
+    """Debian's redis-server on a free loopback port, its files in ``folder`` (nothing saved); its URL."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return server, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    server.kill()
+    sys.exit("redis-server did not start")
+
+
+def workers_run(folder: Path, port: int, feeds: int, pages: int, workers: int, redis_url: str, local: bool) -> dict:
+    """``workers`` crawler processes at once (`newswatch crawl --all`'s code path each, as --child runs it),
+    one config folder each, on one SQLite store and one Redis frontier (a key prefix of their own per run):
+    pages/s over the span from the first spider open to the last spider close. Checks that every page was
+    stored once, from the page itself, and fetched once."""
+    from newswatch.core.store.sqlite import SqliteStore
+
+    db = folder / "newswatch.db"
+    frontier = {"type": "redis", "url": redis_url, "key_prefix": folder.name}
+    configs = [
+        write_config(folder / f"crawler{n}", port, feeds, db=str(db), crawler={"frontier": frontier})
+        for n in range(workers)
+    ]
+    flags = ["--local"] if local else []
+    figures = []
+    with contextlib.ExitStack() as files:
+        logs = [files.enter_context(open(folder / f"crawler{n}.log", "w+", encoding="utf-8")) for n in range(workers)]
+        children = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--child", str(c), *flags],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=ROOT,
+            )
+            for c, log in zip(configs, logs, strict=True)
+        ]
+        for child, log in zip(children, logs, strict=True):
+            out, _ = child.communicate()
+            log.seek(0)
+            if child.returncode != 0:
+                sys.exit(f"a crawler failed (exit {child.returncode}):\n{log.read()[-3000:]}")
+            figures.append(json.loads(out.strip().splitlines()[-1]))
+    store = SqliteStore(db)
+    articles = store.articles_after(None, limit=10_000_000)[0]
+    store.close()
+    stored = sum(f["stored"] for f in figures)
+    if len(articles) != pages or len({a.id for a in articles}) != pages or any(a.source != "page" for a in articles):
+        sys.exit(f"{workers} crawlers: {len(articles)} articles in the store for {pages} pages")
+    span = max(f["closed_at"] for f in figures) - min(f["opened_at"] for f in figures)
+    return {
+        "workers": workers,
+        "span": span,
+        "pages_s": pages / span,
+        "shares": [f["stored"] for f in figures],
+        "stored": stored,  # more than pages: a page written twice (a second crawler fetched it)
+        "cpu": sum(f["cpu"] for f in figures),
+        "spans": [(f["opened_at"] - min(g["opened_at"] for g in figures), f["seconds"]) for f in figures],
+    }
+
+
+def main_workers(args, site: Path, port: int, pages: int, tmp: Path) -> None:
+    """--workers N: 1, then 2 ... N crawler processes sharing the crawl through Redis, ``--runs`` times in
+    turn (so a slow spell of the machine does not fall on one count only); medians and the ratio to one."""
+    server, redis_url = start_redis(tmp)
+    rows: dict[int, list[dict]] = {}
+    try:
+        for number in range(1, args.runs + 1):
+            for workers in range(1, args.workers + 1):
+                folder = tmp / f"run{number}-w{workers}"
+                folder.mkdir()
+                row = workers_run(folder, port, args.feeds, pages, workers, redis_url, args.local)
+                rows.setdefault(workers, []).append(row)
+                print(
+                    f"| {number} | {workers} | {row['span']:.2f} | {row['pages_s']:.1f} | "
+                    f"{row['cpu'] / pages * 1000:.1f} | {' / '.join(map(str, row['shares']))} | "
+                    + ", ".join(f"+{start:.2f} s for {seconds:.2f} s" for start, seconds in row["spans"])
+                    + " |",
+                    flush=True,
+                )
+    finally:
+        server.kill()
+        server.wait()
+    one = statistics.median(r["pages_s"] for r in rows[1])
+    print("\n| crawlers | pages/s (median) | ratio to 1 crawler |\n| ---: | ---: | ---: |")
+    for workers, runs in rows.items():
+        rate = statistics.median(r["pages_s"] for r in runs)
+        print(f"| {workers} | {rate:.1f} | {rate / one:.2f} |")
+
+
 COLUMNS = [
     ("crawl_s", "crawl s", "{:.2f}"),
     ("match_s", "match s", "{:.2f}"),
@@ -494,6 +609,14 @@ def main() -> None:
         help="also print the crawl's CPU ms per page by stage (wraps the STAGES functions with "
         "timers, which adds a little to the crawl's own figures)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run 1, then 2 ... N crawler processes at once against the site, sharing the crawl through a "
+        "Redis frontier (a redis-server started here) and one store, and print pages/s for each count and "
+        "its ratio to one crawler (no matching, no baseline)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -512,6 +635,22 @@ def main() -> None:
         listing.write_text("\n".join(map(str, pages)), encoding="utf-8")
         feed_bodies = [(p.read_bytes(), f"http://127.0.0.1/{p.name}") for p in sorted(site.glob("f*/feed.xml"))]
         servers, port, stop = serve(site, args.feeds)
+        if args.workers:
+            profile = "local (no delays per site)" if args.local else "stock (a delay per site, AutoThrottle on)"
+            print(
+                f"pages: {len(pages)} ({args.feeds} feeds x {args.articles}, {args.corpus} corpus); crawl settings: "
+                f"{profile}; crawlers share the crawl through Redis; pages/s over the first spider open to the "
+                "last close\n| run | crawlers | wall s | pages/s | CPU ms/page | pages per crawler | each crawler |\n"
+                "| ---: | ---: | ---: | ---: | ---: | --- | --- |",
+                flush=True,
+            )
+            try:
+                main_workers(args, site, port, len(pages), Path(tmp))
+            finally:
+                stop.set()
+                for server in servers:
+                    server.server_close()
+            return
         profile = "local (no delays per site)" if args.local else "stock (a delay per site, AutoThrottle on)"
         print(
             f"pages: {len(pages)} ({args.feeds} feeds x {args.articles}, {args.corpus} corpus); crawl settings: "

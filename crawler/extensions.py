@@ -3,13 +3,17 @@
 CrawlReport: one summary line per crawl, from the crawl's stats, which it adds to the store's metrics (the web
 page's /metrics); Scrapy's duplicate refusal lines muted.
 SiteTurnQueue: the scheduler's queue, which takes the sites with requests waiting in turn, at a cost per
-request that does not grow with the number of sites.
+request that does not grow with the number of sites; with a shared frontier, only from the hosts this crawler
+holds (crawler.frontier), giving back those it has nothing more for.
+PageClaims: with a shared frontier, the downloader middleware that claims an article page before it is
+fetched, and leaves a page another crawler claimed to it.
 PrivateAddressGuard and ConnectedAddressGuard: the downloader middlewares that keep the crawler off private
 addresses (crawler.failures.AddressPolicy), before a request is sent and on the address it reached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -23,8 +27,10 @@ from scrapy.http import Response
 from scrapy.pqueues import ScrapyPriorityQueue
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet import task
 
 from crawler.failures import REFUSAL_META, AddressPolicy, IPAddress, ip_literal
+from crawler.frontier import FrontierUnavailable
 from newswatch.core.errors import NewswatchError
 from newswatch.core.store import Store
 
@@ -33,6 +39,11 @@ log = logging.getLogger(__name__)
 # crawler.allow_private_hosts.
 FEED_HOSTS_SETTING = "NEWSWATCH_FEED_HOSTS"
 ALLOWED_SETTING = "NEWSWATCH_ALLOW_PRIVATE_HOSTS"
+# Request meta: the id of the article a page request is for (set by the spider), and, on a page request
+# refused by PageClaims, that another crawler has the page.
+ARTICLE_META = "newswatch_article"
+CLAIMED_META = "newswatch_claimed_elsewhere"
+HOST_CHECK_SECONDS = 0.25  # how often a crawler sharing a frontier gives back its idle hosts
 # Scrapy logs these refusals itself (size limit, decompression bomb) before the request's errback runs; the
 # spider logs each failure once, with the feed and the reason, so theirs would be a second line.
 _DUPLICATE_LOGGERS = (
@@ -125,6 +136,11 @@ class SiteTurnQueue:
     ``len()`` is a counter. A request for a site whose last request is still in the downloader (being
     fetched, or waiting out the delay between two requests to one site) would only wait there, holding a
     place of CONCURRENT_REQUESTS, so the turn skips such sites while another one is free.
+
+    With a shared frontier (crawler.frontier), a site is popped from only while this crawler holds its host's
+    lease (taken here, when no other crawler holds it), and every HOST_CHECK_SECONDS the hosts with nothing
+    queued, nothing in the downloader and their delay since the last request spent are given back, so the
+    next crawler to fetch from a site also waits out that delay after this one.
     """
 
     LOOKAHEAD = 32  # sites looked at per pop, at most
@@ -147,6 +163,12 @@ class SiteTurnQueue:
         for slot, startprios in (slot_startprios or {}).items():
             queue = self.pqfactory(slot, startprios)
             self._add(slot, queue)
+        session = getattr(getattr(crawler, "spider", None), "session", None)
+        self._frontier = session.frontier if session is not None and session.frontier.shared else None
+        self._hosts_timer: task.LoopingCall | None = None
+        if self._frontier is not None:
+            self._hosts_timer = task.LoopingCall(self._give_back_idle_hosts)
+            self._hosts_timer.start(HOST_CHECK_SECONDS, now=False)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, downstream_queue_cls: type, key: str, startprios=None, **kwargs):
@@ -171,17 +193,21 @@ class SiteTurnQueue:
         downloading = self._downloader.slots.get(slot)
         return len(downloading.active) if downloading is not None else 0
 
-    def _choose(self) -> str:
+    def _choose(self) -> str | None:
         """Take the slot to pop from off the turn: the first free one of the next LOOKAHEAD, else the least
-        busy of them; the others looked at go to the end of the turn, in their order."""
-        turns, seen, best, least = self._turns, [], 0, None
+        busy of them; the others looked at go to the end of the turn, in their order. With a shared frontier,
+        only a slot whose host this crawler holds (or takes now); None when none of them."""
+        turns, seen, best, least = self._turns, [], None, None
         for n in range(min(self.LOOKAHEAD, len(turns))):
             seen.append(turns.popleft())
             busy = self._busy(seen[-1])
-            if least is None or busy < least:
+            if (least is None or busy < least) and (self._frontier is None or self._frontier.may_fetch(seen[-1])):
                 best, least = n, busy
                 if busy == 0:
                     break
+        if best is None:
+            turns.extend(seen)
+            return None
         turns.extend(seen[:best] + seen[best + 1 :])
         return seen[best]
 
@@ -199,6 +225,8 @@ class SiteTurnQueue:
         if not self._turns:
             return None
         slot = self._choose()
+        if slot is None:  # every site waiting is another crawler's now: the host check wakes the engine
+            return None
         queue = self.pqueues[slot]
         request = queue.pop()
         if request is not None:
@@ -215,12 +243,34 @@ class SiteTurnQueue:
         if not self._turns:
             return None
         window = [self._turns[n] for n in range(min(self.LOOKAHEAD, len(self._turns)))]
+        if self._frontier is not None:
+            window = [s for s in window if self._frontier.may_fetch(s)]
+            if not window:
+                return None
         slot = next((s for s in window if self._busy(s) == 0), None)
         if slot is None:
             slot = min(window, key=self._busy)
         return self.pqueues[slot].peek()
 
+    def _give_back_idle_hosts(self) -> None:
+        """Give the frontier back the hosts this crawler has nothing queued or downloading for, once their
+        delay since the last request is spent; then wake the engine, which may be waiting for a host that
+        another crawler gave back meanwhile (else it would look again at its next 5-second heartbeat)."""
+        downloader, now = self._downloader, time.time()
+        busy = set(self.pqueues) | {downloader.get_slot_key(request) for request in downloader.active}
+        idle = []
+        for host in self._frontier.held_hosts():
+            slot = downloader.slots.get(host)
+            if host not in busy and (slot is None or (not slot.active and now - slot.lastseen >= slot.delay)):
+                idle.append(host)
+        self._frontier.release_hosts(idle)
+        engine_slot = getattr(self.crawler.engine, "_slot", None)
+        if self._size and engine_slot is not None:
+            engine_slot.nextcall.schedule()
+
     def close(self) -> dict[str, list[int]]:
+        if self._hosts_timer is not None and self._hosts_timer.running:
+            self._hosts_timer.stop()
         active = {slot: queue.close() for slot, queue in self.pqueues.items()}
         self.pqueues.clear()
         self._turns.clear()
@@ -232,6 +282,34 @@ class SiteTurnQueue:
 
     def __contains__(self, slot: str) -> bool:
         return slot in self.pqueues
+
+
+class PageClaims:
+    """With a shared frontier, the first downloader middleware: claim an article page before anything is sent
+    for it (its robots.txt included); a page another crawler claimed is refused here with CLAIMED_META set,
+    and the spider leaves it to that crawler. While Redis cannot be reached, the request waits for it."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageClaims:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        article_id = request.meta.get(ARTICLE_META)
+        frontier = self.crawler.spider.session.frontier
+        if article_id is None or not frontier.shared:
+            return
+        while True:
+            try:
+                claimed = frontier.claim_page(article_id)
+                break
+            except FrontierUnavailable:
+                await asyncio.sleep(frontier.retry_in())
+        if not claimed:
+            request.meta[CLAIMED_META] = True
+            raise IgnoreRequest("another crawler fetches this page")
 
 
 class _AddressGuard:

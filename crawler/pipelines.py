@@ -19,6 +19,9 @@ from newswatch.core.models import Article, ClusterSignature
 from newswatch.core.store import Store
 
 log = logging.getLogger(__name__)
+# A Scrapy signal the spider sends when it waits for other crawlers of a shared cycle: they may be waiting for
+# feeds of this one whose articles sit in a partial batch, so the batch is written now, not at its timer.
+FLUSH_NOW = object()
 
 
 class ClusterPipeline:
@@ -63,10 +66,11 @@ class StorePipeline:
         commit: Callable[[FeedRun], None] | None = None,
         signatures: Callable[[], list[ClusterSignature]] | None = None,
         on_failure: Callable[[str], object] | None = None,
+        on_stored: Callable[[list[Article]], None] | None = None,
     ):
         self.store, self.batch_size, self.flush_seconds, self.stats = store, batch_size, flush_seconds, stats
         self.runs, self.commit, self.signatures = runs or FeedRuns(), commit, signatures
-        self.on_failure, self.failure = on_failure, None
+        self.on_failure, self.failure, self.on_stored = on_failure, None, on_stored
         self.batch: list[Article] = []
         self.batch_started = 0.0
         self._timer: task.LoopingCall | None = None
@@ -77,7 +81,7 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         settings, session = crawler.settings, crawler.spider.session
-        return cls(
+        pipeline = cls(
             session.store,
             batch_size=settings.getint("NEWSWATCH_BATCH_SIZE", 100),
             flush_seconds=settings.getfloat("NEWSWATCH_FLUSH_SECONDS", 5.0),
@@ -85,9 +89,17 @@ class StorePipeline:
             runs=session.runs,
             commit=session.commit,
             signatures=session.new_signatures,
+            on_stored=session.articles_stored,  # the pages' claims of a shared frontier go
             # Scheduled, not awaited: closing waits for the items in progress, this one among them.
             on_failure=lambda reason: deferred_from_coro(crawler.engine.close_spider_async(reason="store_failed")),
         )
+        crawler.signals.connect(pipeline.flush_now, signal=FLUSH_NOW)
+        return pipeline
+
+    def flush_now(self) -> None:
+        """Write the partial batch now (FLUSH_NOW), in the background; nothing when it is empty."""
+        if self.batch:
+            deferred_from_coro(self.flush())
 
     def open_spider(self) -> None:
         # A quiet period must not leave a partial batch waiting: flush it on a timer too.
@@ -125,6 +137,8 @@ class StorePipeline:
             # The store may block (retries, fsync); keep the reactor responsive.
             written = await asyncio.to_thread(self._add_to_store, signatures, batch)
             log.info("articles_stored count=%d changed=%d", len(batch), written)
+            if self.on_stored is not None:
+                await asyncio.to_thread(self.on_stored, batch)  # Redis may be slow or away: off the reactor
             if self.stats:
                 self.stats.inc_value("newswatch/articles/stored", len(batch))
                 self.stats.inc_value("newswatch/articles/changed", written)

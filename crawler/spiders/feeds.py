@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from datetime import timedelta
@@ -15,10 +16,12 @@ from twisted.python.failure import Failure
 
 from crawler.articles import article_from_entry, article_from_page, entry_article_id
 from crawler.charset import decode_html
-from crawler.extensions import ALLOWED_SETTING, FEED_HOSTS_SETTING
+from crawler.extensions import ALLOWED_SETTING, ARTICLE_META, CLAIMED_META, FEED_HOSTS_SETTING
 from crawler.failures import BYTES_META, REFUSAL_META, RequestFailure, classify_failure, content_refusal
+from crawler.frontier import FrontierUnavailable, open_frontier
 from crawler.parsing.source import Children, Discovered, read_source
-from crawler.polling.intervals import due_feeds
+from crawler.pipelines import FLUSH_NOW
+from crawler.polling.intervals import due_feeds, is_due
 from crawler.polling.run import FeedRun
 from crawler.polling.selection import select_entries
 from crawler.polling.state import body_digest, conditional_headers, full_fetch, record_failure
@@ -32,6 +35,12 @@ from newswatch.core.times import utc_now
 
 log = logging.getLogger(__name__)
 ROLE = "newswatch_role"  # request meta: "feed", "discovered" (feed found on a page), "child" (sitemap), "article"
+# With a shared frontier, a crawler takes another feed while fewer than this many of its feed requests are
+# unanswered and nothing waits for its parser: a busy crawler leaves the rest of the cycle to the others.
+FEEDS_IN_FLIGHT = 8
+PAGE_CLAIMS = "crawler.extensions.PageClaims"
+TAKE_PACE_SECONDS = 0.02  # at most one feed taken this often while there is room
+WAIT_SECONDS = 0.2  # a shared cycle with nothing to take now (other crawlers hold the rest): asked again after
 
 
 def _header(response, name: str) -> str | None:
@@ -72,6 +81,7 @@ class FeedsSpider(scrapy.Spider):
         self.only_feed = feed
         self.every_feed = str(all).lower() in ("1", "true", "yes")
         self.in_flight: set[str] = set()  # article ids requested in this crawl, whichever feed listed them
+        self.feeds_asked = 0  # feed requests sent and not answered yet
 
     @classmethod
     def from_crawler(cls, crawler, *args, config: Config | None = None, **kwargs):
@@ -79,7 +89,10 @@ class FeedsSpider(scrapy.Spider):
         # 'spider' priority, above crawler/settings.py's 'project' and below `-s` on the command line. The
         # settings freeze right after this method (Crawler.crawl), so the components built then see them.
         crawler.settings.setdict(user_settings(config), priority="spider")
-        session = CrawlSession(config=config, store=open_store(config))
+        if config.settings.crawler.frontier.type != "local":  # pages claimed before anything else is done
+            middlewares = crawler.settings.getdict("DOWNLOADER_MIDDLEWARES")
+            crawler.settings.set("DOWNLOADER_MIDDLEWARES", {**middlewares, PAGE_CLAIMS: 30}, priority="spider")
+        session = CrawlSession(config=config, store=open_store(config), frontier=open_frontier(config))
         try:
             spider = super().from_crawler(crawler, *args, session=session, **kwargs)
         except BaseException:
@@ -98,15 +111,68 @@ class FeedsSpider(scrapy.Spider):
         slack = timedelta(minutes=config.settings.schedule.crawl_every_minutes / 2)
         feeds = due_feeds(config.feeds, states, now, only=self.only_feed, everything=self.every_feed, slack=slack)
         log.info("crawl_planned feeds=%d due=%d", sum(f.enabled for f in config.feeds), len(feeds))
-        for feed in feeds:
-            run = FeedRun(feed, states.get(feed.id), now)
-            session.runs.start(run)
-            resolved = run.prior.resolved_url if run.prior and feed.kind in ("auto", "page") else None
-            yield self._source(run, resolved or feed.url, "feed")
+        if not session.frontier.shared or self.only_feed:  # one crawler's own crawl (or one feed, asked for)
+            for feed in feeds:
+                yield self._poll(feed, states.get(feed.id), now)
+            return
+        async for request in self._shared_cycle(feeds, slack):
+            yield request
+
+    async def _shared_cycle(self, feeds, slack: timedelta):
+        """Join the frontier's cycle with ``feeds``, then poll the feeds it gives this crawler, one at a time
+        while this crawler has room (see FEEDS_IN_FLIGHT), until the cycle has nothing left anywhere."""
+        session, frontier = self.session, self.session.frontier
+        why = "all" if self.every_feed else "due"
+        await self._frontier(frontier.open_cycle, [(f.id, urlsplit(f.url).hostname or "", why) for f in feeds])
+        by_id = {feed.id: feed for feed in session.config.feeds}
+        while True:
+            if not self._has_room():
+                await asyncio.sleep(0.02)
+                continue
+            taken = await self._frontier(frontier.take)
+            if taken.finished:
+                return
+            if not taken.feeds:  # the others hold the rest: they may be waiting for this one's feeds too
+                self.crawler.signals.send_catch_log(signal=FLUSH_NOW)
+                await asyncio.sleep(WAIT_SECONDS)
+                continue
+            for feed_id, planned in taken.feeds:
+                feed, now = by_id.get(feed_id), utc_now()
+                # Read again: another crawler may have polled it since this one planned (or died after it).
+                prior = await asyncio.to_thread(session.store.get_feed_state, feed_id) if feed else None
+                if feed is None or (planned == "due" and not is_due(prior, now, slack)):
+                    frontier.feed_done(feed_id)  # not in this config's feeds.yaml, or not due any more
+                    continue
+                yield self._poll(feed, prior, now)
+            # Paced: a feed answers in milliseconds and its pages follow; the parser shows the load after.
+            await asyncio.sleep(TAKE_PACE_SECONDS)
+
+    async def _frontier(self, call, *args):
+        """``call(*args)`` on the frontier, waiting while Redis cannot be reached (the frontier says so once)."""
+        while True:
+            try:
+                return call(*args)
+            except FrontierUnavailable:
+                await asyncio.sleep(self.session.frontier.retry_in())
+
+    def _has_room(self) -> bool:
+        """Whether this crawler should take another feed of a shared cycle now: it has none open, or fewer
+        than FEEDS_IN_FLIGHT unanswered and at most one response in its parser (more means its CPU is the
+        limit: the pages it has keep it busy, and another crawler may take the next feed)."""
+        scraper = self.crawler.engine.scraper.slot
+        parsing = len(scraper.queue) + len(scraper.active) if scraper is not None else 0
+        return not self.session.runs.open or (self.feeds_asked < FEEDS_IN_FLIGHT and parsing <= 1)
+
+    def _poll(self, feed, prior: FeedState | None, now) -> scrapy.Request:
+        run = FeedRun(feed, prior, now)
+        self.session.runs.start(run)
+        resolved = run.prior.resolved_url if run.prior and feed.kind in ("auto", "page") else None
+        return self._source(run, resolved or feed.url, "feed")
 
     def _source(self, run: FeedRun, url: str, role: str) -> scrapy.Request:
         # Pages owed a retry are listed in the body: a 304 would not show them, so no validators then.
         headers = conditional_headers(run.prior, url, run.started) if role == "feed" and not run.retries else {}
+        self.feeds_asked += role == "feed"
         return scrapy.Request(
             url,
             callback=self.parse_source,
@@ -129,6 +195,7 @@ class FeedsSpider(scrapy.Spider):
         request.meta[BYTES_META] = request.meta.get(BYTES_META, 0) + len(data)
 
     def parse_source(self, response, run: FeedRun, role: str):
+        self.feeds_asked -= role == "feed"
         feed, prior = run.feed, run.prior or FeedState()
         digest = body_digest(response.body)
         asked = response.meta.get("redirect_urls", [response.request.url])[0]  # the URL before redirects
@@ -190,6 +257,9 @@ class FeedsSpider(scrapy.Spider):
             entries, known, run.prior.entry_updates if run.prior else {}, self.in_flight, run.retries
         )
         run.add(entries, selection)
+        # In flight from now, not as each request is yielded: Scrapy takes a callback's requests lazily, so
+        # another feed listing the same article may be selected before this generator reaches it.
+        self.in_flight.update(entry_article_id(entry) for entry, _ in selection.fetch)
         why = Counter(reason for _, reason in selection.fetch)
         log.info(
             "feed_fetched feed=%s url=%s kind=%s items=%d new=%d updated=%d retried=%d",
@@ -202,14 +272,14 @@ class FeedsSpider(scrapy.Spider):
             why["retry"],
         )
         for entry, why in selection.fetch:
-            self.in_flight.add(entry_article_id(entry))
+            article_id = entry_article_id(entry)
             yield scrapy.Request(
                 entry.link,
                 callback=self.parse_article,
                 errback=self.article_failed,
                 cb_kwargs={"run": run, "entry": entry},
                 dont_filter=True,
-                meta={ROLE: "article", "feed_id": run.feed.id, "why": why},
+                meta={ROLE: "article", "feed_id": run.feed.id, "why": why, ARTICLE_META: article_id},
             )
 
     def _close(self, run: FeedRun):
@@ -238,6 +308,10 @@ class FeedsSpider(scrapy.Spider):
 
     def article_failed(self, failure: Failure):
         run, entry = failure.request.cb_kwargs["run"], failure.request.cb_kwargs["entry"]
+        if failure.request.meta.get(CLAIMED_META):  # another crawler fetches this page (a shared frontier)
+            log.debug("article_claimed_elsewhere feed=%s url=%s", run.feed.id, entry.link)
+            yield from self._close(run)
+            return
         failed = self._classify(failure)
         yield self._from_feed(run, entry, entry.link, failed.reason, failed.transient)
 
@@ -251,6 +325,7 @@ class FeedsSpider(scrapy.Spider):
 
     def source_failed(self, failure: Failure):
         kwargs, request = failure.request.cb_kwargs, failure.request
+        self.feeds_asked -= kwargs["role"] == "feed"
         asked = request.meta.get("redirect_urls", [request.url])[0]  # the URL polled, not where it redirected
         yield from self._source_error(kwargs["run"], kwargs["role"], asked, self._classify(failure).reason)
 
@@ -271,6 +346,7 @@ class FeedsSpider(scrapy.Spider):
                 run.prior, name=feed.name, now=run.started, reason=reason, forget_resolved_url=url != feed.url
             ),
         )
+        self.session.frontier.feed_done(feed.id)
         return iter(())
 
     def _classify(self, failure: Failure) -> RequestFailure:

@@ -28,23 +28,32 @@ def check_config(ctx: CliContext) -> None:
 @pass_context
 def crawl(ctx: CliContext, feed: str | None, all_feeds: bool) -> None:
     """Crawl the feeds that are due (adaptive schedule) once, in this process, and store new articles."""
-    from newswatch.service.crawl import crawl_in_process
+    from newswatch.service.crawl import check_frontier, crawl_in_process
 
     config = ctx.config
     if feed and feed not in {f.id for f in config.feeds}:
         raise NewswatchError(f"no feed with id {feed!r} in {config.config_dir / 'feeds.yaml'}")
     ctx.open_store().close()  # a store that is unreachable is one clear line, before Scrapy starts
+    check_frontier(config)  # and so is a shared frontier (Redis) that cannot be reached
     crawl_in_process(config, feed, all_feeds=all_feeds)
 
 
 @click.command()
+@click.option(
+    "--role",
+    type=click.Choice(["all", "crawl", "alerts", "web"]),
+    default="all",
+    show_default=True,
+    help="What this process runs: everything; only crawls (with crawler.frontier: redis, several at once); "
+    "only the alerts passes and digests (a second one waits as a standby); only the web page.",
+)
 @pass_context
-def run(ctx: CliContext) -> None:
+def run(ctx: CliContext, role: str) -> None:
     """Run the service: crawl on an interval, send digests on a schedule, until Ctrl-C or SIGTERM."""
     from newswatch.service.scheduler import run_service
 
     ctx.make_var_dir()
-    run_service(ctx.config)
+    run_service(ctx.config, role)
 
 
 @click.command()

@@ -58,6 +58,18 @@ def crawl_in_process(config: Config, feed: str | None = None, all_feeds: bool = 
     return int(crawler.stats.get_value("newswatch/feeds/failed", 0) or 0)
 
 
+def check_frontier(config: Config) -> None:
+    """Raise FrontierUnavailable (a StoreUnavailable: exit 1) when crawler.frontier is Redis and it does not
+    answer; a local frontier has nothing to reach."""
+    from crawler.frontier import open_frontier
+
+    frontier = open_frontier(config)
+    try:
+        frontier.check()
+    finally:
+        frontier.close()
+
+
 def end_with_parent() -> None:
     """In a crawl child of the service (NEWSWATCH_PARENT_PID set): be sent SIGTERM when the service dies,
     even by SIGKILL (Linux PR_SET_PDEATHSIG), so no crawl outlives it; exit at once if it is already gone."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, field_validator, model_validator
 
 from newswatch.core.config.fields import Strict, TimeZoneName, refuse_credentials
 
@@ -84,6 +84,48 @@ class ScheduleSettings(Strict):
         return value
 
 
+def _redis_url(url: str) -> str:
+    from urllib.parse import urlsplit  # here: this field's own check
+
+    refuse_credentials(
+        url, reason="a password in the URL is not read from YAML; put it in the variable password_env names"
+    )
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError("not a Redis URL (redis://host:port/db or rediss://host:port/db)")
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ValueError("the database after the port must be a number (redis://host:port/0)")
+    return url
+
+
+class FrontierSettings(Strict):
+    type: Literal["local", "redis"] = Field(
+        "local",
+        validation_alias=AliasChoices("type", "kind", "backend"),
+        description="local: this process alone decides what to crawl (one crawler per store). redis: any "
+        "number of crawler processes share the due feeds, the pages to fetch and the hosts through the Redis "
+        'at `url` (docs/crawler.md, "Several crawlers"). `frontier: redis` alone also works (then `url` is '
+        "the default); the key may also be spelt `kind` or `backend`.",
+    )
+    url: Annotated[str, AfterValidator(_redis_url)] = Field(
+        "redis://127.0.0.1:6379/0", description="The Redis server: redis://host:port/db (rediss:// for TLS)."
+    )
+    password_env: str = Field(
+        "NEWSWATCH_REDIS_PASSWORD",
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Environment variable holding Redis's password (AUTH), when it has one.",
+    )
+    key_prefix: str = Field(
+        "newswatch", min_length=1, description="Prefix of every Redis key: crawlers sharing a store share it."
+    )
+    lease_seconds: float = Field(
+        30,
+        ge=2,
+        description="A crawler's hold on a feed, a host or a page runs out this long after its last renewal "
+        "(renewed while it works): the work of a crawler killed mid-crawl goes to the others after this.",
+    )
+
+
 class CrawlerSettings(Strict):
     user_agent: str = Field(
         "newswatch/0.1 (+mailto:newswatch@example.org)", description="User-Agent with a contact address."
@@ -104,6 +146,15 @@ class CrawlerSettings(Strict):
         "such requests (an item link, a redirect, a sitemap entry, a discovered feed) are refused, except to "
         "the host of a feed listed in feeds.yaml (docs/crawler.md).",
     )
+    frontier: FrontierSettings = Field(
+        default_factory=FrontierSettings,
+        description="Who shares the crawl: `local` (default) or `redis` (a string, or a section with `type`).",
+    )
+
+    @field_validator("frontier", mode="before")
+    @classmethod
+    def _frontier_name(cls, value):
+        return {"type": value} if isinstance(value, str) else value
 
     @field_validator("allow_private_hosts")
     @classmethod
