@@ -156,7 +156,15 @@ def build_matcher(watches: Sequence[Watch]) -> Matcher:
 @lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     digest = hashlib.sha256()
-    for module in ("compile.py", "scan.py", "matcher.py", "rules.py", "spellings.py", "gazetteer.py"):
+    for module in (
+        "compile.py",
+        "scan.py",
+        "matcher.py",
+        "rules.py",
+        "spellings.py",
+        "gazetteer.py",
+        "transliteration.py",
+    ):
         digest.update((Path(__file__).parent / module).read_bytes())
     digest.update(Path(textnorm.__file__).read_bytes())
     return digest.hexdigest()[:16]

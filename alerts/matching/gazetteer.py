@@ -308,7 +308,7 @@ def find_group(keys: set[str]) -> Group | None:
 def data_fingerprint() -> str:
     """A hash of the shipped data files, part of every compiled-matcher cache key."""
     digest = hashlib.sha256()
-    for path in (GAZETTEER_FILE, PLACES_FILE, GROUPS_FILE):
+    for path in (GAZETTEER_FILE, PLACES_FILE, GROUPS_FILE, DATA / "transliteration.yaml"):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -7,10 +7,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from alerts.matching import gazetteer
+from alerts.matching import gazetteer, transliteration
 from alerts.matching.scan import is_arabic, is_hebrew, letters
 from newswatch.core.config.watches import Alias, Watch
-from newswatch.core.textnorm import normalize
+from newswatch.core.textnorm import normalize, normalize_many
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,7 @@ def expand(watch: Watch) -> Expansion:
         out.context += group.context
         out.ambiguous_exclude += group.exclude
         out.spellings += inflections(out.spellings, "group")
+        _add_transcriptions(out, [group.name], f"group:{group.name}", "group")
         return out
     place = gazetteer.find_place(keys)
     if place is None:
@@ -236,7 +237,34 @@ def expand(watch: Watch) -> Expansion:
         for town in gazetteer.towns_of(place):
             _add_place(out, town, f"town of {place.name}: ")
     out.spellings += inflections(out.spellings, "place")
+    _add_transcriptions(out, [place.name], place.key, "place")
     return out
+
+
+def _add_transcriptions(out: Expansion, primary: list[str], owner: str, kind: str) -> None:
+    """The Cyrillic and Hebrew transcriptions of the watch's own Latin names and of its place's or group's
+    main name (transliteration.py), as generated spellings. A group gets them only in a script its table
+    has no name in."""
+    sources = [s.text for s in out.spellings if s.source in ("config name", "config alias")] + primary
+    scripts = ("cyrillic", "hebrew")
+    if kind == "group":
+        scripts = tuple(
+            n
+            for n, test in (("cyrillic", _is_cyrillic), ("hebrew", is_hebrew))
+            if not any(test(c) for s in out.spellings for c in s.text)
+        )
+    own = set(normalize_many([s.text for s in out.spellings]))
+    generated = transliteration.transcriptions(
+        sources, {o.strip() for o in own}, owner, kind, lambda n: {k for k, _ in variants(n)}, scripts
+    )
+    out.spellings += [
+        Spelling(g.text, f"generated: transliteration of {g.source!r}", g.case_sensitive, g.needs_context, g.lang)
+        for g in generated
+    ]
+    if any(g.needs_context for g in generated):
+        out.context += [
+            w for lang in {g.lang for g in generated if g.needs_context} for w in transliteration.context_words(lang)
+        ]
 
 
 def _add_place(out: Expansion, place: gazetteer.Place, prefix: str) -> None:
