@@ -139,6 +139,8 @@ def _excluded(window: str, lo: int, text: str, start: int, end: int, phrases: tu
     """True when an exclude phrase occurs in ``window`` (``text[lo:hi]`` between spaces) as whole words. A
     phrase that contains the match itself ("الوضع القائم" for القائم) only counts where it covers this
     very match."""
+    if not _has_any(window, phrases):  # one regex pass; the phrases are checked one by one only when one is there
+        return False
     for phrase in phrases:
         at = window.find(f" {phrase} ")
         if at < 0:
