@@ -226,3 +226,18 @@ def test_spanish_and_portuguese_diacritics(matcher):
 )
 def test_portuguese_and_spanish_hard_negatives(matcher, text):
     assert found(matcher, text) == []
+
+
+def test_a_name_left_short_by_its_article_is_matched_capitalized_only(matcher):
+    """GeoNames' Al-Kaim gives "Kaim" without its article: a town when capitalized, Turkish "kaim" (lasting)
+    in lower case."""
+    al_qaim = compile_watches([Watch(name="Al-Qaim", kind="place")], None)
+    assert [(s.watch, s.matched) for s in al_qaim.find("Irak güçleri Kaim'i kuşattı.")] == [("Al-Qaim", "Kaim")]
+    assert al_qaim.find("Bu düzen kaim olduğu sürece barış sağlanamaz.") == []
+
+
+def test_a_case_sensitive_spelling_ignores_accents_but_not_case(matcher):
+    """Case-sensitive long forms (Estado Islámico, IŞİD) are found without their accents, never in lower case."""
+    assert found(matcher, "El Estado Islamico reivindicó el ataque.") == [("Daesh", "Estado Islamico")]
+    assert found(matcher, "ISID militanları Rakka'dan çekildi.")[0] == ("Daesh", "ISID")
+    assert found(matcher, "un estado islamico moderno") == []

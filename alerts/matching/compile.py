@@ -19,7 +19,7 @@ import platformdirs
 from alerts.matching import gazetteer
 from alerts.matching.matcher import Matcher
 from alerts.matching.rules import Node, compile_rule
-from alerts.matching.scan import CompiledSpelling, Keys, Term, automaton_key
+from alerts.matching.scan import CompiledSpelling, Keys, Term, automaton_key, letters
 from alerts.matching.spellings import expand, term_watch, variants
 from newswatch.core import textnorm
 from newswatch.core.config.watches import AllOf, AnyOf, Near, Not, Watch
@@ -81,12 +81,17 @@ class _Builder:
                 # One entry per key and matching mode; the form only matters when case-sensitive. A key that
                 # needs a joined article (الحويجة stripped to حويجه) does not stand for the same key written
                 # bare (Persian حویجه), which matches without one: that one is kept too.
-                mode = (key, s.case_sensitive, s.needs_context, s.text if s.case_sensitive else "")
+                case_sensitive, form = s.case_sensitive, s.text
+                if not case_sensitive and morph and _short_latin_word(key) and len(letters(norm)) > len(key):
+                    # "Al-Kaim" without its article is a word of four letters: capitalized only, as a short
+                    # name is ("Kaim'i kuşattı", not Turkish "kaim", lasting).
+                    case_sensitive, form = True, key.capitalize()
+                mode = (key, case_sensitive, s.needs_context, form if case_sensitive else "")
                 if (*mode, False) in seen or (*mode, after_article) in seen:
                     continue
                 seen.add((*mode, after_article))
                 self.keys.setdefault(key, []).append(len(self.entries))
-                self.entries.append(CompiledSpelling(term, s.text, s.case_sensitive, s.needs_context, after_article))
+                self.entries.append(CompiledSpelling(term, form, case_sensitive, s.needs_context, after_article))
         if any(s.needs_context for s in exp.spellings) and not self.terms[term].context:
             log.warning("watch_context_missing watch=%r", watch.name)
         return term
@@ -154,6 +159,11 @@ def build_matcher(watches: Sequence[Watch]) -> Matcher:
 
 
 @lru_cache(maxsize=1)
+def _short_latin_word(key: str) -> bool:
+    """One word of four Latin letters or fewer (a key, so folded: lower case, no accents)."""
+    return len(key) <= 4 and key.isascii() and key.isalpha()
+
+
 def _code_fingerprint() -> str:
     digest = hashlib.sha256()
     for module in (

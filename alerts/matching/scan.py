@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
@@ -97,10 +98,18 @@ def letters(text: str) -> str:
 
 
 def case_ok(found: str, form: str) -> bool:
-    """True when ``found`` (original text) has the capitalization of ``form``, or is all capitals."""
+    """True when ``found`` (original text) has the capitalization of ``form``, or is all capitals. Accents
+    do not count, only case: "Estado Islamico" is "Estado Islámico", "ISID" is "IŞİD", "Qaïm" is "Qaim"."""
     got = found if found.isalnum() else letters(found)  # a word as it stands is its own letters
     want = form if form.isalnum() else letters(form)
+    if got == want or (got.isupper() and got == want.upper()):
+        return True
+    got, want = _without_marks(got), _without_marks(want)
     return got == want or (got.isupper() and got == want.upper())
+
+
+def _without_marks(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def space_positions(norm: NormalizedText) -> list[int]:
