@@ -30,6 +30,15 @@ def _matcher_cache(tmp_path_factory):
     os.environ["NEWSWATCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("matcher-cache"))
 
 
+def matched_spans(matcher, text: str) -> list[tuple[str, str]]:
+    """(watch, matched text) of every span ``matcher`` finds in ``text``, checking that each span's offsets
+    give its matched text back in the original."""
+    spans = matcher.find(text)
+    for s in spans:
+        assert text[s.start : s.end] == s.matched
+    return [(s.watch, s.matched) for s in spans]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _library_log_levels():
     """Library loggers at the levels every newswatch process sets (e.g. no transport retry tracebacks)."""

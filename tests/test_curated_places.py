@@ -2,16 +2,9 @@
 
 import logging
 
-import pytest
-
-from alerts.matching.compile import CACHE_ENV, build_matcher, explain
+from alerts.matching.compile import build_matcher, explain
 from alerts.matching.gazetteer import find_place
 from newswatch.core.config.watches import Watch
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
 
 
 def found(watches, text):

@@ -45,166 +45,147 @@ def stop_renewing(front: RedisFrontier) -> None:
     front._renewer.join(5)
 
 
+@pytest.fixture
+def new_frontier(redis_server):
+    """A factory of frontiers on the test's Redis, each closed when the test ends (closing twice is once)."""
+    made: list[RedisFrontier] = []
+
+    def new() -> RedisFrontier:
+        made.append(frontier(redis_server))
+        return made[-1]
+
+    yield new
+    for front in made:
+        front.close()
+
+
 PLAN = [("a1", "a.example", "due"), ("a2", "a.example", "due"), ("b1", "b.example", "due"), ("c1", "c.example", "due")]
 
 
-def test_two_crawlers_share_one_cycle_each_feed_taken_once_one_host_each(redis_server):
-    first, second = frontier(redis_server), frontier(redis_server)
-    try:
-        first.open_cycle(PLAN)
-        second.open_cycle(PLAN)  # the same feeds planned again: nothing added
-        assert first.cycle == second.cycle
-        mine = take_all(first, limit=2)
-        theirs = take_all(second)
-        assert sorted(mine + theirs) == ["a1", "a2", "b1", "c1"]
-        assert not set(mine) & set(theirs)
-        hosts = {feed[0] for feed in mine}, {feed[0] for feed in theirs}
-        assert not hosts[0] & hosts[1]  # a host's feeds go to the crawler that holds the host
-        assert second.take() == Taken()  # nothing left to take, but the first still holds feeds
-        for feed in mine:
-            first.feed_done(feed)
-        assert second.take() == Taken()
-        for feed in theirs:
-            second.feed_done(feed)
-        assert second.take().finished and first.take().finished
-    finally:
-        first.close()
-        second.close()
-
-
-def test_a_host_is_fetched_by_one_crawler_until_given_back(redis_server):
-    first, second = frontier(redis_server), frontier(redis_server)
-    try:
-        assert first.may_fetch("a.example")
-        assert not second.may_fetch("a.example")
-        assert second.may_fetch("b.example")
-        first.release_hosts(["a.example"])
-        time.sleep(0.3)  # a refused host is asked for again only after HOST_RETRY_SECONDS
-        assert second.may_fetch("a.example")
-        assert not first.may_fetch("a.example")
-    finally:
-        first.close()
-        second.close()
-
-
-def test_a_host_with_a_feed_in_progress_is_not_given_back(redis_server):
-    first, second = frontier(redis_server), frontier(redis_server)
-    try:
-        first.open_cycle(PLAN[:1])
-        assert [feed for feed, _ in first.take().feeds] == ["a1"]
-        first.release_hosts(["a.example"])  # nothing queued for it, but its feed is not done
-        assert not second.may_fetch("a.example")
-        first.feed_done("a1")
-        first.release_hosts(["a.example"])
-        time.sleep(0.3)
-        assert second.may_fetch("a.example")
-    finally:
-        first.close()
-        second.close()
-
-
-def test_renewed_leases_outlive_their_ttl(redis_server):
-    first, second = frontier(redis_server), frontier(redis_server)
-    try:
-        first.open_cycle(PLAN)
-        taken = take_all(first, limit=1)
-        assert first.claim_page("page-1") and first.may_fetch("x.example")
-        time.sleep(LEASE * 2)
-        second.open_cycle(PLAN)
-        assert sorted(take_all(second)) == ["b1", "c1"]  # not a1 (held), nor a2 (on a1's host)
-        assert taken == ["a1"]
-        assert not second.claim_page("page-1")
-        assert not second.may_fetch("x.example")
-    finally:
-        first.close()
-        second.close()
-
-
-def test_a_stopped_crawlers_feeds_hosts_and_pages_go_to_the_other_when_its_leases_run_out(redis_server):
-    dead, alive = frontier(redis_server), frontier(redis_server)
-    try:
-        dead.open_cycle(PLAN)
-        alive.open_cycle(PLAN)
-        held = take_all(dead)
-        assert sorted(held) == ["a1", "a2", "b1", "c1"]
-        assert dead.claim_page("page-1") and dead.may_fetch("x.example")
-        stop_renewing(dead)
-        assert alive.take() == Taken() and not alive.claim_page("page-1")
-        time.sleep(LEASE + 0.3)
-        reclaimed = []
-        for _ in range(10):
-            answer = alive.take()
-            reclaimed += answer.reclaimed
-            if not answer.feeds:
-                break
-        assert sorted(reclaimed) == sorted(held)
-        assert alive.claim_page("page-1")
-        time.sleep(0.3)
-        assert alive.may_fetch("x.example")
-        for feed in held:
-            alive.feed_done(feed)
-        assert alive.take().finished
-    finally:
-        alive.close()
-
-
-def test_a_page_is_fetched_once_per_cycle(redis_server):
-    first, second = frontier(redis_server), frontier(redis_server)
-    try:
-        first.open_cycle(PLAN[:1])
-        second.open_cycle(PLAN[:1])
-        assert first.claim_page("p1") and first.claim_page("p1")  # one's own claim, again: still its own
-        assert not second.claim_page("p1")
-        first.pages_done(["p1"])
-        assert not second.claim_page("p1")  # stored in this cycle: nobody fetches it again
-        ((feed, _),) = first.take().feeds
+def test_two_crawlers_share_one_cycle_each_feed_taken_once_one_host_each(new_frontier):
+    first, second = new_frontier(), new_frontier()
+    first.open_cycle(PLAN)
+    second.open_cycle(PLAN)  # the same feeds planned again: nothing added
+    assert first.cycle == second.cycle
+    mine = take_all(first, limit=2)
+    theirs = take_all(second)
+    assert sorted(mine + theirs) == ["a1", "a2", "b1", "c1"]
+    assert not set(mine) & set(theirs)
+    hosts = {feed[0] for feed in mine}, {feed[0] for feed in theirs}
+    assert not hosts[0] & hosts[1]  # a host's feeds go to the crawler that holds the host
+    assert second.take() == Taken()  # nothing left to take, but the first still holds feeds
+    for feed in mine:
         first.feed_done(feed)
-        third = frontier(redis_server)
-        third.open_cycle(PLAN[:1])  # the next cycle may fetch it again (an updated page)
-        assert third.claim_page("p1")
-        third.close()
-    finally:
-        first.close()
-        second.close()
+    assert second.take() == Taken()
+    for feed in theirs:
+        second.feed_done(feed)
+    assert second.take().finished and first.take().finished
 
 
-def test_a_joining_crawler_adds_the_feeds_the_cycle_does_not_plan_yet(redis_server):
-    due, every = frontier(redis_server), frontier(redis_server)
-    try:
-        due.open_cycle(PLAN[:2])
-        every.open_cycle([*PLAN, ("d1", "d.example", "all")])
-        taken = dict(feed for _ in range(5) for feed in every.take().feeds)
-        assert taken == {"a1": "due", "a2": "due", "b1": "due", "c1": "due", "d1": "all"}
-    finally:
-        due.close()
-        every.close()
+def test_a_host_is_fetched_by_one_crawler_until_given_back(new_frontier):
+    first, second = new_frontier(), new_frontier()
+    assert first.may_fetch("a.example")
+    assert not second.may_fetch("a.example")
+    assert second.may_fetch("b.example")
+    first.release_hosts(["a.example"])
+    time.sleep(0.3)  # a refused host is asked for again only after HOST_RETRY_SECONDS
+    assert second.may_fetch("a.example")
+    assert not first.may_fetch("a.example")
 
 
-def test_a_finished_cycle_is_followed_by_a_new_one(redis_server):
-    first = frontier(redis_server)
-    try:
-        first.open_cycle(PLAN[:1])
-        cycle = first.cycle
-        ((feed, _),) = first.take().feeds
-        first.feed_done(feed)
-        assert first.take().finished
-        first.open_cycle(PLAN[:1])  # the same feed, due again: a new cycle polls it
-        assert first.cycle != cycle
-        assert [f for f, _ in first.take().feeds] == ["a1"]
-    finally:
-        first.close()
+def test_a_host_with_a_feed_in_progress_is_not_given_back(new_frontier):
+    first, second = new_frontier(), new_frontier()
+    first.open_cycle(PLAN[:1])
+    assert [feed for feed, _ in first.take().feeds] == ["a1"]
+    first.release_hosts(["a.example"])  # nothing queued for it, but its feed is not done
+    assert not second.may_fetch("a.example")
+    first.feed_done("a1")
+    first.release_hosts(["a.example"])
+    time.sleep(0.3)
+    assert second.may_fetch("a.example")
 
 
-def test_closing_gives_back_the_feeds_not_polled(redis_server):
-    first, second = frontier(redis_server), frontier(redis_server)
-    try:
-        first.open_cycle(PLAN[:1])
-        assert first.take().feeds
-        first.close()  # stopped (SIGTERM) before the feed's state was saved
-        second.open_cycle(PLAN[:1])
-        assert [f for f, _ in second.take().feeds] == ["a1"]
-    finally:
-        second.close()
+def test_renewed_leases_outlive_their_ttl(new_frontier):
+    first, second = new_frontier(), new_frontier()
+    first.open_cycle(PLAN)
+    taken = take_all(first, limit=1)
+    assert first.claim_page("page-1") and first.may_fetch("x.example")
+    time.sleep(LEASE * 2)
+    second.open_cycle(PLAN)
+    assert sorted(take_all(second)) == ["b1", "c1"]  # not a1 (held), nor a2 (on a1's host)
+    assert taken == ["a1"]
+    assert not second.claim_page("page-1")
+    assert not second.may_fetch("x.example")
+
+
+def test_a_stopped_crawlers_feeds_hosts_and_pages_go_to_the_other_when_its_leases_run_out(new_frontier):
+    dead, alive = new_frontier(), new_frontier()
+    dead.open_cycle(PLAN)
+    alive.open_cycle(PLAN)
+    held = take_all(dead)
+    assert sorted(held) == ["a1", "a2", "b1", "c1"]
+    assert dead.claim_page("page-1") and dead.may_fetch("x.example")
+    stop_renewing(dead)
+    assert alive.take() == Taken() and not alive.claim_page("page-1")
+    time.sleep(LEASE + 0.3)
+    reclaimed = []
+    for _ in range(10):
+        answer = alive.take()
+        reclaimed += answer.reclaimed
+        if not answer.feeds:
+            break
+    assert sorted(reclaimed) == sorted(held)
+    assert alive.claim_page("page-1")
+    time.sleep(0.3)
+    assert alive.may_fetch("x.example")
+    for feed in held:
+        alive.feed_done(feed)
+    assert alive.take().finished
+
+
+def test_a_page_is_fetched_once_per_cycle(new_frontier):
+    first, second = new_frontier(), new_frontier()
+    first.open_cycle(PLAN[:1])
+    second.open_cycle(PLAN[:1])
+    assert first.claim_page("p1") and first.claim_page("p1")  # one's own claim, again: still its own
+    assert not second.claim_page("p1")
+    first.pages_done(["p1"])
+    assert not second.claim_page("p1")  # stored in this cycle: nobody fetches it again
+    ((feed, _),) = first.take().feeds
+    first.feed_done(feed)
+    third = new_frontier()
+    third.open_cycle(PLAN[:1])  # the next cycle may fetch it again (an updated page)
+    assert third.claim_page("p1")
+    third.close()
+
+
+def test_a_joining_crawler_adds_the_feeds_the_cycle_does_not_plan_yet(new_frontier):
+    due, every = new_frontier(), new_frontier()
+    due.open_cycle(PLAN[:2])
+    every.open_cycle([*PLAN, ("d1", "d.example", "all")])
+    taken = dict(feed for _ in range(5) for feed in every.take().feeds)
+    assert taken == {"a1": "due", "a2": "due", "b1": "due", "c1": "due", "d1": "all"}
+
+
+def test_a_finished_cycle_is_followed_by_a_new_one(new_frontier):
+    first = new_frontier()
+    first.open_cycle(PLAN[:1])
+    cycle = first.cycle
+    ((feed, _),) = first.take().feeds
+    first.feed_done(feed)
+    assert first.take().finished
+    first.open_cycle(PLAN[:1])  # the same feed, due again: a new cycle polls it
+    assert first.cycle != cycle
+    assert [f for f, _ in first.take().feeds] == ["a1"]
+
+
+def test_closing_gives_back_the_feeds_not_polled(new_frontier):
+    first, second = new_frontier(), new_frontier()
+    first.open_cycle(PLAN[:1])
+    assert first.take().feeds
+    first.close()  # stopped (SIGTERM) before the feed's state was saved
+    second.open_cycle(PLAN[:1])
+    assert [f for f, _ in second.take().feeds] == ["a1"]
 
 
 def test_redis_out_of_reach_is_one_line_then_calls_wait_out_a_backoff(redis_server, caplog):
@@ -383,10 +364,7 @@ class Crawl:
 
 def stored(db: Path) -> list:
     store = SqliteStore(db)
-    try:
-        return store.articles_after(None, limit=10_000)[0]
-    finally:
-        store.close()
+    return store.articles_after(None, limit=10_000)[0]
 
 
 def overlaps(requests: list) -> list:

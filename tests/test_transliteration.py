@@ -5,16 +5,11 @@ copy, `watch explain` says those spellings are generated, and the guards keep or
 import pytest
 
 from alerts.matching import transliteration
-from alerts.matching.compile import CACHE_ENV, compile_watches, explain
+from alerts.matching.compile import compile_watches, explain
 from alerts.matching.gazetteer import find_place
 from newswatch.core.config.watches import Watch
 from newswatch.core.textnorm import normalize
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
-
+from tests.conftest import matched_spans
 
 WATCHES = [("Samarra", "place"), ("Rawa", "place"), ("Qarah", "place"), ("Deir Ezzor", "place"), ("Daesh", "group")]
 
@@ -22,13 +17,6 @@ WATCHES = [("Samarra", "place"), ("Rawa", "place"), ("Qarah", "place"), ("Deir E
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory):
     return compile_watches([Watch(name=n, kind=k) for n, k in WATCHES], tmp_path_factory.mktemp("cache"))
-
-
-def found(matcher, text):
-    spans = matcher.find(text)
-    for s in spans:
-        assert text[s.start : s.end] == s.matched
-    return [(s.watch, s.matched) for s in spans]
 
 
 def test_samarra_has_no_cyrillic_or_hebrew_name_in_the_data():
@@ -40,17 +28,17 @@ def test_samarra_has_no_cyrillic_or_hebrew_name_in_the_data():
 
 @pytest.mark.parametrize("form", ["Самарра", "Самарры", "Самарре", "Самарру", "Самаррой"])
 def test_russian_transcription_with_case_endings(matcher, form):
-    assert found(matcher, f"Иракские войска продвигаются к {form} после боёв.") == [("Samarra", form)]
+    assert matched_spans(matcher, f"Иракские войска продвигаются к {form} после боёв.") == [("Samarra", form)]
 
 
 def test_hebrew_transcription_with_a_context_word_and_a_joined_prefix(matcher):
     text = "כוחות הצבא העיראקי נכנסו לסמארה בלילה."
-    assert found(matcher, text) == [("Samarra", "סמארה")]
+    assert matched_spans(matcher, text) == [("Samarra", "סמארה")]
 
 
 def test_short_hebrew_transcription_needs_context(matcher):
     """סמארה is five letters: without a word of the place's news nearby it is not taken for the town."""
-    assert found(matcher, "הוא קרא לכלב שלו סמארה מאז ומעולם.") == []
+    assert matched_spans(matcher, "הוא קרא לכלב שלו סמארה מאז ומעולם.") == []
 
 
 def test_explain_lists_the_transcriptions_as_generated():
@@ -88,7 +76,7 @@ def test_a_group_gets_no_transcription_where_its_table_has_names():
     ],
 )
 def test_ordinary_words_are_not_names(matcher, text):
-    assert found(matcher, text) == []
+    assert matched_spans(matcher, text) == []
 
 
 def test_ordinary_words_are_dropped_from_the_generated_spellings():
