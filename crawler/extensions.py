@@ -258,12 +258,14 @@ class SiteTurnQueue:
         another crawler gave back meanwhile (else it would look again at its next 5-second heartbeat)."""
         downloader, now = self._downloader, time.time()
         busy = set(self.pqueues) | {downloader.get_slot_key(request) for request in downloader.active}
+        held = self._frontier.held_hosts()
         idle = []
-        for host in self._frontier.held_hosts():
+        for host in held:
             slot = downloader.slots.get(host)
             if host not in busy and (slot is None or (not slot.active and now - slot.lastseen >= slot.delay)):
                 idle.append(host)
-        self._frontier.release_hosts(idle)
+        # Requests waiting for a host another crawler holds: hold nothing idle meanwhile (see release_hosts).
+        self._frontier.release_hosts(idle, waiting=not set(self.pqueues) <= set(held))
         engine_slot = getattr(self.crawler.engine, "_slot", None)
         if self._size and engine_slot is not None:
             engine_slot.nextcall.schedule()

@@ -100,7 +100,7 @@ class LocalFrontier:
     def held_hosts(self) -> list[str]:
         return []
 
-    def release_hosts(self, hosts: Iterable[str]) -> None:
+    def release_hosts(self, hosts: Iterable[str], *, waiting: bool = False) -> None:
         pass
 
     def claim_page(self, article_id: str) -> bool:
@@ -508,11 +508,13 @@ class RedisFrontier:
         with self.lock:
             return list(self.hosts)
 
-    def release_hosts(self, hosts: Iterable[str]) -> None:
+    def release_hosts(self, hosts: Iterable[str], *, waiting: bool = False) -> None:
         """Give back the leases of ``hosts`` (this crawler has nothing more for them), unless a feed this
-        crawler holds is on one of them."""
+        crawler holds is on one of them (its pages are on their way). ``waiting``: this crawler has requests
+        for a host another crawler holds, so it gives back those too: two crawlers that each kept their
+        feeds' hosts while waiting for a page on the other's would wait for each other for ever."""
         with self.lock:
-            feed_hosts = set(self.feeds.values())
+            feed_hosts = set() if waiting else set(self.feeds.values())
             hosts = [h for h in hosts if h in self.hosts and h not in feed_hosts]
             for host in hosts:
                 del self.hosts[host]

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -103,6 +104,24 @@ def test_a_host_with_a_feed_in_progress_is_not_given_back(new_frontier):
     first.release_hosts(["a.example"])
     time.sleep(0.3)
     assert second.may_fetch("a.example")
+
+
+def test_a_crawler_waiting_for_another_host_gives_back_its_feeds_hosts(new_frontier):
+    """Each crawler holds its feed's host while the feed waits for a page on the other's host: whichever is
+    blocked gives its idle hosts back, feed or not, so neither waits for the other for ever."""
+    first, second = new_frontier(), new_frontier()
+    first.open_cycle([PLAN[0], PLAN[2]])
+    second.open_cycle([PLAN[0], PLAN[2]])
+    assert [f for f, _ in first.take().feeds] == ["a1"] and [f for f, _ in second.take().feeds] == ["b1"]
+    first.release_hosts(["a.example"])  # not waiting: its feed's host stays its own
+    assert not second.may_fetch("a.example")
+    first.release_hosts(["a.example"], waiting=True)  # waiting for b.example: a.example goes
+    time.sleep(0.3)  # a refused host is asked for again only after HOST_RETRY_SECONDS
+    assert second.may_fetch("a.example")
+    second.release_hosts(["b.example", "a.example"], waiting=True)
+    assert first.may_fetch("b.example")
+    first.feed_done("a1")
+    second.feed_done("b1")
 
 
 def test_renewed_leases_outlive_their_ttl(new_frontier):
@@ -335,8 +354,11 @@ def crawler_config(folder: Path, name: str, port: int, db: Path, redis_url: str,
 class Crawl:
     """`newswatch crawl` in a child process, its output collected line by line by a thread."""
 
+    started: ClassVar[list[Crawl]] = []  # killed when the test ends (a failed assertion must not leave one running)
+
     def __init__(self, config_dir: Path, *args: str):
         self.process = spawn(config_dir, "crawl", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        Crawl.started.append(self)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
         self.reader.start()
@@ -360,6 +382,16 @@ class Crawl:
         self.reader.join(10)
         self.process.stdout.close()
         return code
+
+
+@pytest.fixture(autouse=True)
+def _no_crawl_outlives_its_test():
+    yield
+    for crawl in Crawl.started:
+        if crawl.process.poll() is None:
+            crawl.process.kill()
+            crawl.process.wait(10)
+    Crawl.started.clear()
 
 
 def stored(db: Path) -> list:
