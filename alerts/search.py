@@ -36,13 +36,17 @@ class UnknownWatch(NewswatchError):
     """A watch asked for by a name that is neither a configured watch's name nor one of its spellings."""
 
 
-def find_watch(watches: Sequence[Watch], name: str) -> Watch | None:
-    """The watch ``name`` names: the one called so (exactly, else in any case), else the one a search query
-    of ``name`` names (any of its spellings, however written: "Deir ez-Zor", "دير الزور"); None otherwise."""
-    name = name.strip()
+def named_watch(watches: Sequence[Watch], name: str) -> Watch | None:
+    """The watch called ``name``: exactly, else in any case; None otherwise."""
     exact = next((w for w in watches if w.name == name), None)
-    found = exact or next((w for w in watches if w.name.casefold() == name.casefold()), None)
-    return found or search_phrases(watches, name)[0]
+    return exact or next((w for w in watches if w.name.casefold() == name.casefold()), None)
+
+
+def find_watch(watches: Sequence[Watch], name: str) -> Watch | None:
+    """The watch ``name`` names: the one called so (named_watch), else the one a search query of ``name``
+    names (any of its spellings, however written: "Deir ez-Zor", "دير الزور"); None otherwise."""
+    name = name.strip()
+    return named_watch(watches, name) or search_phrases(watches, name)[0]
 
 
 def resolve_watch(watches: Sequence[Watch], name: str, where: str = "watches.yaml") -> Watch:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -17,7 +16,6 @@ from rich.table import Table
 from rich.text import Text
 
 from newswatch.cli.group import CliContext, pass_context
-from newswatch.core.config.watches import Watch
 from newswatch.core.errors import NewswatchError
 from newswatch.core.models import Article, Fragment
 from newswatch.core.times import aware, iso, utc_now
@@ -72,12 +70,6 @@ def parse_since(value: str | None, option: str = "--since") -> datetime | None:
         return aware(datetime.fromisoformat(value))
     except ValueError:
         raise NewswatchError(f"{option}: expected e.g. 24h, 7d or 2026-11-01, got {value!r}") from None
-
-
-def configured_name(watches: Sequence[Watch], name: str) -> str | None:
-    """The configured name of watch ``name`` (compared regardless of case), or None."""
-    exact = next((w.name for w in watches if w.name == name), None)
-    return exact or next((w.name for w in watches if w.name.casefold() == name.casefold()), None)
 
 
 def article_json(article: Article) -> dict:

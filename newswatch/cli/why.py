@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from newswatch.cli.group import CliContext, pass_context
-from newswatch.cli.search import article_json, configured_name
+from newswatch.cli.search import article_json
 from newswatch.core.errors import NewswatchError
 from newswatch.core.models import Article
 
@@ -34,9 +34,11 @@ def why(ctx: CliContext, url_or_id: str, watch: str | None, as_json: bool) -> No
     """Which watches match the stored article URL_OR_ID (its URL or id) and why; why WATCH (or, without it,
     every other watch) does not."""
     from alerts.matching.explain import why as explain
+    from alerts.search import named_watch
 
     watches = ctx.config.watches
-    name = configured_name(watches, watch) if watch else None
+    named = named_watch(watches, watch) if watch else None
+    name = named.name if named else None
     if watch and name is None:
         raise NewswatchError(f"no watch named {watch!r} in {ctx.config.config_dir / 'watches.yaml'}")
     with ctx.open_store() as store:
