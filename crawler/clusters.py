@@ -18,11 +18,12 @@ comparable: changing the shingling or hashing changes every value (tests/test_cr
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import re
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -30,7 +31,14 @@ from typing import Protocol
 import numpy as np
 
 from newswatch.core.errors import NewswatchError
-from newswatch.core.models import SIGNATURE_BANDS, SIGNATURE_ROWS, SIGNATURE_WINDOW, ClusterSignature, band_keys
+from newswatch.core.models import (
+    SIGNATURE_BANDS,
+    SIGNATURE_CANDIDATES,
+    SIGNATURE_ROWS,
+    SIGNATURE_WINDOW,
+    ClusterSignature,
+    band_keys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +108,8 @@ class Clusterer:
 
     Each article asks the store for the few signatures it could be a copy of (its own, its URL's, those
     sharing a band key: Store.similar_signatures), so a crawl pays for its own articles, not for the window;
-    the signatures this crawl made are kept here too, as they reach the store only with their batch."""
+    the signatures this crawl made are kept here too, as they reach the store only with their batch. Of
+    either, an article is compared with at most SIGNATURE_CANDIDATES signatures found by band key (models)."""
 
     def __init__(self, source: SignatureSource, now: datetime, threshold: float = THRESHOLD):
         self.source, self.now, self.threshold = source, now, threshold
@@ -108,6 +117,7 @@ class Clusterer:
         self._clusters: dict[str, str] = {}  # article id -> cluster id, for the articles this crawl assigned
         self._by_url: dict[str, str] = {}  # canonical URL -> cluster id of the first article stored under it
         self._signatures: dict[str, np.ndarray] = {}
+        self._order: dict[str, int] = {}  # article id -> its place among this crawl's signatures (newest highest)
         self._new: list[ClusterSignature] = []
         self._unavailable = False  # the store could not answer once: said once, then this crawl's own only
 
@@ -130,6 +140,7 @@ class Clusterer:
         self._by_url.setdefault(url, cluster)
         if sig is not None:
             self._signatures[article_id] = sig
+            self._order[article_id] = len(self._order)
             for key in keys:
                 self._buckets[key].append(article_id)
         self._new.append(
@@ -155,9 +166,11 @@ class Clusterer:
         candidates = {
             s.article_id: (s.cluster_id, np.frombuffer(s.signature, dtype=np.uint32)) for s in stored if s.signature
         }
-        for key in keys:
-            for known in self._buckets.get(key, ()):
-                candidates.setdefault(known, (self._clusters[known], self._signatures[known]))
+        # As the store does: the SIGNATURE_CANDIDATES sharing the most keys, the newest first among equals.
+        shared = Counter(itertools.chain.from_iterable(self._buckets.get(key, ()) for key in keys))
+        order = self._order
+        for known in heapq.nlargest(SIGNATURE_CANDIDATES, shared, key=lambda known: (shared[known], order[known])):
+            candidates.setdefault(known, (self._clusters[known], self._signatures[known]))
         best, best_score = None, self.threshold
         for candidate in sorted(candidates):
             score = similarity(sig, candidates[candidate][1])

@@ -12,7 +12,7 @@ from crawler.charset import decode_html
 from crawler.clusters import THRESHOLD, WINDOW, Clusterer, shingles, signature, similarity
 from crawler.extract import extract_article
 from newswatch.core.errors import StoreUnavailable
-from newswatch.core.models import ClusterSignature
+from newswatch.core.models import SIGNATURE_CANDIDATES, ClusterSignature
 from newswatch.core.store.sqlite import SqliteStore
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -147,3 +147,30 @@ def test_shingles_work_for_arabic_and_ignore_case_and_punctuation():
     """Words are Unicode word runs, casefolded: Arabic shingles like Latin ones, and punctuation is dropped."""
     assert shingles("Deir Ezzor, SYRIA: the army!") == shingles("deir ezzor syria the army")
     assert "دير الزور الجيش".encode() in shingles("دير الزور: الجيش السوري")
+
+
+def test_boilerplate_shared_by_many_articles_does_not_make_every_lookup_read_them_all(store, monkeypatch):
+    """200 articles, 45% of each one block of boilerplate (a fifth of them share band keys with any other, in
+    the block's keys), are 200 stories; a reprint of one still joins it, from this crawl's signatures and from
+    the store's, and each article is compared with at most SIGNATURE_CANDIDATES of them (the most any shares
+    keys with is 53)."""
+    boilerplate = " ".join(f"boiler{i}" for i in range(135))
+    texts = [boilerplate + " " + " ".join(f"story{n}w{i}" for i in range(165)) for n in range(200)]
+    compared: list[int] = []
+
+    def counted(first, second):
+        compared[-1] += 1
+        return similarity(first, second)
+
+    monkeypatch.setattr("crawler.clusters.similarity", counted)
+    crawl = Clusterer(store, NOW)
+    for n, text in enumerate(texts):
+        compared.append(0)
+        assert crawl.assign(f"a{n}", f"https://a.example/{n}", text) == f"a{n}"
+    compared.append(0)
+    assert crawl.assign("reprint", "https://b.example/reprint", texts[5] + " Reuters") == "a5"
+    assert max(compared) == SIGNATURE_CANDIDATES  # some share keys with 50 earlier ones
+    store.add_signatures(crawl.take_new())
+    compared.append(0)
+    assert Clusterer(store, NOW).assign("later", "https://c.example/later", texts[7] + " AFP") == "a7"
+    assert compared[-1] <= SIGNATURE_CANDIDATES

@@ -1,19 +1,27 @@
 """SQLite specifics: a hit can be queued for a recipient once; a second pass's digest is refused cleanly; a
-file of an older version gets its mention counts counted again, at the hour each article was first stored."""
+file of an older version gets its mention counts counted again, at the hour each article was first stored; the
+crawl's reads have a connection of their own."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from newswatch.core.errors import StoreConflict
-from newswatch.core.models import Article, Hit, QueuedDigest
+from newswatch.core.models import Article, ClusterSignature, Hit, QueuedDigest
 from newswatch.core.store.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+class Abandoned(Exception):
+    """Ends a transaction a test holds open (rolled back)."""
 
 
 def test_second_digest_with_the_same_hits_is_a_store_conflict(tmp_path):
@@ -85,3 +93,35 @@ def test_a_new_file_needs_no_counting_again(tmp_path, caplog):
     with SqliteStore(tmp_path / "nw.db"):
         pass
     assert "store_mention_counts_built" not in caplog.text
+
+
+def test_the_crawls_reads_do_not_wait_for_a_write_in_progress(tmp_path):
+    """known_ids and similar_signatures (the crawl's reads on its reactor thread) read the last commit on a
+    connection of their own while the pipeline's thread holds the store for a batch it writes: behind that
+    lock the reactor waited out every batch."""
+    store = SqliteStore(tmp_path / "newswatch.db")
+    stored = Article(id="a1", url="https://x.example/1", title="Raqqa", text="Raqqa today.", feed_id="f", outlet="X")
+    store.add_articles([stored])
+    store.add_signatures([ClusterSignature("a1", "a1", stored.url, NOW, bytes(range(256)) * 2)])
+    writing, release = threading.Event(), threading.Event()
+
+    def write_slowly():
+        # The pipeline's transaction, held open as a large batch would hold it, then rolled back.
+        with contextlib.suppress(Abandoned), store._tx() as db:
+            db.execute("DELETE FROM articles WHERE id = 'a1'")
+            writing.set()
+            release.wait(30)
+            raise Abandoned
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        started = time.monotonic()
+        assert store.known_ids(["a1", "a2"]) == {"a1"}  # the last commit, not the delete in progress
+        assert [s.article_id for s in store.similar_signatures("a2", stored.url, (), NOW)] == ["a1"]
+        assert time.monotonic() - started < 5  # would be 30 s behind the writer's lock
+    finally:
+        release.set()
+        writer.join()
+        store.close()

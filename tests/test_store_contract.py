@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import sqlite3
 import subprocess
@@ -16,7 +17,15 @@ import pytest
 from newswatch.core.config import load_config
 from newswatch.core.errors import QuerySyntaxError, StoreConflict
 from newswatch.core.feedstate import FeedState
-from newswatch.core.models import Article, ClusterSignature, Hit, LeaseHolder, QueuedDigest, band_keys
+from newswatch.core.models import (
+    SIGNATURE_CANDIDATES,
+    Article,
+    ClusterSignature,
+    Hit,
+    LeaseHolder,
+    QueuedDigest,
+    band_keys,
+)
 from newswatch.core.store import open_store
 from newswatch.core.store.query import MAX_PHRASES, merge_marks
 from tests.conftest import write_config
@@ -546,6 +555,29 @@ def test_feed_state_round_trips(store):
     assert store.get_feed_state("wire") == changed
     assert store.get_feed_state("missing") is None
     assert store.all_feed_states() == {"wire": changed, "other": FeedState()}
+
+
+def test_similar_signatures_reads_those_sharing_most_band_keys(store):
+    """A band key that boilerplate gives many articles does not make each lookup read them all: of those sharing
+    band keys, the SIGNATURE_CANDIDATES sharing the most are read (the newest first among equals), and the
+    article's own and its URL's signatures besides."""
+    rng = random.Random(7)
+
+    def sharing(bands: range) -> bytes:  # a signature equal to ``target`` in ``bands``, random elsewhere
+        return b"".join(target[b * 16 : (b + 1) * 16] if b in bands else rng.randbytes(16) for b in range(32))
+
+    target = rng.randbytes(512)
+    boilerplate = [
+        ClusterSignature(f"bp{n:03d}", f"bp{n:03d}", None, NOW - timedelta(hours=50 - n), sharing(range(1)))
+        for n in range(40)
+    ]
+    copy = ClusterSignature("copy", "copy", None, NOW - timedelta(hours=60), sharing(range(8)))
+    own = ClusterSignature("art009", "art009", None, NOW - timedelta(hours=70), sharing(range(1)))
+    same_url = ClusterSignature("url", "url", "https://news.example/9", NOW - timedelta(hours=80), rng.randbytes(512))
+    store.add_signatures([same_url, own, copy, *boilerplate])
+    found = store.similar_signatures("art009", "https://news.example/9", band_keys(target), NOW - timedelta(days=14))
+    newest = boilerplate[-(SIGNATURE_CANDIDATES - 1) :]
+    assert found == sorted([same_url, own, copy, *newest], key=lambda s: (s.added, s.article_id))
 
 
 def test_signatures_are_kept_once_and_found_by_id_url_or_band(store):

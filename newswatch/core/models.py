@@ -176,6 +176,11 @@ class SearchResult:
 # match, never the whole window; signatures older than the window are pruned.
 SIGNATURE_BANDS, SIGNATURE_ROWS = 32, 4
 SIGNATURE_WINDOW = timedelta(days=14)  # copies of a story appear within days
+# Band keys a lookup follows at most this many signatures for: those sharing the most keys with the article,
+# newest first among equals. A key that boilerplate or a much-reprinted story gives hundreds of articles would
+# otherwise make every later lookup read them all, a cost that grows with the store. A copy (estimated
+# similarity 0.5 or more) shares 2 keys or more on average, an article that only shares boilerplate one.
+SIGNATURE_CANDIDATES = 16
 _BAND_BYTES = SIGNATURE_ROWS * 4
 
 

@@ -68,8 +68,9 @@ class Store(Protocol):
         self, article_id: str, url: str | None, bands: Sequence[int], since: datetime
     ) -> list[ClusterSignature]:
         """The stored signatures added at or after ``since`` (the clustering window) that could be copies of
-        one article: its own (a re-fetch), those under the same canonical ``url``, and those sharing any of
-        its ``bands`` keys (models.band_keys); oldest first. Bounded by the index, never the whole window."""
+        one article: its own (a re-fetch), those under the same canonical ``url``, and of those sharing any of
+        its ``bands`` keys (models.band_keys) the SIGNATURE_CANDIDATES sharing the most, newest first among
+        equals; oldest first. Bounded by the index and that number, never the window or a key's count."""
 
     def prune_signatures(self, before: datetime) -> int:
         """Drop the signatures added before ``before`` (past the clustering window); returns how many."""

@@ -44,6 +44,18 @@ def open_database(path: Path, schema: Path, *, synchronous: Literal["NORMAL", "F
     return db
 
 
+def open_reader(path: Path, *, what: str) -> sqlite3.Connection:
+    """A second, read-only connection to the WAL file ``path`` (open_database made it): it reads the last
+    commit while the first connection writes, instead of waiting for that connection's lock."""
+    try:
+        db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA query_only=ON")
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"{what} {path}: {exc}") from None
+    return db
+
+
 class Transaction:
     """``with`` block: one IMMEDIATE transaction under ``lock``; committed at the end, rolled back on error.
 

@@ -16,6 +16,8 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch
 from newswatch.core.errors import StoreUnavailable
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import (
+    SIGNATURE_BANDS,
+    SIGNATURE_CANDIDATES,
     SIGNATURE_WINDOW,
     Article,
     ClusterSignature,
@@ -72,6 +74,7 @@ _CLOCK_MARGIN_SECONDS = 0.2
 _BANDS_FILLED = "migration:signature-bands"
 # Compare-and-set rounds of record_metrics before it gives up (each conflict: another process added first).
 _METRIC_ATTEMPTS = 50
+_ABOVE_BANDS = SIGNATURE_BANDS + 1  # a signature lookup's score for the article's own id or URL
 # Band keys of spooled signatures, compared with every article a crawl clusters while the cluster is down.
 _spooled_bands = functools.lru_cache(maxsize=4096)(band_keys)
 
@@ -324,10 +327,11 @@ class ElasticStore(Store):
         ]
         if not self.cluster.available():  # clustering goes on with what this machine holds
             return spooled
-        # One query: its own id, its URL, any of its band keys (indexed by put_signatures), within the window.
-        should: list[dict] = [{"term": {"article_id": article_id}}]
-        should += [{"term": {"url": url}}] if url else []
-        should += [{"terms": {"bands": sorted(wanted)}}] if wanted else []
+        # One query, within the window: its own id and its URL, scored above any count of band keys, then the
+        # signatures sharing its band keys (indexed by put_signatures) scored by how many they share.
+        should = [_scored({"article_id": article_id}, 2 * _ABOVE_BANDS)]
+        should += [_scored({"url": url}, _ABOVE_BANDS)] if url else []
+        should += [_scored({"bands": band}, 1) for band in sorted(wanted)]
         query = {
             "bool": {
                 "filter": [{"range": {"added": {"gte": iso(since)}}}],
@@ -350,8 +354,13 @@ class ElasticStore(Store):
             except BaseException:
                 self.writer.signatures_changed = True
                 raise
-        order = [{"added": "asc"}, {"article_id": "asc"}]
-        return [signature_from(hit["_source"]) for hit in each(self.es, self.signatures_index, query, order)]
+        # The best SIGNATURE_CANDIDATES by band keys (newest first among equals), its own and a URL's above them.
+        order = [{"_score": "desc"}, {"added": "desc"}, {"article_id": "desc"}]
+        hits = self.es.search(index=self.signatures_index, query=query, sort=order, size=SIGNATURE_CANDIDATES + 2)
+        found = hits["hits"]["hits"]
+        kept = [hit for hit in found if hit["_score"] >= _ABOVE_BANDS]
+        kept += [hit for hit in found if hit["_score"] < _ABOVE_BANDS][:SIGNATURE_CANDIDATES]
+        return [signature_from(hit["_source"]) for hit in kept]
 
     def _spooled_signatures(self) -> list[ClusterSignature]:
         """The spool's signatures, decoded once for as long as their count stays the same: while the cluster
@@ -938,3 +947,8 @@ class ElasticStore(Store):
             self.writer.close()
             self.spool.close()
             self.es.close()
+
+
+def _scored(term: dict, score: int) -> dict:
+    """A should clause that adds ``score`` when ``term`` matches, whatever the term's frequency."""
+    return {"constant_score": {"filter": {"term": term}, "boost": score}}

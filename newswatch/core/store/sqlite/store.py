@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from newswatch.core.errors import StoreConflict, StoreUnavailable
 from newswatch.core.feedstate import FeedState
 from newswatch.core.models import (
     ARTICLE_FIELDS,
+    SIGNATURE_CANDIDATES,
     SIGNATURE_WINDOW,
     Article,
     ClusterSignature,
@@ -28,7 +30,14 @@ from newswatch.core.models import (
     band_keys,
 )
 from newswatch.core.store import Store
-from newswatch.core.store.database import Transaction, feed_states, open_database, present_ids, put_feed_state
+from newswatch.core.store.database import (
+    Transaction,
+    feed_states,
+    open_database,
+    open_reader,
+    present_ids,
+    put_feed_state,
+)
 from newswatch.core.store.leases import claim_vanished, holder_key, vanished
 from newswatch.core.store.query import Query, folded_words, marked_fragment, parse, query_error, reduce_phrases
 from newswatch.core.times import from_iso, iso, utc_now
@@ -117,6 +126,10 @@ class SqliteStore(Store):
         self.path = Path(path)
         self._db = open_database(self.path, SCHEMA, synchronous="NORMAL", what="SQLite store")
         self._lock = threading.RLock()  # one connection, used from the reactor's and the pipeline's threads
+        # The crawl's reads on its reactor thread (known_ids, similar_signatures) have a connection of their own:
+        # behind the pipeline thread's lock they waited out each batch it wrote, and the reactor with them.
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
         self._written = 0  # rows written since the last ANALYZE
         self._add_missing_columns()
         try:
@@ -193,6 +206,14 @@ class SqliteStore(Store):
     def _tx(self) -> Transaction:
         return Transaction(self._db, self._lock, f"SQLite store {self.path}")
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The reading connection (it sees the last commit, whatever is being written), for one caller at a time."""
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = open_reader(self.path, what="SQLite store")
+            yield self._reader
+
     # -- crawler side
     def add_articles(self, articles: Sequence[Article]) -> int:
         changed = 0
@@ -231,8 +252,8 @@ class SqliteStore(Store):
         return changed
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        with self._lock:
-            return present_ids(self._db, "articles", ids)
+        with self._reading() as db:
+            return present_ids(db, "articles", ids)
 
     def get_article(self, article_id: str) -> Article | None:
         with self._lock:
@@ -269,13 +290,20 @@ class SqliteStore(Store):
         self, article_id: str, url: str | None, bands: Sequence[int], since: datetime
     ) -> list[ClusterSignature]:
         marks = ",".join("?" * len(bands))
-        by_band = f"UNION SELECT signature FROM signature_bands WHERE band IN ({marks})" if bands else ""
-        with self._lock:
-            rows = self._db.execute(
+        # The band keys' signatures grouped in the index alone, and only the SIGNATURE_CANDIDATES sharing the
+        # most keys read (newest, i.e. highest rowid, among equals).
+        by_band = (
+            f"UNION SELECT * FROM (SELECT signature FROM signature_bands WHERE band IN ({marks}) "
+            "GROUP BY signature ORDER BY COUNT(*) DESC, signature DESC LIMIT ?)"
+            if bands
+            else ""
+        )
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT article_id, cluster_id, url, added, signature FROM signatures WHERE rowid IN ("
                 "SELECT rowid FROM signatures WHERE article_id = ? UNION SELECT rowid FROM signatures WHERE url = ? "
                 f"{by_band}) AND added >= ? ORDER BY added, article_id",
-                (article_id, url, *bands, iso(since)),
+                (article_id, url, *bands, *([SIGNATURE_CANDIDATES] if bands else []), iso(since)),
             ).fetchall()
         return [ClusterSignature(r[0], r[1], r[2], from_iso(r[3]), r[4]) for r in rows]
 
@@ -751,6 +779,9 @@ class SqliteStore(Store):
             log.warning("store_vacuum_incomplete path=%s reason=%s", self.path, exc)
 
     def close(self) -> None:
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
         with self._lock:
             try:
                 self._db.execute("PRAGMA optimize")  # statistics the queries of this connection would want
