@@ -332,14 +332,30 @@ def best_of_pairs(repeat: int, first, second) -> tuple[float, float]:
     return min(t[0] for t in times), min(t[1] for t in times)
 
 
-def write_config(project: Path, port: int, feeds: int, *, db: str = "var/newswatch.db", crawler=None) -> Path:
+def start_es_node() -> str:
+    """The URL of the bench's Elasticsearch node (scripts/es-node --name bench-crawl), started when it is not."""
+    started = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "es-node"), "start", "--name", "bench-crawl"],
+        capture_output=True,
+        text=True,
+        env={"NEWSWATCH_ES_HEAP": "2g", **os.environ},
+    )
+    if started.returncode != 0:
+        sys.exit(f"the Elasticsearch node did not start: {started.stderr.strip()}")
+    return started.stdout.strip().splitlines()[-1]
+
+
+def write_config(
+    project: Path, port: int, feeds: int, *, db: str = "var/newswatch.db", crawler=None, storage=None
+) -> Path:
     """A fresh project folder (empty store) whose feeds.yaml lists the N local feeds; stock settings (but
-    ``crawler``, a crawler: section, and ``db``, the SQLite file, for --workers)."""
+    ``crawler``, a crawler: section, and ``db``, the SQLite file, for --workers; ``storage``, a storage:
+    section, for --backend elastic)."""
     config_dir = project / "config"
     config_dir.mkdir(parents=True)
     urls = [{"name": f"Feed {f}", "url": f"http://{host(f)}:{port}/f{f}/feed.xml"} for f in range(feeds)]
     files = {
-        "settings.yaml": {"storage": {"sqlite": {"path": db}}, **({"crawler": crawler} if crawler else {})},
+        "settings.yaml": {"storage": storage or {"sqlite": {"path": db}}, **({"crawler": crawler} if crawler else {})},
         "feeds.yaml": {"feeds": urls},
         "watches.yaml": yaml.safe_load((ROOT / "config" / "watches.yaml").read_text(encoding="utf-8")),
     }
@@ -367,15 +383,20 @@ def one_run(
     from alerts.matching.compile import compile_watches
     from crawler.parsing.feeds import parse_feed
     from newswatch.core.config import load_config
-    from newswatch.core.store.sqlite import SqliteStore
+    from newswatch.core.store import open_store
 
     flags = [*(["--local"] if local else []), *(["--stages"] if stages else [])]
     profile = os.environ.get("BENCH_PROFILE")
     before = _child("--bare", str(listing)) if baseline else None
     crawl = _child("--child", str(config_dir), *flags)
     config = load_config(config_dir)
-    store = SqliteStore(config.path("var/newswatch.db"))
-    articles = store.articles_after(None, limit=10_000_000)[0]
+    store = open_store(config)
+    articles, cursor = [], None
+    while True:
+        batch, cursor = store.articles_after(cursor, limit=5000)
+        if not batch:
+            break
+        articles += batch
     store.close()
     # Both sides must have handled the same pages: every page fetched and extracted, none stood in for by
     # its feed item (that would skip extraction and flatter the crawl).
@@ -617,9 +638,18 @@ def main() -> None:
         "Redis frontier (a redis-server started here) and one store, and print pages/s for each count and "
         "its ratio to one crawler (no matching, no baseline)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "elastic"),
+        default="sqlite",
+        help="the store the crawl writes to: the embedded SQLite file, or an Elasticsearch node (scripts/es-node "
+        "--name bench-crawl, started here; each run its own index prefix)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.workers and args.backend != "sqlite":
+        parser.error("--workers runs on the sqlite backend only")
     if args.child:
         child_crawl(args.child, args.local, args.stages)
         return
@@ -628,6 +658,7 @@ def main() -> None:
         return
 
     columns = [c for c in COLUMNS if args.baseline or c[0] not in BASELINE_COLUMNS]
+    es_url = start_es_node() if args.backend == "elastic" else None
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         pages = build_site(site, args.feeds, args.articles, corpus=args.corpus)
@@ -662,8 +693,14 @@ def main() -> None:
         print("| ---: " * (len(columns) + 1) + "|", flush=True)
         runs = []
         for number in range(1, args.runs + 1):
+            storage = None
+            if args.backend == "elastic":
+                storage = {
+                    "backend": "elasticsearch",
+                    "elasticsearch": {"hosts": [es_url], "index_prefix": f"bench-crawl-{os.getpid()}-{number}"},
+                }
             row = one_run(
-                write_config(Path(tmp) / f"project{number}", port, args.feeds),
+                write_config(Path(tmp) / f"project{number}", port, args.feeds, storage=storage),
                 listing,
                 len(pages),
                 feed_bodies,
@@ -677,6 +714,10 @@ def main() -> None:
         stop.set()
         for server in servers:
             server.server_close()
+    if es_url:
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "es-node"), "stop", "--name", "bench-crawl"], check=False
+        )
     if args.runs > 1:
         print(
             "| median | "
